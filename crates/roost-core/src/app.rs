@@ -1,9 +1,16 @@
 //! `App`: the registry of services, app-level hooks, channels and publishers.
 
 use crate::channels::Channels;
+use crate::error::{Error, Result};
+use crate::events::Listeners;
+use crate::hooks::store::HookStore;
+use crate::hooks::HookMap;
 use crate::publish::Publishers;
+use crate::routing::{normalize_path, split_request_path, RoutePattern};
+use crate::service::{ResolvedOptions, Service, ServiceOptions};
+use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A Roost application: cheap to clone, shared by every transport and hook.
 #[derive(Clone)]
@@ -14,6 +21,96 @@ pub struct App {
 pub(crate) struct AppInner {
     pub(crate) channels: Channels,
     pub(crate) publishers: Publishers,
+    pub(crate) services: RwLock<Vec<Arc<ServiceEntry>>>,
+    pub(crate) hooks: RwLock<HookStore>,
+}
+
+/// A registered service: the implementation, its checked options and its own hooks,
+/// publishers and event listeners.
+pub struct ServiceEntry {
+    pub(crate) path: String,
+    pub(crate) pattern: RoutePattern,
+    pub(crate) service: Arc<dyn Service>,
+    pub(crate) options: ResolvedOptions,
+    pub(crate) hooks: RwLock<HookStore>,
+    pub(crate) publishers: Publishers,
+    pub(crate) listeners: Listeners,
+}
+
+impl ServiceEntry {
+    /// The registered path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The checked options.
+    pub fn options(&self) -> &ResolvedOptions {
+        &self.options
+    }
+
+    /// The service-level publishers.
+    pub fn publishers(&self) -> &Publishers {
+        &self.publishers
+    }
+}
+
+impl fmt::Debug for ServiceEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceEntry")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks that survive a panicking holder: the data behind them stays consistent because every
+/// critical section here is a single insert or clone.
+pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The best route match so far: the entry, its route values and its rank.
+type Match<'a> = (&'a Arc<ServiceEntry>, Map<String, Value>, (usize, bool));
+
+/// A service registered on an app: call its methods (through the hook chain), register its
+/// hooks, publishers and listeners, emit custom events.
+#[derive(Clone, Debug)]
+pub struct ServiceHandle {
+    pub(crate) app: App,
+    pub(crate) entry: Arc<ServiceEntry>,
+}
+
+impl ServiceHandle {
+    /// The registered entry.
+    pub fn entry(&self) -> &ServiceEntry {
+        &self.entry
+    }
+
+    /// The registered path.
+    pub fn path(&self) -> &str {
+        &self.entry.path
+    }
+
+    /// Registers hooks on this service. Naming a method the service does not hook is an
+    /// error, as in Feathers.
+    pub fn hooks(&self, map: HookMap) -> Result<&Self> {
+        if let Some(bad) = map
+            .methods()
+            .find(|m| !self.entry.options.hook_methods.iter().any(|h| h == m))
+        {
+            return Err(Error::general(format!(
+                "Method {bad} is not a Feathers hooks enabled service method"
+            )));
+        }
+        write(&self.entry.hooks).register(map, true);
+        Ok(self)
+    }
 }
 
 impl App {
@@ -23,6 +120,8 @@ impl App {
             inner: Arc::new(AppInner {
                 channels: Channels::default(),
                 publishers: Publishers::default(),
+                services: RwLock::new(Vec::new()),
+                hooks: RwLock::new(HookStore::default()),
             }),
         }
     }
@@ -36,6 +135,96 @@ impl App {
     pub fn publishers(&self) -> &Publishers {
         &self.inner.publishers
     }
+
+    /// Registers `service` at `path` (`app.use(path, service, options)`). Registering a path
+    /// again replaces the earlier service.
+    pub fn use_service(
+        &self,
+        path: &str,
+        service: impl Service,
+        options: ServiceOptions,
+    ) -> Result<ServiceHandle> {
+        self.use_arc_service(path, Arc::new(service), options)
+    }
+
+    /// [`App::use_service`] for a service that is already shared.
+    pub fn use_arc_service(
+        &self,
+        path: &str,
+        service: Arc<dyn Service>,
+        options: ServiceOptions,
+    ) -> Result<ServiceHandle> {
+        let path = normalize_path(path);
+        let options = options.resolve(&path, service.as_ref())?;
+        let entry = Arc::new(ServiceEntry {
+            pattern: RoutePattern::new(&path),
+            path: path.clone(),
+            service,
+            options,
+            hooks: RwLock::new(HookStore::default()),
+            publishers: Publishers::default(),
+            listeners: Listeners::default(),
+        });
+        let mut services = write(&self.inner.services);
+        services.retain(|e| e.path != path);
+        services.push(Arc::clone(&entry));
+        Ok(ServiceHandle {
+            app: self.clone(),
+            entry,
+        })
+    }
+
+    /// The service registered at exactly `path` (`app.service(path)`), slashes ignored.
+    pub fn service(&self, path: &str) -> Result<ServiceHandle> {
+        let path = normalize_path(path);
+        read(&self.inner.services)
+            .iter()
+            .find(|e| e.path == path)
+            .map(|entry| ServiceHandle {
+                app: self.clone(),
+                entry: Arc::clone(entry),
+            })
+            .ok_or_else(|| Error::general(format!("Can not find service '{path}'")))
+    }
+
+    /// Every registered path, in registration order.
+    pub fn service_paths(&self) -> Vec<String> {
+        read(&self.inner.services)
+            .iter()
+            .map(|e| e.path.clone())
+            .collect()
+    }
+
+    /// Finds the service for a concrete request path such as `users/5/messages` or
+    /// `messages/7`, with the route values (`userId`, `__id`) it fills. Literal segments
+    /// win over placeholders.
+    pub fn lookup(&self, request_path: &str) -> Option<(ServiceHandle, Map<String, Value>)> {
+        let parts = split_request_path(request_path);
+        let services = read(&self.inner.services);
+        let mut best: Option<Match<'_>> = None;
+        for entry in services.iter() {
+            if let Some((route, rank)) = entry.pattern.matches(&parts) {
+                if best.as_ref().is_none_or(|(_, _, r)| rank > *r) {
+                    best = Some((entry, route, rank));
+                }
+            }
+        }
+        best.map(|(entry, route, _)| {
+            (
+                ServiceHandle {
+                    app: self.clone(),
+                    entry: Arc::clone(entry),
+                },
+                route,
+            )
+        })
+    }
+
+    /// Registers app-level hooks, which wrap every service's hooks.
+    pub fn hooks(&self, map: HookMap) -> &Self {
+        write(&self.inner.hooks).register(map, false);
+        self
+    }
 }
 
 impl Default for App {
@@ -46,6 +235,8 @@ impl Default for App {
 
 impl fmt::Debug for App {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("App").finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("services", &self.service_paths())
+            .finish_non_exhaustive()
     }
 }

@@ -1,19 +1,40 @@
 //! Roost core: the Feathers model in Rust — services, hooks, events, channels and publishers,
 //! errors, the query language and the memory adapter. No sockets, no SQL, no HTTP.
+//!
+//! # Map
+//! - [`app`]: the [`App`] registry of services, app hooks, channels and publishers.
+//! - [`service`]: the [`Service`] trait and its options; [`params`]: what a method receives.
+//! - [`hooks`]: around/before/after/error hooks and the one chain that orders them.
+//! - [`call`]: one call through the chain; [`events`]: the events it emits afterwards.
+//! - [`external`]: the checked entry point for socket transports.
+//! - [`channels`], [`publish`]: who receives an event.
+//! - [`error`]: Feathers errors; [`routing`]: paths and route placeholders.
+//!
+//! # The life of a call
+//! A transport decodes a frame into `(method, path, args)` and calls
+//! [`external::call_external`], which finds the service with [`App::lookup`] and runs
+//! [`app::ServiceHandle::run`]: the app's and the service's hook layers wrap the method; on
+//! success the method's event (`created`, …) is emitted once per result item, listeners run,
+//! and the publish step picks the connections that receive it.
 
 pub mod app;
+pub mod call;
 pub mod channels;
 pub mod connection;
 pub mod error;
+pub mod events;
+pub mod external;
 pub mod hooks;
 pub mod params;
 pub mod publish;
+pub mod routing;
 pub mod service;
 
-pub use app::App;
+pub use app::{App, ServiceHandle};
+pub use call::CallArgs;
 pub use connection::ConnectionId;
 pub use error::{Error, ErrorKind, Result};
-pub use hooks::{HookContext, HookType};
+pub use hooks::{HookContext, HookMap, HookType};
 pub use params::Params;
 pub use serde_json::{json, Map, Value};
 pub use service::{Service, ServiceOptions};

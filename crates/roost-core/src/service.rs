@@ -150,7 +150,7 @@ pub struct ResolvedOptions {
 
 impl ServiceOptions {
     /// Checks these options against `service` as Feathers does at `app.use` (§A3–A6).
-    pub fn resolve(&self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
+    pub fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
         let implemented = service.implemented_methods();
         if implemented.is_empty() && self.methods.is_none() {
             return Err(Error::general(format!(
@@ -162,7 +162,7 @@ impl ServiceOptions {
             .filter(|m| implemented.iter().any(|i| i == *m))
             .map(|m| (*m).to_owned())
             .collect();
-        let methods = self.methods.clone().unwrap_or_else(|| standard.clone());
+        let methods = self.methods.unwrap_or_else(|| standard.clone());
         for name in &methods {
             if !is_standard_method(name) && RESERVED_METHODS.contains(&name.as_str()) {
                 return Err(Error::general(format!(
@@ -181,17 +181,18 @@ impl ServiceOptions {
                 hook_methods.push(name.clone());
             }
         }
-        let service_events = self.service_events.clone().unwrap_or_else(|| {
+        let events = self.events;
+        let service_events = self.service_events.unwrap_or_else(|| {
             let mut all: Vec<String> = STANDARD_EVENTS.iter().map(|e| (*e).to_owned()).collect();
-            all.extend(self.events.iter().cloned());
+            all.extend(events.iter().cloned());
             all
         });
         Ok(ResolvedOptions {
             methods,
             hook_methods,
-            events: self.events.clone(),
+            events,
             service_events,
-            route_params: self.route_params.clone(),
+            route_params: self.route_params,
         })
     }
 }

