@@ -1,4 +1,5 @@
 //! The hook chain and events, one test per rule of semantics §B and §C.
+#![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;
 use roost_core::external::call_external;
@@ -411,7 +412,9 @@ async fn hooks_for_unknown_method_are_refused() {
     );
 }
 
-fn listen(app: &App, event: &str) -> Arc<Mutex<Vec<(Value, Option<String>)>>> {
+type Seen = Arc<Mutex<Vec<(Value, Option<String>)>>>;
+
+fn listen(app: &App, event: &str) -> Seen {
     let got = Arc::new(Mutex::new(Vec::new()));
     let got2 = Arc::clone(&got);
     app.service("echo").unwrap().on(event, move |data, ctx| {
