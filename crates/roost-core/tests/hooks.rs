@@ -600,5 +600,5 @@ async fn registration_errors() {
         app.service("nope").unwrap_err().message,
         "Can not find service 'nope'"
     );
-    let _ = HookContext::new(app.clone(), "x", "find");
+    let _ = HookContext::new(app, "x", "find");
 }
