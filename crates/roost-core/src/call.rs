@@ -3,7 +3,7 @@
 
 use crate::app::{read, ServiceEntry, ServiceHandle};
 use crate::error::{Error, Result};
-use crate::hooks::{AroundHook, BoxFuture, HookContext, Next};
+use crate::hooks::{AroundHook, BoxFuture, HookContext, Http, Next};
 use crate::params::Params;
 use crate::service::Service;
 use serde_json::Value;
@@ -18,6 +18,8 @@ pub struct CallArgs {
     pub data: Option<Value>,
     /// The params.
     pub params: Params,
+    /// `context.http`: `Some` for REST calls, whose hooks may set status and headers.
+    pub http: Option<Http>,
 }
 
 fn unsupported(method: &str) -> Error {
@@ -62,6 +64,7 @@ impl ServiceHandle {
         ctx.id = args.id;
         ctx.data = args.data;
         ctx.params = args.params;
+        ctx.http = args.http;
         for (k, v) in &entry.options.route_params {
             ctx.params.route.insert(k.clone(), v.clone());
         }
@@ -111,6 +114,7 @@ impl ServiceHandle {
             id: Some(id),
             data: None,
             params,
+            http: None,
         };
         self.run_result("get", args).await
     }
@@ -121,6 +125,7 @@ impl ServiceHandle {
             id: None,
             data: Some(data),
             params,
+            http: None,
         };
         self.run_result("create", args).await
     }
@@ -131,6 +136,7 @@ impl ServiceHandle {
             id: Some(id),
             data: Some(data),
             params,
+            http: None,
         };
         self.run_result("update", args).await
     }
@@ -141,6 +147,7 @@ impl ServiceHandle {
             id: Some(id),
             data: Some(data),
             params,
+            http: None,
         };
         self.run_result("patch", args).await
     }
@@ -151,6 +158,7 @@ impl ServiceHandle {
             id: Some(id),
             data: None,
             params,
+            http: None,
         };
         self.run_result("remove", args).await
     }
@@ -161,6 +169,7 @@ impl ServiceHandle {
             id: None,
             data: Some(data),
             params,
+            http: None,
         };
         self.run_result(method, args).await
     }

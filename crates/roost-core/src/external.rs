@@ -68,11 +68,13 @@ pub async fn call_external(
             id: args.next(),
             data: None,
             params,
+            http: None,
         },
         "update" | "patch" => CallArgs {
             id: args.next(),
             data: args.next(),
             params,
+            http: None,
         },
         _ => {
             debug_assert!(method == "create" || !is_standard_method(method));
@@ -80,6 +82,7 @@ pub async fn call_external(
                 id: None,
                 data: args.next(),
                 params,
+                http: None,
             }
         }
     };

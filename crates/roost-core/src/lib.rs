@@ -28,6 +28,7 @@ pub mod hooks;
 pub mod params;
 pub mod publish;
 pub mod routing;
+pub mod schema;
 pub mod service;
 
 pub use app::{App, ServiceHandle};
