@@ -1,0 +1,172 @@
+'use strict'
+// Start the server under test on a free 127.0.0.1 port and stop it again.
+//
+//   const { startServer } = require('../lib/server')
+//   const server = await startServer('rest')   // config/rest.toml (Roost) or config/rest.json (reference)
+//   ... server.url ...                         // e.g. http://127.0.0.1:41234
+//   await server.stop()
+//
+// Which server: env INTEROP_SERVER = 'roost' (default) or 'reference'.
+//   roost:     $ROOST_BIN (default ../target/debug/roost relative to interop/)
+//              `serve --config config/<name>.toml`, port via ROOST_SERVER__PORT.
+//   reference: node ../bench/reference/server.js --config config/<name>.json, port via PORT.
+// Every wait is bounded: a server that does not answer GET /healthz in time is
+// killed and the error carries the tail of its output.
+
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const net = require('node:net')
+const path = require('node:path')
+
+const INTEROP_DIR = path.resolve(__dirname, '..')
+const REFERENCE_DIR = path.resolve(INTEROP_DIR, '..', 'bench', 'reference')
+
+const STARTUP_TIMEOUT_MS = Number(process.env.INTEROP_STARTUP_TIMEOUT_MS || 20000)
+const STOP_GRACE_MS = 5000
+const KILL_WAIT_MS = 2000
+const HEALTH_POLL_MS = 100
+const HEALTH_REQUEST_TIMEOUT_MS = 1000
+const OUTPUT_TAIL_BYTES = 8192
+
+// Children still running when this process exits (mocha --exit, a crash) are
+// killed here by PID, so a test run never leaves a server behind.
+const running = new Set()
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL')
+    } catch {}
+  }
+})
+
+const serverKind = () => process.env.INTEROP_SERVER || 'roost'
+
+/** A port that was free a moment ago: bind 127.0.0.1:0, read the port, close. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close((err) => (err ? reject(err) : resolve(port)))
+    })
+  })
+}
+
+/** The command line for the selected server with config `name` on `port`. */
+function command(kind, name, port) {
+  const env = { ...process.env }
+  if (kind === 'roost') {
+    const bin = path.resolve(INTEROP_DIR, process.env.ROOST_BIN || '../target/debug/roost')
+    if (!fs.existsSync(bin)) {
+      throw new Error(`ROOST_BIN ${bin} does not exist (build it with cargo build, or set INTEROP_SERVER=reference)`)
+    }
+    const config = path.join(INTEROP_DIR, 'config', `${name}.toml`)
+    env.ROOST_SERVER__PORT = String(port)
+    return { file: bin, args: ['serve', '--config', config], env, cwd: INTEROP_DIR }
+  }
+  if (kind === 'reference') {
+    const config = path.join(INTEROP_DIR, 'config', `${name}.json`)
+    env.PORT = String(port)
+    env.NODE_ENV = env.NODE_ENV || 'test'
+    return {
+      file: process.execPath,
+      args: [path.join(REFERENCE_DIR, 'server.js'), '--config', config],
+      env,
+      cwd: REFERENCE_DIR
+    }
+  }
+  throw new Error(`INTEROP_SERVER must be 'roost' or 'reference', not '${kind}'`)
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Resolves with the exit code/signal once `child` has exited (or at once if it already has). */
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
+/** Wait at most `ms` for `promise`; resolves `undefined` on timeout. */
+function within(promise, ms) {
+  let timer
+  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+    clearTimeout(timer)
+  )
+}
+
+async function healthy(url) {
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(HEALTH_REQUEST_TIMEOUT_MS) })
+    await res.arrayBuffer()
+    return res.status === 200
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Start the selected server with config `name` (`config/<name>.toml|json`).
+ * Resolves `{ url, kind, pid, output(), stop() }` once GET /healthz answers 200.
+ */
+async function startServer(name = 'rest') {
+  const kind = serverKind()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const cmd = command(kind, name, port)
+
+  const child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  let output = ''
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-OUTPUT_TAIL_BYTES)
+    if (process.env.INTEROP_SERVER_LOG) process.stderr.write(chunk)
+  }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  let spawnError = null
+  child.on('error', (err) => (spawnError = err))
+
+  const describe = () => `${kind} server (${cmd.file} ${cmd.args.join(' ')}, pid ${child.pid})`
+
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+    child.kill('SIGTERM')
+    const res = await within(exited(child), STOP_GRACE_MS)
+    if (res === undefined) {
+      child.kill('SIGKILL')
+      await within(exited(child), KILL_WAIT_MS)
+      throw new Error(`${describe()} ignored SIGTERM for ${STOP_GRACE_MS} ms and was killed`)
+    }
+  }
+
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  for (;;) {
+    if (spawnError) {
+      throw new Error(`${describe()} could not be started: ${spawnError.message}`)
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `${describe()} exited (code ${child.exitCode}, signal ${child.signalCode}) before /healthz answered.\n` +
+          `--- server output ---\n${output}`
+      )
+    }
+    if (await healthy(url)) break
+    if (Date.now() > deadline) {
+      await stop().catch(() => {})
+      throw new Error(
+        `${describe()} did not answer GET ${url}/healthz within ${STARTUP_TIMEOUT_MS} ms.\n` +
+          `--- server output ---\n${output}`
+      )
+    }
+    await sleep(HEALTH_POLL_MS)
+  }
+
+  return { url, kind, pid: child.pid, output: () => output, stop }
+}
+
+module.exports = { startServer, freePort, serverKind }
