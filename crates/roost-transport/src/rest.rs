@@ -1,0 +1,256 @@
+//! REST, as Feathers 5 on Koa serves it (semantics §H1–H9): every service answers at
+//! `<path>` and `<path>/:__id`, verbs map to methods, `X-Service-Method` selects a custom
+//! method on POST, and errors are Feathers JSON with the error's code as status.
+
+use crate::response::{error_response, json_response};
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use roost_core::hooks::Http;
+use roost_core::{App, CallArgs, Error, Map, Params, Value};
+use roost_wire::qs::{self, QsOptions};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The REST settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestConfig {
+    /// Largest accepted request body, in bytes (default 1 MiB, like koa-body). A larger body
+    /// is answered with 413 and a Feathers error.
+    pub body_limit: usize,
+    /// How query strings are parsed (Koa's `qs` settings by default).
+    pub query: QsOptions,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig {
+            body_limit: 1024 * 1024,
+            query: QsOptions::default(),
+        }
+    }
+}
+
+/// What the REST handler needs, shared by every request.
+#[derive(Debug, Clone)]
+pub struct RestState {
+    /// The application.
+    pub app: App,
+    /// The settings.
+    pub config: Arc<RestConfig>,
+}
+
+/// Ids and route values arrive percent-encoded (the JS client sends
+/// `encodeURIComponent(id)`). Feathers on Koa passes them on still encoded (feathers#2563),
+/// so `get('a b')` looks for `a%20b` and fails; Roost decodes them, which makes string ids
+/// with reserved characters work. Invalid UTF-8 after decoding keeps the raw text.
+fn decode(segment: &str) -> String {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .unwrap_or_else(|_| segment.to_owned())
+}
+
+fn unsupported(method: &str) -> Error {
+    Error::method_not_allowed(format!(
+        "Method `{method}` is not supported by this endpoint."
+    ))
+}
+
+/// Which service method a request calls: `(method, has_id_argument)`.
+fn select_method(
+    verb: &Method,
+    has_id: bool,
+    headers: &HeaderMap,
+) -> Result<(String, bool), Error> {
+    let method = match (verb.as_str(), has_id) {
+        ("GET" | "HEAD", false) => "find",
+        ("GET" | "HEAD", true) => "get",
+        ("POST", _) => {
+            if let Some(custom) = headers.get("x-service-method") {
+                let name = custom.to_str().unwrap_or_default();
+                if roost_core::service::is_standard_method(name) || name.is_empty() {
+                    return Err(unsupported(name));
+                }
+                return Ok((name.to_owned(), false));
+            }
+            "create"
+        }
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", _) => "remove",
+        (other, _) => {
+            return Err(Error::method_not_allowed(format!(
+                "Method {other} not allowed"
+            )))
+        }
+    };
+    let takes_id = matches!(method, "get" | "update" | "patch" | "remove");
+    Ok((method.to_owned(), takes_id))
+}
+
+fn header_map(headers: &HeaderMap) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match map.get_mut(name.as_str()) {
+            // Node joins repeated headers with ", ".
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                map.insert(name.as_str().to_owned(), Value::String(value));
+            }
+        }
+    }
+    map
+}
+
+async fn read_json(body: Body, limit: usize) -> Result<Value, Error> {
+    // A body over the limit is bad input like any other: a Feathers BadRequest (the
+    // reference answers a bare 500 `request entity too large`).
+    let bytes = to_bytes(body, limit).await.map_err(|_| {
+        Error::bad_request(format!(
+            "Request body is larger than the limit of {limit} bytes"
+        ))
+        .with_data(serde_json::json!({"limit": limit}))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_request(format!("Invalid JSON in request body: {e}")))
+}
+
+/// Answers one REST request.
+pub async fn handle(State(state): State<RestState>, request: Request) -> Response {
+    let is_head = request.method() == Method::HEAD;
+    let mut response = match call(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error_response(&error),
+    };
+    if is_head {
+        *response.body_mut() = Body::empty();
+    }
+    response
+}
+
+async fn call(state: &RestState, request: Request) -> Result<Response, Error> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let Some((service, mut route)) = state.app.lookup(path) else {
+        return Err(Error::not_found(format!("Path {path} not found")));
+    };
+    let id = match route.remove("__id") {
+        Some(Value::String(raw)) => Some(Value::String(decode(&raw))),
+        _ => None,
+    };
+    for value in route.values_mut() {
+        if let Value::String(raw) = value {
+            *raw = decode(raw);
+        }
+    }
+    let (method, takes_id) = select_method(&parts.method, id.is_some(), &parts.headers)?;
+    if !service.entry().allows_external(&method) {
+        return Err(unsupported(&method));
+    }
+    let query = match parts.uri.query() {
+        Some(raw) => match qs::parse(raw, &state.config.query) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => Map::new(),
+            Err(e) => return Err(Error::bad_request(e.to_string())),
+        },
+        None => Map::new(),
+    };
+    let has_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+    let data = if has_body {
+        Some(read_json(body, state.config.body_limit).await?)
+    } else {
+        None
+    };
+    let params = Params {
+        query,
+        provider: Some("rest".to_owned()),
+        route,
+        headers: header_map(&parts.headers),
+        ..Params::default()
+    };
+    let args = CallArgs {
+        id: if takes_id {
+            Some(id.unwrap_or(Value::Null))
+        } else {
+            None
+        },
+        data,
+        params,
+        http: Some(Http::default()),
+    };
+    let ctx = service.run(&method, args).await?;
+    let body = ctx.dispatch_or_result().cloned().unwrap_or(Value::Null);
+    let http = ctx.http.unwrap_or_default();
+    Ok(success_response(&method, body, &http))
+}
+
+/// Status order of Feathers 5.0.50: `http.status`, then `http.location` (303), then a falsy
+/// body (204, no content), then create (201), else 200.
+fn success_response(method: &str, body: Value, http: &Http) -> Response {
+    let falsy = match &body {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    };
+    let status = http
+        .status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(if http.location.is_some() {
+            StatusCode::SEE_OTHER
+        } else if falsy {
+            StatusCode::NO_CONTENT
+        } else if method == "create" {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        });
+    let mut response = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        let mut r = json_response(&body);
+        *r.status_mut() = status;
+        r
+    };
+    let headers = response.headers_mut();
+    if let Some(location) = &http.location {
+        let encoded = percent_encoding::utf8_percent_encode(location, LOCATION_SET).to_string();
+        if let Ok(v) = HeaderValue::from_str(&encoded) {
+            headers.insert(header::LOCATION, v);
+        }
+    }
+    for (name, value) in &http.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    response
+}
+
+/// Characters Koa's `encodeurl` escapes in `Location`: controls, space and non-URL characters.
+const LOCATION_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');

@@ -1,0 +1,305 @@
+//! The configuration: one TOML file, `ROOST_…` environment overrides (`__` separates
+//! levels: `ROOST_SERVER__PORT=4000`), then command-line flags. Every key is documented in
+//! `docs/config.md`; `roost config` prints the effective result.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use roost_core::schema::Schema;
+use roost_core::service::{Multi, Paginate};
+use roost_transport::{CorsConfig, RestConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Errors found while loading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an override could not be read or has the wrong shape.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of range or inconsistent.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listening address, data directory, shutdown.
+    pub server: ServerConfig,
+    /// CORS for HTTP requests.
+    pub cors: CorsConfig,
+    /// REST limits and query-string parsing.
+    pub rest: RestConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Services declared without code, by path.
+    pub services: BTreeMap<String, DeclaredService>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1`).
+    pub host: IpAddr,
+    /// Port to listen on (default 3030; 0 picks a free port and logs it).
+    pub port: u16,
+    /// Where Roost keeps its data (default `./roost-data`).
+    pub data_dir: PathBuf,
+    /// Seconds that requests in flight get to finish after SIGINT/SIGTERM (default 10).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 3030,
+            data_dir: PathBuf::from("roost-data"),
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `roost=debug,info` (default `info`; `RUST_LOG`
+    /// wins when set).
+    pub level: String,
+    /// `pretty` (default) or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Storage of a declared service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// In memory; lost on restart.
+    Memory,
+}
+
+/// `paginate = false` or `paginate = { default = 10, max = 50 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PaginateSetting {
+    /// `false` (`true` is refused: give the sizes).
+    Flag(bool),
+    /// The page sizes.
+    Sizes(Paginate),
+}
+
+impl Default for PaginateSetting {
+    fn default() -> Self {
+        PaginateSetting::Flag(false)
+    }
+}
+
+/// `[services.<path>]`: a service declared without code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeclaredService {
+    /// Storage (default `memory`).
+    pub adapter: AdapterKind,
+    /// The id field (default `id`).
+    pub id: String,
+    /// Pagination (default off).
+    pub paginate: PaginateSetting,
+    /// Multi permissions: `false` (default), `true` or a list of methods.
+    pub multi: Multi,
+    /// Externally callable methods (default: all six standard methods).
+    pub methods: Option<Vec<String>>,
+    /// Field types, used to coerce REST query strings (`integer`, `number`, `boolean`,
+    /// `string`, `date`, `json`).
+    pub schema: Schema,
+}
+
+impl Default for DeclaredService {
+    fn default() -> Self {
+        DeclaredService {
+            adapter: AdapterKind::Memory,
+            id: "id".to_owned(),
+            paginate: PaginateSetting::default(),
+            multi: Multi::default(),
+            methods: None,
+            schema: Schema::new(),
+        }
+    }
+}
+
+impl DeclaredService {
+    /// The pagination as the adapters take it.
+    pub fn paginate(&self) -> Option<Paginate> {
+        match self.paginate {
+            PaginateSetting::Flag(_) => None,
+            PaginateSetting::Sizes(p) => Some(p),
+        }
+    }
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--host`.
+    pub host: Option<IpAddr>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given), then `ROOST_…` variables, then `overrides`,
+    /// and checks the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("ROOST_").split("__"));
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        if let Some(host) = overrides.host {
+            config.server.host = host;
+        }
+        if let Some(port) = overrides.port {
+            config.server.port = port;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.server.data_dir.clone_from(dir);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Fails fast on values that would only break at first use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.rest.body_limit == 0 {
+            return Err(ConfigError::Invalid("rest.body_limit must be > 0".into()));
+        }
+        for (path, service) in &self.services {
+            let bad = |why: &str| ConfigError::Invalid(format!("services.{path}: {why}"));
+            if path.trim_matches('/').is_empty() && path != "/" {
+                return Err(bad("the path is empty"));
+            }
+            if service.id.is_empty() {
+                return Err(bad("`id` must name a field"));
+            }
+            if service.paginate == PaginateSetting::Flag(true) {
+                return Err(bad(
+                    "`paginate = true` is not a setting: use false or { default = 10, max = 50 }",
+                ));
+            }
+            if let Some(Paginate {
+                default: Some(d),
+                max: Some(m),
+            }) = service.paginate()
+            {
+                if d > m {
+                    return Err(bad("paginate.default is larger than paginate.max"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            r#"
+[server]
+port = 4000
+[services.people]
+id = "id"
+paginate = {{ default = 10, max = 50 }}
+multi = ["create", "patch"]
+schema = {{ name = "string", age = "integer", created = "boolean" }}
+[services.plain]
+paginate = false
+multi = true
+"#
+        )
+        .unwrap();
+        let overrides = Overrides {
+            host: Some(IpAddr::from([127, 0, 0, 2])),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(file.path()), &overrides).unwrap();
+        assert_eq!(config.server.port, 4000);
+        assert_eq!(config.server.host, IpAddr::from([127, 0, 0, 2]));
+        let people = &config.services["people"];
+        assert_eq!(
+            people.paginate(),
+            Some(Paginate {
+                default: Some(10),
+                max: Some(50)
+            })
+        );
+        assert!(people.multi.allows("patch") && !people.multi.allows("remove"));
+        assert_eq!(config.services["plain"].paginate(), None);
+        assert!(config.services["plain"].multi.allows("remove"));
+        // The printed config loads back to the same thing.
+        let mut again = tempfile::NamedTempFile::new().unwrap();
+        again.write_all(config.to_toml().as_bytes()).unwrap();
+        assert_eq!(
+            Config::load(Some(again.path()), &overrides).unwrap(),
+            config
+        );
+    }
+
+    #[test]
+    fn bad_values_fail_at_start() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[services.x]\npaginate = true").unwrap();
+        let e = Config::load(Some(file.path()), &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("paginate = true"), "{e}");
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[server]\nprot = 1").unwrap();
+        let e = Config::load(Some(file.path()), &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("prot"), "{e}");
+        let e = Config::load(Some(Path::new("/nonexistent.toml")), &Overrides::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("does not exist"));
+    }
+}

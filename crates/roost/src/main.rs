@@ -1,0 +1,134 @@
+//! The `roost` command: `roost serve`, `roost config`.
+//!
+//! The binary is the only part of Roost that reads files and environment variables: it
+//! merges the configuration ([`config`]), registers declared services ([`services`]) and
+//! starts every transport on one port ([`server`]).
+
+mod config;
+mod server;
+mod services;
+
+use clap::{Parser, Subcommand};
+use config::{Config, LogFormat, Overrides};
+use roost_core::App;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Roost: Feathers 5 services over Primus, Socket.IO and REST.
+#[derive(Debug, Parser)]
+#[command(name = "roost", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command shares.
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// TOML configuration file (see docs/config.md). Every key can also be set as
+    /// ROOST_<SECTION>__<KEY>, e.g. ROOST_SERVER__PORT=4000.
+    #[arg(short, long, env = "ROOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides server.host).
+    #[arg(long)]
+    host: Option<IpAddr>,
+    /// Port to listen on (overrides server.port; 0 picks a free port).
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// Data directory (overrides server.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Common),
+    /// Print the effective configuration (file + environment + flags) as TOML.
+    Config(Common),
+}
+
+fn load(common: &Common) -> Result<Config, config::ConfigError> {
+    let overrides = Overrides {
+        host: common.host,
+        port: common.port,
+        data_dir: common.data_dir.clone(),
+    };
+    Config::load(common.config.as_deref(), &overrides)
+}
+
+fn init_logging(config: &config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = App::new();
+    services::register_declared(&app, &config.services).map_err(|e| e.message)?;
+    let listener = server::bind(&config)
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "roost listening");
+    let router = server::router(&app, &config);
+    server::serve(
+        listener,
+        router,
+        config.server.shutdown_grace_secs,
+        server::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(common) => match load(&common) {
+            Ok(config) => {
+                print!("{}", config.to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("roost: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve(common) => {
+            let config = match load(&common) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("roost: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(&config.log);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("roost: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("roost: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every Roost test from a fresh checkout: formatting, lints, the Rust tests, then the
+# interop suite that drives a real `roost` binary with the official JavaScript clients.
+# Installs what it needs (npm packages through `npm ci`; Rust crates through cargo).
+#
+#   scripts/test.sh            # everything
+#   SKIP_INTEROP=1 scripts/test.sh   # Rust only
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "test.sh: $1 is missing; installing $2 with apt-get" >&2
+  if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && apt-get install -y -qq "$2"; else sudo apt-get update -qq && sudo apt-get install -y -qq "$2"; fi
+}
+
+need cargo cargo
+need node nodejs
+need npm npm
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+if [[ -z "${SKIP_INTEROP:-}" ]]; then
+  step "cargo build -p roost (for the interop suite)"
+  cargo build -p roost
+  step "interop: official JS clients against roost"
+  ROOST_BIN="$root/target/debug/roost" interop/run.sh
+fi
+
+echo "test.sh: all tests passed" >&2
