@@ -4,6 +4,7 @@
 pub mod app;
 pub mod channels;
 pub mod connection;
+pub mod delivery;
 pub mod error;
 pub mod hooks;
 pub mod params;

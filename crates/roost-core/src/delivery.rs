@@ -1,0 +1,4 @@
+//! Delivery (placeholder).
+
+/// The seam.
+pub trait DeliverySink: Send + Sync {}
