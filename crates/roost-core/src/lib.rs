@@ -12,9 +12,12 @@ pub mod publish;
 pub mod service;
 
 pub use app::App;
+pub use channels::{Channel, Channels};
 pub use connection::ConnectionId;
+pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookType};
 pub use params::Params;
+pub use publish::{PublishTarget, Publisher, Publishers};
 pub use serde_json::{json, Map, Value};
 pub use service::{Service, ServiceOptions};

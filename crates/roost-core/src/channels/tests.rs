@@ -168,7 +168,7 @@ fn d6_combined_dedups_in_first_appearance_order_and_first_channel_data_wins() {
     assert_eq!(combined.connections(), vec![cs[2], cs[1], cs[0]]);
     assert_eq!(combined.len(), 3);
 
-    let combined = Channel::combine([a.send(json!("A")), b.clone()]);
+    let combined = Channel::combine([a.send(json!("A")), b]);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     combined.recipients_into(None, &mut seen, &mut out);

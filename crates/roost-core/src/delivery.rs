@@ -1,4 +1,0 @@
-//! Delivery (placeholder).
-
-/// The seam.
-pub trait DeliverySink: Send + Sync {}
