@@ -67,10 +67,24 @@ impl ServiceHandle {
             listener(data, ctx);
         }
         if self.entry.options.service_events.iter().any(|e| e == event) {
-            self.publish_event(event, data, ctx).await;
+            self.run_publisher(event, data, ctx).await;
         }
     }
 
-    /// The publish step: hands the event to the publishers and the delivery sink.
-    async fn publish_event(&self, _event: &str, _data: &Value, _ctx: &HookContext) {}
+    /// The publish step: the one publisher for this event picks the connections, and the
+    /// delivery goes to the transports' sink.
+    async fn run_publisher(&self, event: &str, data: &Value, ctx: &HookContext) {
+        let delivery = crate::delivery::dispatch_event(
+            &self.app,
+            Some(&self.entry.publishers),
+            &self.entry.path,
+            event,
+            data,
+            ctx,
+        )
+        .await;
+        if let Some(delivery) = delivery {
+            self.app.deliver(delivery);
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! - [`hooks`]: around/before/after/error hooks and the one chain that orders them.
 //! - [`call`]: one call through the chain; [`events`]: the events it emits afterwards.
 //! - [`external`]: the checked entry point for socket transports.
-//! - [`channels`], [`publish`]: who receives an event.
+//! - [`channels`], [`publish`], [`delivery`]: who receives an event, and the seam through
+//!   which transports receive it.
 //! - [`error`]: Feathers errors; [`routing`]: paths and route placeholders.
 //!
 //! # The life of a call
@@ -21,6 +22,7 @@ pub mod app;
 pub mod call;
 pub mod channels;
 pub mod connection;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod external;
@@ -33,9 +35,12 @@ pub mod service;
 
 pub use app::{App, ServiceHandle};
 pub use call::CallArgs;
+pub use channels::{Channel, Channels};
 pub use connection::ConnectionId;
+pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookMap, HookType};
 pub use params::Params;
+pub use publish::{PublishTarget, Publisher, Publishers};
 pub use serde_json::{json, Map, Value};
 pub use service::{Service, ServiceOptions};

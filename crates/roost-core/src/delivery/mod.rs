@@ -1,0 +1,329 @@
+//! The seam between the core and the transports: the core turns an event into a
+//! [`Delivery`] and hands it to the [`DeliverySink`] a transport installed
+//! ([`App::set_delivery_sink`]). This is Feathers' `app.emit('publish', …)` step made explicit.
+//!
+//! A delivery groups its recipients by payload ([`Batch`]), so a transport encodes each distinct
+//! payload once per wire form and enqueues clones of the same bytes (DESIGN §5).
+//!
+//! Two producers exist:
+//! - [`dispatch_event`] runs the publisher of a service event (§D9–D11) and computes what each
+//!   connection receives (§C7);
+//! - [`App::send_to_all`], [`App::send_to_connection`] and [`App::send_to_channel`] send a
+//!   custom server event (Primus' `spark.send(event, data)`) without publishers.
+
+use crate::app::App;
+use crate::channels::Channel;
+use crate::connection::ConnectionId;
+use crate::hooks::HookContext;
+use crate::publish::{resolve_publisher, PublishTarget, Publishers};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+#[cfg(test)]
+mod tests;
+
+/// The connections that receive one payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// What these connections receive, shared: encode it once.
+    pub payload: Arc<Value>,
+    /// The recipients; each connection appears in exactly one batch of a delivery.
+    pub connections: Vec<ConnectionId>,
+}
+
+/// One event on its way to the connections that should receive it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The service path (placeholders kept), or `None` for a custom server event.
+    pub path: Option<String>,
+    /// The event name (`created`, a custom service event, or a server event).
+    pub event: String,
+    /// Recipients grouped by payload. Never empty.
+    pub batches: Vec<Batch>,
+}
+
+impl Delivery {
+    /// The event name on the wire: `"<path> <event>"` for service events (Feathers trims it,
+    /// so an empty path gives just the event), the bare event for server events (§C6).
+    pub fn wire_name(&self) -> String {
+        match self.path.as_deref() {
+            Some(path) => format!("{path} {event}", event = self.event)
+                .trim()
+                .to_owned(),
+            None => self.event.clone(),
+        }
+    }
+
+    /// How many connections receive this delivery.
+    pub fn recipient_count(&self) -> usize {
+        self.batches.iter().map(|b| b.connections.len()).sum()
+    }
+
+    /// Every recipient with its payload.
+    pub fn recipients(&self) -> impl Iterator<Item = (ConnectionId, &Arc<Value>)> + '_ {
+        self.batches
+            .iter()
+            .flat_map(|b| b.connections.iter().map(move |c| (*c, &b.payload)))
+    }
+
+    /// The payload `conn` receives, if it is a recipient (a linear search, for tests and logs).
+    pub fn payload_for(&self, conn: ConnectionId) -> Option<&Value> {
+        self.batches
+            .iter()
+            .find(|b| b.connections.contains(&conn))
+            .map(|b| &*b.payload)
+    }
+}
+
+/// Implemented by a transport to receive deliveries.
+pub trait DeliverySink: Send + Sync + 'static {
+    /// Takes one delivery. Must not block or await: transports enqueue onto bounded
+    /// per-connection queues and close connections whose queue is full.
+    fn deliver(&self, delivery: Delivery);
+}
+
+/// How many deliveries a [`RecordingSink`] keeps; later ones are counted and dropped.
+pub const RECORDING_SINK_LIMIT: usize = 10_000;
+
+/// A sink that records deliveries, for tests.
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    recorded: Mutex<(Vec<Delivery>, usize)>,
+}
+
+impl RecordingSink {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Removes and returns what was recorded so far.
+    pub fn take(&self) -> Vec<Delivery> {
+        std::mem::take(&mut self.lock().0)
+    }
+
+    /// How many deliveries were dropped because the recorder was full.
+    pub fn dropped(&self) -> usize {
+        self.lock().1
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Delivery>, usize)> {
+        self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl DeliverySink for RecordingSink {
+    fn deliver(&self, delivery: Delivery) {
+        let mut recorded = self.lock();
+        if recorded.0.len() < RECORDING_SINK_LIMIT {
+            recorded.0.push(delivery);
+        } else {
+            recorded.1 += 1;
+        }
+    }
+}
+
+/// Runs the publisher of `event` and computes who receives what. `None` when no publisher
+/// applies, it returns nothing, it fails (logged with `tracing::error!`, §D11) or its
+/// channels hold no connection (§D10).
+///
+/// `data` is the emitted item (one element of an array result) and `ctx` the call's context
+/// (for custom events, a context whose `result` is `data`). A connection receives its
+/// channel's `send` data, else `ctx.dispatch`, else `ctx.result` (JavaScript truthiness, as
+/// Feathers' `||`), narrowed by the array rule of §C7 (see [`event_payload`]).
+pub async fn dispatch_event(
+    app: &App,
+    service_publishers: Option<&Publishers>,
+    path: &str,
+    event: &str,
+    data: &Value,
+    ctx: &HookContext,
+) -> Option<Delivery> {
+    let publisher = resolve_publisher(service_publishers, app.publishers(), event)?;
+    let target = match publisher.run(data, ctx).await {
+        Ok(target) => target?,
+        Err(error) => {
+            tracing::error!(path, event, %error, "Error in '{path} {event}' publisher");
+            return None;
+        }
+    };
+    let channel = target.into_channel();
+    let default = Arc::new(event_payload(None, data, ctx));
+    build(Some(path), event, &channel, &default, |channel_data| {
+        if result_rule_applies(channel_data, data, ctx) {
+            Arc::new(event_payload(Some(channel_data), data, ctx))
+        } else {
+            Arc::clone(channel_data)
+        }
+    })
+}
+
+/// What a connection receives for the emitted item `data`: `channel_data || ctx.dispatch ||
+/// ctx.result` (`null` when all are missing). Then Feathers' array rule: when `data` is not
+/// an array, `ctx.result` is an array and the chosen value is an array, the payload is the
+/// element of the chosen value that deep-equals `data`, or `null` when none does.
+///
+/// This replicates an observed quirk (§C7): with a multi result and a `dispatch` whose items
+/// differ from the result items (say, a hook that hides a field), clients receive `null`, not
+/// the matching dispatch item.
+pub fn event_payload(channel_data: Option<&Value>, data: &Value, ctx: &HookContext) -> Value {
+    let chosen = channel_data
+        .filter(|v| truthy(v))
+        .or(ctx.dispatch.as_ref().filter(|v| truthy(v)))
+        .or(ctx.result.as_ref());
+    match chosen {
+        Some(Value::Array(items))
+            if !data.is_array() && matches!(ctx.result, Some(Value::Array(_))) =>
+        {
+            items
+                .iter()
+                .find(|item| json_eq(item, data))
+                .cloned()
+                .unwrap_or(Value::Null)
+        }
+        Some(value) => value.clone(),
+        None => Value::Null,
+    }
+}
+
+fn result_rule_applies(channel_data: &Value, data: &Value, ctx: &HookContext) -> bool {
+    channel_data.is_array() && !data.is_array() && matches!(ctx.result, Some(Value::Array(_)))
+}
+
+/// JavaScript truthiness of a JSON value.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// Deep equality as lodash's `isEqual` sees JSON: key order is ignored and numbers compare
+/// by value (`1` equals `1.0`).
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Groups the connections of `channel` by payload: `default` for connections without
+/// (truthy) channel data, `for_data(d)` once per distinct channel data `d`.
+fn build(
+    path: Option<&str>,
+    event: &str,
+    channel: &Channel,
+    default: &Arc<Value>,
+    mut for_data: impl FnMut(&Arc<Value>) -> Arc<Value>,
+) -> Option<Delivery> {
+    let mut seen = HashSet::new();
+    let mut recipients = Vec::new();
+    channel.recipients_into(None, &mut seen, &mut recipients);
+    if recipients.is_empty() {
+        tracing::debug!(path, event, "no connections to publish to");
+        return None;
+    }
+    let mut batches: Vec<Batch> = Vec::new();
+    // Channel data → batch index, keyed by the data's allocation: every connection of one
+    // `send()` shares the same `Arc`.
+    let mut index: HashMap<*const Value, usize> = HashMap::new();
+    let mut default_batch = None;
+    for (conn, data) in recipients {
+        let slot = match data.filter(|d| truthy(d)) {
+            Some(d) => *index.entry(Arc::as_ptr(&d)).or_insert_with(|| {
+                batches.push(Batch {
+                    payload: for_data(&d),
+                    connections: Vec::new(),
+                });
+                batches.len() - 1
+            }),
+            None => *default_batch.get_or_insert_with(|| {
+                batches.push(Batch {
+                    payload: Arc::clone(default),
+                    connections: Vec::new(),
+                });
+                batches.len() - 1
+            }),
+        };
+        if let Some(batch) = batches.get_mut(slot) {
+            batch.connections.push(conn);
+        }
+    }
+    Some(Delivery {
+        path: path.map(str::to_owned),
+        event: event.to_owned(),
+        batches,
+    })
+}
+
+impl App {
+    /// Installs the transport's sink; later deliveries go there.
+    pub fn set_delivery_sink(&self, sink: Arc<dyn DeliverySink>) {
+        let registry = self.inner.channels.registry();
+        *registry
+            .sink
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    }
+
+    /// Hands `delivery` to the installed sink; without one (no transport) it is dropped, as
+    /// Feathers does when nothing listens to `publish`.
+    pub fn deliver(&self, delivery: Delivery) {
+        let sink = self
+            .inner
+            .channels
+            .registry()
+            .sink
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match sink {
+            Some(sink) => sink.deliver(delivery),
+            None => tracing::debug!(event = %delivery.event, "no delivery sink installed"),
+        }
+    }
+
+    /// A custom server event to every connected connection. `None` when nobody is connected.
+    pub fn send_to_all(&self, event: &str, data: Value) -> Option<Delivery> {
+        let everyone = self.inner.channels.registry().read().all_connected();
+        self.send_to_channel(Channel::from_connections(everyone), event, data)
+    }
+
+    /// A custom server event to one connection. `None` when `conn` is not connected.
+    pub fn send_to_connection(
+        &self,
+        conn: ConnectionId,
+        event: &str,
+        data: Value,
+    ) -> Option<Delivery> {
+        if !self.inner.channels.is_connected(conn) {
+            return None;
+        }
+        self.send_to_channel(Channel::from_connections([conn]), event, data)
+    }
+
+    /// A custom server event to the connections of `target`, each once; a connection whose
+    /// channel carries `send` data receives that instead of `data`. `None` when the channels
+    /// hold no connection.
+    pub fn send_to_channel(
+        &self,
+        target: impl Into<PublishTarget>,
+        event: &str,
+        data: Value,
+    ) -> Option<Delivery> {
+        let channel = target.into().into_channel();
+        build(None, event, &channel, &Arc::new(data), Arc::clone)
+    }
+}

@@ -1,0 +1,452 @@
+//! Publishing end to end (§D8–D12, §C6–C7): publisher resolution, targets, payloads, batches,
+//! the custom send APIs and the sink.
+
+use super::*;
+use crate::publish::Publisher;
+use crate::service::STANDARD_EVENTS;
+use crate::Error;
+use serde_json::json;
+
+const SERVICE_EVENTS: [&str; 5] = ["created", "updated", "patched", "removed", "typing"];
+
+fn connect(app: &App, n: usize) -> Vec<ConnectionId> {
+    (0..n)
+        .map(|_| {
+            let id = ConnectionId::next();
+            app.channels().connect(id);
+            id
+        })
+        .collect()
+}
+
+fn ctx(app: &App, result: Value) -> HookContext {
+    let mut ctx = HookContext::new(app.clone(), "messages", "create");
+    ctx.result = Some(result);
+    ctx
+}
+
+fn to(name: &'static str) -> Publisher {
+    Publisher::new(move |_, ctx| Ok(Some(ctx.app.channel(name).into())))
+}
+
+async fn dispatch(
+    app: &App,
+    service: Option<&Publishers>,
+    event: &str,
+    data: &Value,
+) -> Option<Delivery> {
+    dispatch_event(
+        app,
+        service,
+        "messages",
+        event,
+        data,
+        &ctx(app, data.clone()),
+    )
+    .await
+}
+
+fn recipients(delivery: &Option<Delivery>) -> Vec<ConnectionId> {
+    let mut all: Vec<ConnectionId> = delivery
+        .iter()
+        .flat_map(|d| d.recipients().map(|(c, _)| c))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn d8_registration_validates_event_names_and_replaces() {
+    let app = App::new();
+    let err = app.publish_event("typing", to("a")).unwrap_err();
+    assert_eq!(err.message, "'typing' is not a valid service event");
+    for event in STANDARD_EVENTS {
+        app.publish_event(event, to("a")).unwrap();
+    }
+    let service = Publishers::default();
+    service.set("typing", &SERVICE_EVENTS, to("a")).unwrap();
+    let err = service.set("nope", &SERVICE_EVENTS, to("a")).unwrap_err();
+    assert_eq!(err.message, "'nope' is not a valid service event");
+    let custom_only = ["typing".to_owned()];
+    assert!(service.set("created", &custom_only, to("a")).is_err());
+}
+
+#[tokio::test]
+async fn d8_re_registering_the_same_key_replaces() {
+    let app = App::new();
+    let [c1, c2] = connect(&app, 2)[..] else {
+        panic!()
+    };
+    app.channel("a").join([c1]);
+    app.channel("b").join([c2]);
+    app.publish_event("created", to("a")).unwrap();
+    app.publish_event("created", to("b")).unwrap();
+    app.publish(to("a"));
+    app.publish(to("b"));
+    let d = dispatch(&app, None, "created", &json!({})).await;
+    assert_eq!(recipients(&d), vec![c2]);
+    let d = dispatch(&app, None, "removed", &json!({})).await;
+    assert_eq!(recipients(&d), vec![c2]);
+}
+
+#[tokio::test]
+async fn d9_exactly_one_publisher_runs_in_precedence_order() {
+    let app = App::new();
+    let cs = connect(&app, 4);
+    for (i, name) in ["service-event", "service-all", "app-event", "app-all"]
+        .iter()
+        .enumerate()
+    {
+        app.channel(name).join([cs[i]]);
+    }
+    let service = Publishers::default();
+    app.publish(to("app-all"));
+    let data = json!({"id": 1});
+    assert_eq!(
+        recipients(&dispatch(&app, Some(&service), "created", &data).await),
+        vec![cs[3]]
+    );
+    app.publish_event("created", to("app-event")).unwrap();
+    assert_eq!(
+        recipients(&dispatch(&app, Some(&service), "created", &data).await),
+        vec![cs[2]]
+    );
+    assert_eq!(
+        recipients(&dispatch(&app, Some(&service), "removed", &data).await),
+        vec![cs[3]]
+    );
+    service.set_all(to("service-all"));
+    assert_eq!(
+        recipients(&dispatch(&app, Some(&service), "created", &data).await),
+        vec![cs[1]]
+    );
+    service
+        .set("created", &SERVICE_EVENTS, to("service-event"))
+        .unwrap();
+    assert_eq!(
+        recipients(&dispatch(&app, Some(&service), "created", &data).await),
+        vec![cs[0]]
+    );
+    assert_eq!(
+        recipients(&dispatch(&app, Some(&service), "typing", &data).await),
+        vec![cs[1]]
+    );
+    // A service publisher returning nothing blocks the app publishers.
+    service
+        .set("patched", &SERVICE_EVENTS, Publisher::nothing())
+        .unwrap();
+    assert!(dispatch(&app, Some(&service), "patched", &data)
+        .await
+        .is_none());
+    service
+        .set("patched", &SERVICE_EVENTS, Publisher::new(|_, _| Ok(None)))
+        .unwrap();
+    assert!(dispatch(&app, Some(&service), "patched", &data)
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn d10_targets_flatten_drop_missing_and_may_be_async() {
+    let app = App::new();
+    let cs = connect(&app, 3);
+    app.channel("a").join([cs[0]]);
+    app.channel("b").join([cs[1]]);
+    app.channel("c").join([cs[2], cs[0]]);
+    app.publish(Publisher::new(|_, ctx| {
+        let a = &ctx.app;
+        let nested: Vec<PublishTarget> = vec![
+            vec![Some(a.channel("a")), None].into(),
+            PublishTarget::Many(vec![
+                vec![a.channel("b")].into(),
+                PublishTarget::Many(vec![]),
+            ]),
+            a.channel("c").into(),
+        ];
+        Ok(Some(nested.into()))
+    }));
+    let d = dispatch(&app, None, "created", &json!({})).await;
+    assert_eq!(
+        d.as_ref().map(Delivery::recipient_count),
+        Some(3),
+        "each connection once"
+    );
+
+    app.publish(Publisher::new_async(|_, ctx| {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            Ok(Some(ctx.app.channel_many(&["b", "c"])?.into()))
+        })
+    }));
+    let d = dispatch(&app, None, "created", &json!({})).await;
+    assert_eq!(recipients(&d), vec![cs[0], cs[1], cs[2]]);
+
+    // Zero resulting connections: nothing is sent.
+    app.publish(to("empty-room"));
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+    app.publish(Publisher::new(|_, _| {
+        Ok(Some(Vec::<Channel>::new().into()))
+    }));
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+}
+
+#[tokio::test]
+async fn d11_failing_publishers_send_nothing() {
+    let app = App::new();
+    let [c] = connect(&app, 1)[..] else { panic!() };
+    app.channel("a").join([c]);
+    app.publish(Publisher::new(|_, _| {
+        Err(Error::general("Something went wrong"))
+    }));
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+    app.publish(Publisher::new(|_, _| panic!("publisher bug")));
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+    app.publish(Publisher::new_async(|_, _| {
+        Box::pin(async { Err(Error::general("async failure")) })
+    }));
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+    app.publish(Publisher::new_async(|_, _| {
+        Box::pin(async { panic!("async bug") })
+    }));
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+    // The registry is still usable afterwards.
+    app.publish(to("a"));
+    assert_eq!(
+        recipients(&dispatch(&app, None, "created", &json!({})).await),
+        vec![c]
+    );
+}
+
+#[tokio::test]
+async fn d12_without_publishers_nothing_is_sent() {
+    let app = App::new();
+    let [c] = connect(&app, 1)[..] else { panic!() };
+    app.channel("a").join([c]);
+    assert!(dispatch(&app, None, "created", &json!({})).await.is_none());
+    let auth = Publishers::default();
+    auth.set_all(Publisher::nothing());
+    app.publish(to("a"));
+    assert!(dispatch(&app, Some(&auth), "created", &json!({}))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn c6_wire_names() {
+    let app = App::new();
+    let [c] = connect(&app, 1)[..] else { panic!() };
+    app.channel("a").join([c]);
+    app.publish(to("a"));
+    let data = json!({"id": 1});
+    let c = ctx(&app, data.clone());
+    let d = dispatch_event(&app, None, "users/:userId/messages", "created", &data, &c)
+        .await
+        .unwrap();
+    assert_eq!(d.wire_name(), "users/:userId/messages created");
+    let d = dispatch_event(&app, None, "/", "created", &data, &c)
+        .await
+        .unwrap();
+    assert_eq!(d.wire_name(), "/ created");
+    let d = app.send_to_all("hello", json!(1)).unwrap();
+    assert_eq!(d.wire_name(), "hello");
+    assert_eq!(d.path, None);
+}
+
+#[tokio::test]
+async fn c7_payload_is_send_data_else_dispatch_else_result() {
+    let app = App::new();
+    let cs = connect(&app, 4);
+    app.channel("plain").join([cs[0], cs[1]]);
+    app.channel("data").join([cs[2], cs[1]]);
+    app.channel("falsy").join([cs[3]]);
+    app.publish(Publisher::new(|_, ctx| {
+        let a = &ctx.app;
+        Ok(Some(
+            vec![
+                a.channel("data").send(json!({"custom": true})),
+                a.channel("plain"),
+                a.channel("falsy").send(json!(0)),
+            ]
+            .into(),
+        ))
+    }));
+    let data = json!({"id": 1, "secret": "x"});
+    let mut c = ctx(&app, data.clone());
+    let d = dispatch_event(&app, None, "messages", "created", &data, &c)
+        .await
+        .unwrap();
+    assert_eq!(d.payload_for(cs[0]), Some(&data));
+    assert_eq!(
+        d.payload_for(cs[1]),
+        Some(&json!({"custom": true})),
+        "first channel wins"
+    );
+    assert_eq!(d.payload_for(cs[2]), Some(&json!({"custom": true})));
+    assert_eq!(
+        d.payload_for(cs[3]),
+        Some(&data),
+        "falsy send data falls through"
+    );
+
+    c.dispatch = Some(json!({"id": 1}));
+    let d = dispatch_event(&app, None, "messages", "created", &data, &c)
+        .await
+        .unwrap();
+    assert_eq!(d.payload_for(cs[0]), Some(&json!({"id": 1})));
+    assert_eq!(d.payload_for(cs[3]), Some(&json!({"id": 1})));
+    // Encode once: two distinct payloads, two batches; the send data is shared, not copied.
+    assert_eq!(d.batches.len(), 2);
+    assert_eq!(d.recipient_count(), 4);
+}
+
+#[tokio::test]
+async fn c7_array_results_pick_the_deep_equal_item_or_null() {
+    let app = App::new();
+    let [c] = connect(&app, 1)[..] else { panic!() };
+    app.channel("a").join([c]);
+    app.publish(to("a"));
+    let items = json!([{"id": 1, "n": 1.0}, {"id": 2}]);
+    let mut ctx = ctx(&app, items.clone());
+    // No dispatch: each event carries its own item (numbers compare by value, keys unordered).
+    let item = json!({"n": 1, "id": 1});
+    let d = dispatch_event(&app, None, "messages", "created", &item, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(d.payload_for(c), Some(&json!({"id": 1, "n": 1.0})));
+    // Dispatch equal to the result: the matching dispatch item.
+    ctx.dispatch = Some(items.clone());
+    let d = dispatch_event(&app, None, "messages", "created", &items[1], &ctx)
+        .await
+        .unwrap();
+    assert_eq!(d.payload_for(c), Some(&json!({"id": 2})));
+    // Dispatch items differ from result items (a hook hid a field): `null`, as observed.
+    ctx.result = Some(json!([{"id": 1, "password": "h"}, {"id": 2, "password": "h"}]));
+    ctx.dispatch = Some(json!([{"id": 1}, {"id": 2}]));
+    let emitted = json!({"id": 1, "password": "h"});
+    let d = dispatch_event(&app, None, "messages", "created", &emitted, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(d.payload_for(c), Some(&Value::Null));
+    // Channel send data that is an array goes through the same rule.
+    app.publish(Publisher::new(|_, ctx| {
+        Ok(Some(
+            ctx.app
+                .channel("a")
+                .send(json!([{"id": 1, "password": "h"}]))
+                .into(),
+        ))
+    }));
+    let d = dispatch_event(&app, None, "messages", "created", &emitted, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(d.payload_for(c), Some(&emitted));
+}
+
+#[test]
+fn send_apis_bypass_publishers() {
+    let app = App::new();
+    assert!(app.send_to_all("news", json!(1)).is_none());
+    let cs = connect(&app, 3);
+    let d = app.send_to_all("news", json!({"hi": 1})).unwrap();
+    assert_eq!(d.recipient_count(), 3);
+    assert_eq!(d.batches.len(), 1);
+    assert_eq!(d.event, "news");
+
+    let d = app
+        .send_to_connection(cs[1], "private", json!("x"))
+        .unwrap();
+    assert_eq!(recipients(&Some(d.clone())), vec![cs[1]]);
+    assert_eq!(d.payload_for(cs[1]), Some(&json!("x")));
+    assert!(app
+        .send_to_connection(ConnectionId::next(), "private", json!("x"))
+        .is_none());
+
+    app.channel("room").join([cs[0], cs[2]]);
+    app.channel("vip").join([cs[2]]);
+    let d = app
+        .send_to_channel(
+            vec![app.channel("vip").send(json!("vip")), app.channel("room")],
+            "ping",
+            json!("all"),
+        )
+        .unwrap();
+    assert_eq!(d.payload_for(cs[2]), Some(&json!("vip")));
+    assert_eq!(d.payload_for(cs[0]), Some(&json!("all")));
+    assert!(app
+        .send_to_channel(app.channel("nobody"), "ping", json!(1))
+        .is_none());
+}
+
+#[tokio::test]
+async fn deliveries_reach_the_installed_sink() {
+    let app = App::new();
+    let [c] = connect(&app, 1)[..] else { panic!() };
+    app.channel("a").join([c]);
+    app.publish(to("a"));
+    // Without a sink, delivering is a no-op.
+    if let Some(d) = app.send_to_all("x", json!(1)) {
+        app.deliver(d);
+    }
+    let sink = Arc::new(RecordingSink::new());
+    app.set_delivery_sink(sink.clone());
+    let data = json!({"id": 1});
+    if let Some(d) = dispatch(&app, None, "created", &data).await {
+        app.deliver(d);
+    }
+    let got = sink.take();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].wire_name(), "messages created");
+    assert_eq!(got[0].payload_for(c), Some(&data));
+    assert_eq!(sink.dropped(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishing_joining_and_disconnecting() {
+    let app = App::new();
+    let cs = connect(&app, 200);
+    app.publish(Publisher::new(|data, ctx| {
+        let room = data["room"].as_u64().unwrap_or(0);
+        Ok(Some(
+            vec![
+                ctx.app.channel(&format!("room/{room}")),
+                ctx.app.channel("all"),
+            ]
+            .into(),
+        ))
+    }));
+    let mut tasks = Vec::new();
+    for t in 0..8usize {
+        let app = app.clone();
+        let cs = cs.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..100usize {
+                let conn = cs[(t * 25 + round) % cs.len()];
+                let room = round % 4;
+                app.channel(&format!("room/{room}")).join([conn]);
+                app.channel("all").join([conn]);
+                let data = json!({"room": room});
+                let c = ctx(&app, data.clone());
+                if let Some(d) = dispatch_event(&app, None, "messages", "created", &data, &c).await
+                {
+                    let mut seen: Vec<ConnectionId> = d.recipients().map(|(c, _)| c).collect();
+                    let n = seen.len();
+                    seen.sort();
+                    seen.dedup();
+                    assert_eq!(seen.len(), n, "each connection at most once");
+                }
+                if round % 10 == 9 {
+                    app.channels().leave_all(conn);
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for conn in cs {
+        app.channels().disconnect(conn);
+    }
+    assert!(app.channel_names().is_empty());
+    assert_eq!(app.channels().connection_count(), 0);
+}
