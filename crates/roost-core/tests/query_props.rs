@@ -1,6 +1,6 @@
 //! Property tests of the query language and the memory adapter: no input panics, `total`
 //! counts every match, and pages tile the full sorted result.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_pass_by_value)]
 
 use proptest::prelude::*;
 use roost_core::params::PaginateOverride;
