@@ -116,6 +116,23 @@ find('$gte with object value', 'mixed', { v: { $gte: { a: 1 } } })
 find('$lt on negative', P, { age: { $lt: 0 } })
 find('$eq number through $in float', P, { age: { $in: [28.5] } })
 
+// ---- paths through arrays ------------------------------------------------------------------
+const A = 'arrays'
+find('dot path through array of objects', A, { 't.k': 1 })
+find('dot path through array $ne', A, { 't.k': { $ne: 1 } })
+find('dot path through array equals null', A, { 't.k': null })
+find('dot path through array $ne null', A, { 't.k': { $ne: null } })
+find('dot path through array $in', A, { 't.k': { $in: [3, 2] } })
+find('dot path through array $nin', A, { 't.k': { $nin: [1] } })
+find('dot path through array $gt', A, { 't.k': { $gt: 1 } })
+find('numeric path segment indexes arrays', A, { 't.0': 1 })
+find('numeric path segment out of range $ne null', A, { 't.5': { $ne: null } })
+find('length path on arrays', A, { 't.length': 1 })
+find('nested array element equality', A, { t: [1, 2] })
+find('$in with array candidates', A, { t: { $in: [[4], 3] } })
+find('$gte with numeric string element', A, { t: { $gte: '1' } })
+find('equality null with array of null', A, { t: null })
+
 // ---- $or / $and ---------------------------------------------------------------------------
 find('$or two branches', P, { $or: [{ name: 'Alice' }, { age: 25 }] })
 find('$or with operators', P, { $or: [{ age: { $lt: 26 } }, { 'address.city': 'Paris' }] })
