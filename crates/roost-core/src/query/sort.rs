@@ -134,7 +134,7 @@ impl Sort {
         0
     }
 
-    /// A total order over records consistent with [`Sort::compare_js`] except for a null
+    /// A total order over records that agrees with memory's comparator except for a null
     /// against a missing value.
     pub fn compare(&self, a: &Value, b: &Value) -> Ordering {
         for key in &self.keys {
