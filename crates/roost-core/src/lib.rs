@@ -9,6 +9,8 @@
 //! - [`external`]: the checked entry point for socket transports.
 //! - [`channels`], [`publish`], [`delivery`]: who receives an event, and the seam through
 //!   which transports receive it.
+//! - [`query`]: the query language, parsed once into an AST; [`memory`]: the memory adapter.
+//! - [`schema`]: field types and REST query coercion.
 //! - [`error`]: Feathers errors; [`routing`]: paths and route placeholders.
 //!
 //! # The life of a call
@@ -27,8 +29,10 @@ pub mod error;
 pub mod events;
 pub mod external;
 pub mod hooks;
+pub mod memory;
 pub mod params;
 pub mod publish;
+pub mod query;
 pub mod routing;
 pub mod schema;
 pub mod service;
@@ -40,6 +44,7 @@ pub use connection::ConnectionId;
 pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookMap, HookType};
+pub use memory::{MemoryOptions, MemoryService};
 pub use params::Params;
 pub use publish::{PublishTarget, Publisher, Publishers};
 pub use serde_json::{json, Map, Value};
