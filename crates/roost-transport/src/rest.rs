@@ -192,13 +192,13 @@ async fn call(state: &RestState, request: Request) -> Result<Response, Error> {
     let ctx = service.run(&method, args).await?;
     let body = ctx.dispatch_or_result().cloned().unwrap_or(Value::Null);
     let http = ctx.http.unwrap_or_default();
-    Ok(success_response(&method, body, &http))
+    Ok(success_response(&method, &body, &http))
 }
 
 /// Status order of Feathers 5.0.50: `http.status`, then `http.location` (303), then a falsy
 /// body (204, no content), then create (201), else 200.
-fn success_response(method: &str, body: Value, http: &Http) -> Response {
-    let falsy = match &body {
+fn success_response(method: &str, body: &Value, http: &Http) -> Response {
+    let falsy = match body {
         Value::Null => true,
         Value::Bool(b) => !b,
         Value::Number(n) => n.as_f64() == Some(0.0),
@@ -220,7 +220,7 @@ fn success_response(method: &str, body: Value, http: &Http) -> Response {
     let mut response = if status == StatusCode::NO_CONTENT {
         status.into_response()
     } else {
-        let mut r = json_response(&body);
+        let mut r = json_response(body);
         *r.status_mut() = status;
         r
     };

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 /// Answers every call with what it received.
 struct Mirror;
 
-fn seen(method: &str, id: Option<&Value>, data: Option<Value>, params: &Params) -> Value {
+fn seen(method: &str, id: Option<&Value>, data: Option<&Value>, params: &Params) -> Value {
     json!({
         "method": method, "id": id, "data": data, "query": params.query,
         "route": params.route, "provider": params.provider,
@@ -35,19 +35,19 @@ impl Service for Mirror {
         if data.get("empty").is_some() {
             return Ok(Value::Null);
         }
-        Ok(seen("create", None, Some(data), p))
+        Ok(seen("create", None, Some(&data), p))
     }
     async fn update(&self, id: &Value, data: Value, p: &Params) -> Result<Value> {
-        Ok(seen("update", Some(id), Some(data), p))
+        Ok(seen("update", Some(id), Some(&data), p))
     }
     async fn patch(&self, id: &Value, data: Value, p: &Params) -> Result<Value> {
-        Ok(seen("patch", Some(id), Some(data), p))
+        Ok(seen("patch", Some(id), Some(&data), p))
     }
     async fn remove(&self, id: &Value, p: &Params) -> Result<Value> {
         Ok(seen("remove", Some(id), None, p))
     }
     async fn call(&self, method: &str, data: Value, p: &Params) -> Result<Value> {
-        Ok(seen(method, None, Some(data), p))
+        Ok(seen(method, None, Some(&data), p))
     }
     fn implemented_methods(&self) -> Vec<String> {
         let mut m: Vec<String> = roost_core::service::STANDARD_METHODS
@@ -128,9 +128,15 @@ fn no_cors() -> CorsConfig {
 #[tokio::test]
 async fn verbs_map_to_methods_with_ids_queries_and_provider() {
     let addr = start(no_cors(), 1 << 20).await;
-    let r = request(addr, "GET", "/mirror?name=a&age[$lt]=30&$sort[age]=-1", &[], None)
-        .await
-        .unwrap();
+    let r = request(
+        addr,
+        "GET",
+        "/mirror?name=a&age[$lt]=30&$sort[age]=-1",
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
@@ -147,13 +153,23 @@ async fn verbs_map_to_methods_with_ids_queries_and_provider() {
     let r = request(addr, "GET", "/mirror/7/", &[("User-Agent", "t")], None)
         .await
         .unwrap();
-    assert_eq!((r.json()["method"].clone(), r.json()["id"].clone()), (json!("get"), json!("7")));
+    assert_eq!(
+        (r.json()["method"].clone(), r.json()["id"].clone()),
+        (json!("get"), json!("7"))
+    );
     assert_eq!(r.json()["ua"], "t");
 
-    let r = json_request(addr, "POST", "/mirror", &json!({"a": 1})).await.unwrap();
-    assert_eq!((r.status, r.json()["method"].clone()), (201, json!("create")));
+    let r = json_request(addr, "POST", "/mirror", &json!({"a": 1}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["method"].clone()),
+        (201, json!("create"))
+    );
     // POST /svc/:id is a create too; the id is dropped.
-    let r = json_request(addr, "POST", "/mirror/5", &json!({"a": 1})).await.unwrap();
+    let r = json_request(addr, "POST", "/mirror/5", &json!({"a": 1}))
+        .await
+        .unwrap();
     assert_eq!((r.status, r.json()["id"].clone()), (201, Value::Null));
 
     for (verb, method, id) in [
@@ -161,33 +177,57 @@ async fn verbs_map_to_methods_with_ids_queries_and_provider() {
         ("PATCH", "patch", json!("3")),
         ("DELETE", "remove", json!("3")),
     ] {
-        let r = json_request(addr, verb, "/mirror/3", &json!({"b": 2})).await.unwrap();
+        let r = json_request(addr, verb, "/mirror/3", &json!({"b": 2}))
+            .await
+            .unwrap();
         assert_eq!(r.status, 200, "{verb}");
-        assert_eq!((r.json()["method"].clone(), r.json()["id"].clone()), (json!(method), id));
+        assert_eq!(
+            (r.json()["method"].clone(), r.json()["id"].clone()),
+            (json!(method), id)
+        );
     }
     // Without an id: update(null), patch(null), remove(null); GET/DELETE ignore the body.
-    let r = json_request(addr, "PATCH", "/mirror", &json!({"b": 2})).await.unwrap();
+    let r = json_request(addr, "PATCH", "/mirror", &json!({"b": 2}))
+        .await
+        .unwrap();
     assert_eq!(r.json()["id"], Value::Null);
-    let r = json_request(addr, "DELETE", "/mirror", &json!({"b": 2})).await.unwrap();
-    assert_eq!((r.json()["method"].clone(), r.json()["data"].clone()), (json!("remove"), Value::Null));
+    let r = json_request(addr, "DELETE", "/mirror", &json!({"b": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.json()["method"].clone(), r.json()["data"].clone()),
+        (json!("remove"), Value::Null)
+    );
 }
 
 #[tokio::test]
 async fn route_placeholders_and_percent_encoded_ids() {
     let addr = start(no_cors(), 1 << 20).await;
-    let r = request(addr, "GET", "/users/5/notes/a%20b", &[], None).await.unwrap();
+    let r = request(addr, "GET", "/users/5/notes/a%20b", &[], None)
+        .await
+        .unwrap();
     assert_eq!(r.json()["route"], json!({"userId": "5"}));
     assert_eq!(r.json()["id"], "a b");
-    let r = request(addr, "GET", "/users/5/notes/1/extra", &[], None).await.unwrap();
+    let r = request(addr, "GET", "/users/5/notes/1/extra", &[], None)
+        .await
+        .unwrap();
     assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
 async fn status_codes_from_results_and_hooks() {
     let addr = start(no_cors(), 1 << 20).await;
-    let r = json_request(addr, "POST", "/mirror", &json!({"empty": true})).await.unwrap();
-    assert_eq!((r.status, r.body.len()), (204, 0), "falsy create → 204 (5.0.50)");
-    let r = request(addr, "GET", "/mirror/falsy", &[], None).await.unwrap();
+    let r = json_request(addr, "POST", "/mirror", &json!({"empty": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body.len()),
+        (204, 0),
+        "falsy create → 204 (5.0.50)"
+    );
+    let r = request(addr, "GET", "/mirror/falsy", &[], None)
+        .await
+        .unwrap();
     assert_eq!(r.status, 204);
     let r = request(addr, "GET", "/hooked", &[], None).await.unwrap();
     assert_eq!(r.status, 303);
@@ -217,31 +257,70 @@ fn assert_error(r: &roost_testkit::HttpResponse, status: u16, name: &str, messag
 #[tokio::test]
 async fn errors_have_feathers_shapes_and_messages() {
     let addr = start(no_cors(), 64).await;
-    let r = request(addr, "GET", "/nope/x?y=1", &[], None).await.unwrap();
-    assert_error(&r, 404, "NotFound", "Path /nope/x not found");
-    assert_eq!(r.json()["className"], "not-found");
-    let r = json_request(addr, "POST", "/readonly", &json!({})).await.unwrap();
-    assert_error(&r, 405, "MethodNotAllowed", "Method `create` is not supported by this endpoint.");
-    assert!(r.header("allow").is_none());
-    let r = request(addr, "OPTIONS", "/mirror", &[], None).await.unwrap();
-    assert_error(&r, 405, "MethodNotAllowed", "Method OPTIONS not allowed");
-    let r = request(addr, "POST", "/mirror", &[("Content-Type", "application/json")], Some(b"{\"a\":"))
+    let r = request(addr, "GET", "/nope/x?y=1", &[], None)
         .await
         .unwrap();
-    assert_eq!((r.status, r.json()["name"].clone()), (400, json!("BadRequest")));
+    assert_error(&r, 404, "NotFound", "Path /nope/x not found");
+    assert_eq!(r.json()["className"], "not-found");
+    let r = json_request(addr, "POST", "/readonly", &json!({}))
+        .await
+        .unwrap();
+    assert_error(
+        &r,
+        405,
+        "MethodNotAllowed",
+        "Method `create` is not supported by this endpoint.",
+    );
+    assert!(r.header("allow").is_none());
+    let r = request(addr, "OPTIONS", "/mirror", &[], None)
+        .await
+        .unwrap();
+    assert_error(&r, 405, "MethodNotAllowed", "Method OPTIONS not allowed");
+    let r = request(
+        addr,
+        "POST",
+        "/mirror",
+        &[("Content-Type", "application/json")],
+        Some(b"{\"a\":"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.status, r.json()["name"].clone()),
+        (400, json!("BadRequest"))
+    );
     let big = vec![b' '; 65];
-    let r = request(addr, "POST", "/mirror", &[], Some(&big)).await.unwrap();
-    assert_error(&r, 400, "BadRequest", "Request body is larger than the limit of 64 bytes");
+    let r = request(addr, "POST", "/mirror", &[], Some(&big))
+        .await
+        .unwrap();
+    assert_error(
+        &r,
+        400,
+        "BadRequest",
+        "Request body is larger than the limit of 64 bytes",
+    );
 }
 
 #[tokio::test]
 async fn custom_methods_through_x_service_method() {
     let addr = start(no_cors(), 1 << 20).await;
-    let shout = |m: &'static str| [("Content-Type", "application/json"), ("X-Service-Method", m)];
-    let r = request(addr, "POST", "/mirror", &shout("shout"), Some(b"{\"t\":1}")).await.unwrap();
-    assert_eq!((r.status, r.json()["method"].clone()), (200, json!("shout")));
+    let shout = |m: &'static str| {
+        [
+            ("Content-Type", "application/json"),
+            ("X-Service-Method", m),
+        ]
+    };
+    let r = request(addr, "POST", "/mirror", &shout("shout"), Some(b"{\"t\":1}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["method"].clone()),
+        (200, json!("shout"))
+    );
     for bad in ["hidden", "find", "nope"] {
-        let r = request(addr, "POST", "/mirror", &shout(bad), Some(b"{}")).await.unwrap();
+        let r = request(addr, "POST", "/mirror", &shout(bad), Some(b"{}"))
+            .await
+            .unwrap();
         assert_error(
             &r,
             405,
@@ -250,7 +329,9 @@ async fn custom_methods_through_x_service_method() {
         );
     }
     // Only honoured on POST.
-    let r = request(addr, "GET", "/mirror", &shout("shout"), None).await.unwrap();
+    let r = request(addr, "GET", "/mirror", &shout("shout"), None)
+        .await
+        .unwrap();
     assert_eq!(r.json()["method"], "find");
 }
 
@@ -271,8 +352,22 @@ async fn cors_preflight_and_mirrored_origin() {
     .await
     .unwrap();
     assert!(r.status == 200 || r.status == 204, "{}", r.status);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-    let r = request(addr, "GET", "/mirror", &[("Origin", "http://x.example")], None).await.unwrap();
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://x.example"));
+    let r = request(
+        addr,
+        "GET",
+        "/mirror",
+        &[("Origin", "http://x.example")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://x.example")
+    );
 }

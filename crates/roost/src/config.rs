@@ -298,8 +298,8 @@ multi = true
         writeln!(file, "[server]\nprot = 1").unwrap();
         let e = Config::load(Some(file.path()), &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("prot"), "{e}");
-        let e = Config::load(Some(Path::new("/nonexistent.toml")), &Overrides::default())
-            .unwrap_err();
+        let e =
+            Config::load(Some(Path::new("/nonexistent.toml")), &Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("does not exist"));
     }
 }

@@ -1,15 +1,8 @@
 //! The `roost` command: `roost serve`, `roost config`.
-//!
-//! The binary is the only part of Roost that reads files and environment variables: it
-//! merges the configuration ([`config`]), registers declared services ([`services`]) and
-//! starts every transport on one port ([`server`]).
-
-mod config;
-mod server;
-mod services;
 
 use clap::{Parser, Subcommand};
-use config::{Config, LogFormat, Overrides};
+use roost::config::{self, Config, LogFormat, Overrides};
+use roost::{server, services};
 use roost_core::App;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -74,9 +67,12 @@ fn init_logging(config: &config::LogConfig) {
 async fn serve(config: Config) -> Result<(), String> {
     let app = App::new();
     services::register_declared(&app, &config.services).map_err(|e| e.message)?;
-    let listener = server::bind(&config)
-        .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+    let listener = server::bind(&config).await.map_err(|e| {
+        format!(
+            "cannot listen on {}:{}: {e}",
+            config.server.host, config.server.port
+        )
+    })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
     let router = server::router(&app, &config);
@@ -114,7 +110,10 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&config.log);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("roost: cannot start the runtime: {e}");

@@ -5,7 +5,7 @@ use crate::config::Config;
 use axum::routing::get;
 use axum::{Json, Router};
 use roost_core::App;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 

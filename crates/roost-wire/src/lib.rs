@@ -1,0 +1,19 @@
+//! Roost's wire codecs: pure functions that turn what arrives on a socket or in a URL into values,
+//! shared by the transports, the Rust client and the bench.
+//!
+//! This crate knows no sockets, no runtime and no `roost-core` types; it depends only on serde,
+//! serde_json and thiserror. Every codec is a function over bytes or strings that returns a value
+//! or a typed error and never panics, whatever the input.
+//!
+//! # Modules
+//! - [`qs`]: query strings parsed exactly as Feathers 5's Koa transport parses them (Node's `qs`
+//!   through koa-qs), checked against vectors produced by the real `qs`.
+//!
+//! # The life of a REST find
+//! `GET /messages?$limit=10&$sort[createdAt]=-1` reaches the REST transport, which hands the raw
+//! query string to [`qs::parse`] with [`qs::QsOptions::default`]; the resulting JSON object
+//! (`{"$limit": "10", "$sort": {"createdAt": "-1"}}`, every scalar a string) becomes
+//! `params.query` for the service call, exactly as `ctx.request.query` does in Feathers.
+#![forbid(unsafe_code)]
+
+pub mod qs;

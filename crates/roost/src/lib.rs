@@ -1,0 +1,8 @@
+//! The `roost` application: the only part of Roost that reads files and environment
+//! variables. It merges the configuration ([`config`]), registers declared services
+//! ([`services`]) and starts every transport on one port ([`server`]). The `roost` binary
+//! (`src/main.rs`) is a thin CLI over these modules, which integration tests use directly.
+
+pub mod config;
+pub mod server;
+pub mod services;
