@@ -110,7 +110,11 @@ fn header_map(headers: &HeaderMap) -> Map<String, Value> {
     map
 }
 
-async fn read_json(body: Body, limit: usize) -> Result<Value, Error> {
+/// Reads the request body within `limit` bytes, as koa-body does: JSON (objects and arrays
+/// only, like its strict mode) or `application/x-www-form-urlencoded` (parsed with `qs`,
+/// values stay strings). An empty body is `{}`.
+async fn read_body(body: Body, headers: &HeaderMap, config: &RestConfig) -> Result<Value, Error> {
+    let limit = config.body_limit;
     // A body over the limit is bad input like any other: a Feathers BadRequest (the
     // reference answers a bare 500 `request entity too large`).
     let bytes = to_bytes(body, limit).await.map_err(|_| {
@@ -122,8 +126,24 @@ async fn read_json(body: Body, limit: usize) -> Result<Value, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::bad_request(format!("Invalid JSON in request body: {e}")))
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::bad_request("The form body is not valid UTF-8"))?;
+        return qs::parse(text, &config.query).map_err(|e| Error::bad_request(e.to_string()));
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(value @ (Value::Object(_) | Value::Array(_))) => Ok(value),
+        Ok(_) => Err(Error::bad_request(
+            "Invalid JSON: the body must be an object or an array",
+        )),
+        Err(e) => Err(Error::bad_request(format!(
+            "Invalid JSON in request body: {e}"
+        ))),
+    }
 }
 
 /// Answers one REST request.
@@ -168,7 +188,7 @@ async fn call(state: &RestState, request: Request) -> Result<Response, Error> {
     };
     let has_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     let data = if has_body {
-        Some(read_json(body, state.config.body_limit).await?)
+        Some(read_body(body, &parts.headers, &state.config).await?)
     } else {
         None
     };

@@ -289,6 +289,26 @@ async fn errors_have_feathers_shapes_and_messages() {
         (r.status, r.json()["name"].clone()),
         (400, json!("BadRequest"))
     );
+    let r = request(
+        addr,
+        "POST",
+        "/mirror",
+        &[("Content-Type", "application/json")],
+        Some(b"null"),
+    )
+    .await
+    .unwrap();
+    assert_error(
+        &r,
+        400,
+        "BadRequest",
+        "Invalid JSON: the body must be an object or an array",
+    );
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = request(addr, "POST", "/mirror", &form, Some(b"a=1&b[c]=2"))
+        .await
+        .unwrap();
+    assert_eq!(r.json()["data"], json!({"a": "1", "b": {"c": "2"}}));
     let big = vec![b' '; 65];
     let r = request(addr, "POST", "/mirror", &[], Some(&big))
         .await

@@ -171,6 +171,9 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
+const SECTIONS: [&str; 5] = ["server", "cors", "rest", "log", "services"];
+
 impl Config {
     /// Loads defaults, then `file` (when given), then `ROOST_…` variables, then `overrides`,
     /// and checks the result.
@@ -185,7 +188,18 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("ROOST_").split("__"));
+        // Only `ROOST_<SECTION>__…` variables are configuration; others with the prefix
+        // (`ROOST_CONFIG`, a test harness' `ROOST_BIN`) are not.
+        figment = figment.merge(
+            Env::prefixed("ROOST_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    SECTIONS
+                        .iter()
+                        .any(|s| key.strip_prefix(s).is_some_and(|r| r.starts_with("__")))
+                })
+                .split("__"),
+        );
         let mut config: Config = figment.extract().map_err(Box::new)?;
         if let Some(host) = overrides.host {
             config.server.host = host;
