@@ -1,0 +1,119 @@
+//! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`, and
+//! a graceful exit 0 on SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_roost");
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("roost "));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("serve") && help.contains("config"), "{help}");
+}
+
+#[test]
+fn config_prints_file_env_and_flags_merged() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[server]\nport = 4000\n[services.people]\nid = \"customid\""
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "--config"])
+        .arg(file.path())
+        .args(["--host", "127.0.0.9"])
+        .env("ROOST_REST__BODY_LIMIT", "2048")
+        .env("ROOST_BIN", "ignored: not a config section")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let printed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(printed["server"]["port"].as_integer(), Some(4000));
+    assert_eq!(printed["server"]["host"].as_str(), Some("127.0.0.9"));
+    assert_eq!(printed["rest"]["body_limit"].as_integer(), Some(2048));
+    assert_eq!(
+        printed["services"]["people"]["id"].as_str(),
+        Some("customid")
+    );
+}
+
+#[test]
+fn a_bad_config_fails_fast_with_exit_2() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[server]\nprot = 1").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prot"));
+}
+
+#[test]
+fn serve_answers_health_and_exits_0_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0"])
+        .env("ROOST_LOG__FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The listening address is logged as a JSON line.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(addr) = v["fields"]["addr"].as_str() {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        }
+    });
+    let addr: std::net::SocketAddr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let health = rt
+        .block_on(roost_testkit::request(addr, "GET", "/healthz", &[], None))
+        .unwrap();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roost did not exit after SIGTERM"
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
