@@ -29,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod external;
 pub mod hooks;
+pub mod js;
 pub mod memory;
 pub mod params;
 pub mod publish;

@@ -6,8 +6,8 @@
 //! while holding it.
 
 use crate::error::{Error, Result};
+use crate::js;
 use crate::params::{PaginateOverride, Params};
-use crate::query::js;
 use crate::query::{sort_records, Page, Query, QueryError, QueryLimits, Select};
 use crate::service::{AdapterOptions, Paginate, Service, STANDARD_METHODS};
 use async_trait::async_trait;

@@ -218,13 +218,7 @@ async fn call(state: &RestState, request: Request) -> Result<Response, Error> {
 /// Status order of Feathers 5.0.50: `http.status`, then `http.location` (303), then a falsy
 /// body (204, no content), then create (201), else 200.
 fn success_response(method: &str, body: &Value, http: &Http) -> Response {
-    let falsy = match body {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        _ => false,
-    };
+    let falsy = !roost_core::js::is_truthy(body);
     let status = http
         .status
         .and_then(|s| StatusCode::from_u16(s).ok())

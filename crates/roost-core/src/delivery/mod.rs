@@ -169,8 +169,8 @@ pub async fn dispatch_event(
 /// the matching dispatch item.
 pub fn event_payload(channel_data: Option<&Value>, data: &Value, ctx: &HookContext) -> Value {
     let chosen = channel_data
-        .filter(|v| truthy(v))
-        .or(ctx.dispatch.as_ref().filter(|v| truthy(v)))
+        .filter(|v| crate::js::is_truthy(v))
+        .or(ctx.dispatch.as_ref().filter(|v| crate::js::is_truthy(v)))
         .or(ctx.result.as_ref());
     match chosen {
         Some(Value::Array(items))
@@ -189,17 +189,6 @@ pub fn event_payload(channel_data: Option<&Value>, data: &Value, ctx: &HookConte
 
 fn result_rule_applies(channel_data: &Value, data: &Value, ctx: &HookContext) -> bool {
     channel_data.is_array() && !data.is_array() && matches!(ctx.result, Some(Value::Array(_)))
-}
-
-/// JavaScript truthiness of a JSON value.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
 }
 
 /// Deep equality as lodash's `isEqual` sees JSON: key order is ignored and numbers compare
@@ -241,7 +230,7 @@ fn build(
     let mut index: HashMap<*const Value, usize> = HashMap::new();
     let mut default_batch = None;
     for (conn, data) in recipients {
-        let slot = match data.filter(|d| truthy(d)) {
+        let slot = match data.filter(|d| crate::js::is_truthy(d)) {
             Some(d) => *index.entry(Arc::as_ptr(&d)).or_insert_with(|| {
                 batches.push(Batch {
                     payload: for_data(&d),

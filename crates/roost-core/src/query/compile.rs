@@ -1,9 +1,9 @@
 //! Builds the [`Condition`] tree from validated conditions, the way the memory adapter's
 //! matcher (sift 17) builds its operations, including the errors sift raises while doing so.
 
-use super::js;
 use super::{Condition, FieldOp, FieldPath};
 use crate::error::Error;
+use crate::js;
 use serde_json::{Map, Value};
 
 /// Compiles one query object (the whole query or one `$or`/`$and` branch).

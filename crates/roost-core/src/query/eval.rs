@@ -1,8 +1,8 @@
 //! Evaluates a [`Condition`] against a record with the memory adapter's matcher semantics
 //! (sift 17, restricted to the operators Feathers lets through).
 
-use super::js;
 use super::{Condition, FieldOp, FieldPath};
+use crate::js;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;

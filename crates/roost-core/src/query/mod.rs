@@ -15,7 +15,6 @@
 
 mod compile;
 mod eval;
-pub(crate) mod js;
 pub(crate) mod page;
 mod parse;
 pub(crate) mod select;

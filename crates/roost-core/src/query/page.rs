@@ -1,6 +1,6 @@
 //! The paginated result of `find`: `{total, limit, skip, data}`.
 
-use super::js;
+use crate::js;
 use serde_json::{Map, Value};
 
 /// A page of results, as Feathers sends it.

@@ -1,11 +1,11 @@
 //! Feathers' query validation (`filterQuery` of `@feathersjs/adapter-commons` 5.0.50): the
 //! filters are converted in a fixed order, then every other key is checked.
 
-use super::js;
 use super::select::Select;
 use super::sort::{Sort, SortKey};
 use super::{FieldPath, Filters};
 use crate::error::Error;
+use crate::js;
 use crate::service::Paginate;
 use serde_json::{Map, Value};
 

@@ -1,7 +1,7 @@
 //! `$select`: which properties a result keeps (the id field always).
 
-use super::js;
 use crate::error::Error;
+use crate::js;
 use serde_json::{Map, Value};
 
 /// A parsed `$select`.

@@ -9,8 +9,8 @@
 //! after an initial run) and gets V8's answer; longer lists use a stable sort in which a
 //! missing value sorts before null.
 
-use super::js;
 use super::FieldPath;
+use crate::js;
 use serde_json::Value;
 use std::borrow::Borrow;
 use std::cmp::Ordering;

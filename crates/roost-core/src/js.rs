@@ -171,8 +171,8 @@ pub(crate) fn parse_int(value: &Value) -> f64 {
     }
 }
 
-/// JS truthiness.
-pub(crate) fn is_truthy(value: &Value) -> bool {
+/// JavaScript truthiness of a JSON value (`null`, `false`, `0`, `NaN` and `""` are falsy).
+pub fn is_truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,
