@@ -34,7 +34,9 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
   step "cargo build -p roost (for the interop suite)"
   cargo build -p roost
   step "interop: official JS clients against roost"
-  ROOST_BIN="$root/target/debug/roost" interop/run.sh
+  target_dir="${CARGO_TARGET_DIR:-$root/target}"
+  [[ "$target_dir" = /* ]] || target_dir="$root/$target_dir"
+  ROOST_BIN="$target_dir/debug/roost" interop/run.sh
 fi
 
 echo "test.sh: all tests passed" >&2
