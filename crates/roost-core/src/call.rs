@@ -81,7 +81,26 @@ impl ServiceHandle {
                 Ok(())
             })
         });
-        Next::new(&layers, &terminal).run(&mut ctx).await?;
+        let transaction = if matches!(method, "find" | "get") {
+            None
+        } else {
+            entry.service.begin(method, &ctx.params).await?
+        };
+        if let Some(tx) = &transaction {
+            ctx.params.transaction = Some(tx.clone());
+        }
+        let outcome = Next::new(&layers, &terminal).run(&mut ctx).await;
+        if let Some(tx) = transaction {
+            match &outcome {
+                Ok(()) => tx.0.commit().await?,
+                Err(_) => {
+                    if let Err(e) = tx.0.rollback().await {
+                        tracing::error!(path = %entry.path, method, error = %e, "rollback failed");
+                    }
+                }
+            }
+        }
+        outcome?;
         self.emit_result_events(&ctx).await;
         Ok(ctx)
     }

@@ -37,6 +37,7 @@ pub mod query;
 pub mod routing;
 pub mod schema;
 pub mod service;
+pub mod transaction;
 
 pub use app::{App, ServiceHandle};
 pub use call::CallArgs;

@@ -2,6 +2,7 @@
 
 use crate::connection::ConnectionId;
 use crate::service::Paginate;
+use crate::transaction::TransactionHandle;
 use serde_json::{Map, Value};
 
 /// A server-side override of the service's pagination for one call (`params.paginate`).
@@ -39,6 +40,8 @@ pub struct Params {
     pub paginate: Option<PaginateOverride>,
     /// Every other property: connection fields, values set by hooks.
     pub extra: Map<String, Value>,
+    /// The transaction the adapter opened for this call, if it opens one.
+    pub transaction: Option<TransactionHandle>,
 }
 
 impl Params {

@@ -1,0 +1,145 @@
+//! Events only after commit: a call's transaction commits after every hook and before the
+//! events; any failure rolls it back and emits nothing.
+#![allow(clippy::unwrap_used)]
+
+use async_trait::async_trait;
+use roost_core::hooks::{sync_hook, HookMap};
+use roost_core::transaction::{Transaction, TransactionHandle};
+use roost_core::{json, App, Error, Params, Result, Service, ServiceOptions, Value};
+use std::sync::{Arc, Mutex};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct Tx {
+    log: Log,
+    fail_commit: bool,
+}
+
+#[async_trait]
+impl Transaction for Tx {
+    async fn commit(&self) -> Result<()> {
+        self.log.lock().unwrap().push("commit".into());
+        if self.fail_commit {
+            return Err(Error::unavailable("database went away"));
+        }
+        Ok(())
+    }
+    async fn rollback(&self) -> Result<()> {
+        self.log.lock().unwrap().push("rollback".into());
+        Ok(())
+    }
+}
+
+struct Store {
+    log: Log,
+    fail_commit: bool,
+}
+
+#[async_trait]
+impl Service for Store {
+    async fn get(&self, id: &Value, _p: &Params) -> Result<Value> {
+        Ok(json!({"id": id}))
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        assert!(
+            params.transaction.is_some(),
+            "the method sees the transaction"
+        );
+        self.log.lock().unwrap().push("write".into());
+        Ok(data)
+    }
+    async fn begin(&self, method: &str, _p: &Params) -> Result<Option<TransactionHandle>> {
+        self.log.lock().unwrap().push(format!("begin {method}"));
+        Ok(Some(TransactionHandle::new(Tx {
+            log: self.log.clone(),
+            fail_commit: self.fail_commit,
+        })))
+    }
+}
+
+fn setup(fail_commit: bool) -> (App, Log) {
+    let app = App::new();
+    let log: Log = Arc::default();
+    let store = Store {
+        log: log.clone(),
+        fail_commit,
+    };
+    let svc = app
+        .use_service("items", store, ServiceOptions::default())
+        .unwrap();
+    let log2 = log.clone();
+    svc.on("created", move |_, _| {
+        log2.lock().unwrap().push("event".into())
+    });
+    (app, log)
+}
+
+#[tokio::test]
+async fn commit_comes_after_every_hook_and_before_the_event() {
+    let (app, log) = setup(false);
+    let log2 = log.clone();
+    app.hooks(HookMap::new().after(
+        "create",
+        sync_hook(move |ctx| {
+            assert!(
+                ctx.params.transaction.is_some(),
+                "hooks see the transaction"
+            );
+            log2.lock().unwrap().push("app after".into());
+            Ok(())
+        }),
+    ));
+    app.service("items")
+        .unwrap()
+        .create(json!({"a": 1}), Params::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec!["begin create", "write", "app after", "commit", "event"]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_after_hook_rolls_back_and_emits_nothing() {
+    let (app, log) = setup(false);
+    app.hooks(HookMap::new().after("create", sync_hook(|_| Err(Error::forbidden("no")))));
+    let err = app
+        .service("items")
+        .unwrap()
+        .create(json!({"a": 1}), Params::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 403);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec!["begin create", "write", "rollback"]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_commit_fails_the_call_without_an_event() {
+    let (app, log) = setup(true);
+    let err = app
+        .service("items")
+        .unwrap()
+        .create(json!({"a": 1}), Params::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 503);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec!["begin create", "write", "commit"]
+    );
+}
+
+#[tokio::test]
+async fn reads_open_no_transaction() {
+    let (app, log) = setup(false);
+    app.service("items")
+        .unwrap()
+        .get(json!(1), Params::default())
+        .await
+        .unwrap();
+    assert!(log.lock().unwrap().is_empty());
+}
