@@ -63,13 +63,14 @@ function realtimeClientApp(primus) {
 
 /**
  * A socket Service that also carries what adapter-tests reads from the service
- * object (`id`, `events` including its 'testing'); the client mirror of the
+ * object (`id`, `options`, `events` including its 'testing'); the client mirror of the
  * server's service options, like lib/client.js' DeclaredRestService.
  */
 class DeclaredPrimusService extends Service {
   constructor(settings, { id = 'id', events = [] } = {}) {
     super({ ...settings, events: [...defaultServiceEvents, ...events] })
     this.id = id
+    this.options = {}
   }
 }
 
