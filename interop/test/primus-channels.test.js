@@ -60,12 +60,12 @@ describe(`Primus channels against the ${serverKind()} server`, function () {
     const result = await within(Promise.resolve().then(action), WAIT_MS, 'the call under test')
     const n = ++sentinel
     await within(peers.A.broadcast.toAll({ event: 'sentinel', data: n }), WAIT_MS, 'the sentinel broadcast')
-    const gotSentinel = (p) => p.record.frames.some((f) => f && f.type === 0 && f.data[0] === 'sentinel' && f.data[1] === n)
-    await until(() => Object.values(peers).every(gotSentinel), WAIT_MS, `sentinel ${n} at every peer`)
+    const isSentinel = (f) => f && f.type === 0 && f.data[0] === 'sentinel' && f.data[1] === n
+    await until(() => Object.values(peers).every((p) => p.record.frames.some(isSentinel)), WAIT_MS, `sentinel ${n}`)
     const seen = {}
     for (const [name, p] of Object.entries(peers)) {
       const frames = p.record.frames.slice(start[name])
-      const end = frames.findIndex((f) => f && f.type === 0 && f.data[0] === 'sentinel' && f.data[1] === n)
+      const end = frames.findIndex(isSentinel)
       seen[name] = frames.slice(0, end).filter((f) => f && f.type === 0).map((f) => f.data)
     }
     return { result, seen }
@@ -81,7 +81,9 @@ describe(`Primus channels against the ${serverKind()} server`, function () {
   })
 
   it('`created` with a roomId reaches only the room members, once each, without `secret`', async function () {
-    const { result, seen } = await observe(() => peers.A.messages.create({ text: 'to the room', roomId: ROOM, secret: 's' }))
+    const { result, seen } = await observe(() =>
+      peers.A.messages.create({ text: 'to the room', roomId: ROOM, secret: 's' })
+    )
     assert.ok(!('secret' in result))
     same(seen.A, [['messages created', result]])
     same(seen.B, [['messages created', result]])
@@ -115,7 +117,8 @@ describe(`Primus channels against the ${serverKind()} server`, function () {
     const created = await settle(() => peers.A.messages.create({ text: 'will be patched', roomId: ROOM }))
     const { result, seen } = await observe(() => peers.A.messages.patch(created.id, { text: 'patched' }))
     same(result, { ...created, text: 'patched' }, 'the caller’s ack has the full record')
-    for (const name of ['A', 'B', 'C']) same(seen[name], [['messages patched', { id: created.id, redacted: true }]], name)
+    const redacted = { id: created.id, redacted: true }
+    for (const name of ['A', 'B', 'C']) same(seen[name], [['messages patched', redacted]], name)
   })
 
   it('`removed` goes to [room, anonymous]: ONE frame per connection, also for members of both', async function () {
