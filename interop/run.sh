@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Run the interop suite: official Feathers JS clients against a server.
 #
-#   interop/run.sh                               # against Roost ($ROOST_BIN, default ../target/debug/roost)
+#   interop/run.sh                               # against Roost: $ROOST_BIN (default ../target/debug/roost)
+#                                                # and $ROOST_INTEROP_BIN (default ../target/debug/examples/interop)
 #   INTEROP_SERVER=reference interop/run.sh      # against the Node reference server (bench/reference)
 #   interop/run.sh test/rest-basics.test.js      # extra arguments go to mocha
 #
+# Builds nothing: the Roost binaries must exist (scripts/test.sh builds them).
 # Installs npm dependencies (npm ci) for interop/ and bench/reference/ when
 # node_modules is missing or older than package-lock.json's content.
 # Exit code = mocha's (0 when every test passed).
@@ -29,21 +31,42 @@ ensure_deps "$here"
 ensure_deps "$root/bench/reference"
 
 export INTEROP_SERVER="${INTEROP_SERVER:-roost}"
-if [[ "$INTEROP_SERVER" == roost ]]; then
-  bin="${ROOST_BIN:-../target/debug/roost}"
-  [[ "$bin" = /* ]] || bin="$here/$bin"
-  if [[ ! -x "$bin" ]]; then
-    echo "run.sh: Roost binary $bin not found; build it (cargo build -p roost) or set ROOST_BIN," >&2
-    echo "        or run against the reference: INTEROP_SERVER=reference $0" >&2
-    exit 2
-  fi
-fi
-
 cd "$here"
-echo "run.sh: testing the $INTEROP_SERVER server" >&2
 # Default spec: every test file; any argument replaces it (mocha would add to
 # a spec set in .mocharc, so none is set there).
 if [[ $# -eq 0 ]]; then
   set -- test/*.test.js
 fi
+
+# Against Roost, check (never build) the binaries the selected test files start:
+# primus-* files start the real-time example, the others the roost binary.
+# Arguments that are not .js files (mocha options) select both.
+need_roost=0 need_example=0
+for arg in "$@"; do
+  case "$arg" in
+    *primus-*.js) need_example=1 ;;
+    *.js) need_roost=1 ;;
+  esac
+done
+if [[ $need_roost -eq 0 && $need_example -eq 0 ]]; then need_roost=1 need_example=1; fi
+
+# Exit 2 if binary $2 (relative paths are relative to interop/) does not exist; $3 builds it.
+require_bin() {
+  local var="$1" bin="$2" build="$3"
+  [[ "$bin" = /* ]] || bin="$here/$bin"
+  if [[ ! -x "$bin" ]]; then
+    echo "run.sh: $bin not found; build it ($build) or set $var," >&2
+    echo "        or run against the reference: INTEROP_SERVER=reference $0" >&2
+    exit 2
+  fi
+}
+if [[ "$INTEROP_SERVER" == roost && $need_roost -eq 1 ]]; then
+  require_bin ROOST_BIN "${ROOST_BIN:-../target/debug/roost}" "cargo build -p roost"
+fi
+if [[ "$INTEROP_SERVER" == roost && $need_example -eq 1 ]]; then
+  require_bin ROOST_INTEROP_BIN "${ROOST_INTEROP_BIN:-../target/debug/examples/interop}" \
+    "cargo build -p roost --example interop"
+fi
+
+echo "run.sh: testing the $INTEROP_SERVER server" >&2
 exec "$here/node_modules/.bin/mocha" "$@"

@@ -10,6 +10,11 @@
 //   roost:     $ROOST_BIN (default ../target/debug/roost relative to interop/)
 //              `serve --config config/<name>.toml`, port via ROOST_SERVER__PORT.
 //   reference: node ../bench/reference/server.js --config config/<name>.json, port via PORT.
+//
+//   const server = await startRealtimeServer({ pingIntervalMs: 300 })  // REALTIME-APP.md
+//   await server.restart()                     // stop, then start again on the same port
+//   roost:     $ROOST_INTEROP_BIN (default ../target/debug/examples/interop) --port <p> [--ping-interval-ms N]
+//   reference: node ../bench/reference/realtime.js --port <p> [--ping-interval-ms N]
 // Every wait is bounded: a server that does not answer GET /healthz in time is
 // killed and the error carries the tail of its output.
 
@@ -109,15 +114,11 @@ async function healthy(url) {
 }
 
 /**
- * Start the selected server with config `name` (`config/<name>.toml|json`).
- * Resolves `{ url, kind, pid, output(), stop() }` once GET /healthz answers 200.
+ * Spawn `cmd` and wait until `url`/healthz answers 200. Resolves
+ * `{ pid, output(), stop() }`; on failure the child is stopped and the error
+ * carries the tail of its output.
  */
-async function startServer(name = 'rest') {
-  const kind = serverKind()
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const cmd = command(kind, name, port)
-
+async function launch(kind, cmd, url) {
   const child = spawn(cmd.file, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'] })
   running.add(child)
   child.once('exit', () => running.delete(child))
@@ -166,7 +167,72 @@ async function startServer(name = 'rest') {
     await sleep(HEALTH_POLL_MS)
   }
 
-  return { url, kind, pid: child.pid, output: () => output, stop }
+  return { pid: child.pid, output: () => output, stop }
 }
 
-module.exports = { startServer, freePort, serverKind }
+/**
+ * Start the selected server with config `name` (`config/<name>.toml|json`).
+ * Resolves `{ url, kind, pid, output(), stop() }` once GET /healthz answers 200.
+ */
+async function startServer(name = 'rest') {
+  const kind = serverKind()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const { pid, output, stop } = await launch(kind, command(kind, name, port), url)
+  return { url, kind, pid, output, stop }
+}
+
+/** The command line of the real-time app (REALTIME-APP.md) for `kind` on `port`. */
+function realtimeCommand(kind, port, { pingIntervalMs } = {}) {
+  const args = ['--port', String(port)]
+  if (pingIntervalMs !== undefined) args.push('--ping-interval-ms', String(pingIntervalMs))
+  if (kind === 'roost') {
+    const bin = path.resolve(INTEROP_DIR, process.env.ROOST_INTEROP_BIN || '../target/debug/examples/interop')
+    if (!fs.existsSync(bin)) {
+      throw new Error(
+        `ROOST_INTEROP_BIN ${bin} does not exist (build it with cargo build -p roost --example interop, ` +
+          'or set INTEROP_SERVER=reference)'
+      )
+    }
+    return { file: bin, args, env: { ...process.env }, cwd: INTEROP_DIR }
+  }
+  if (kind === 'reference') {
+    const env = { ...process.env }
+    env.NODE_ENV = env.NODE_ENV || 'test'
+    return { file: process.execPath, args: [path.join(REFERENCE_DIR, 'realtime.js'), ...args], env, cwd: REFERENCE_DIR }
+  }
+  throw new Error(`INTEROP_SERVER must be 'roost' or 'reference', not '${kind}'`)
+}
+
+/**
+ * Start the real-time app of REALTIME-APP.md (Roost: $ROOST_INTEROP_BIN,
+ * default ../target/debug/examples/interop; reference: bench/reference/realtime.js)
+ * on a free port, with `--ping-interval-ms` when `pingIntervalMs` is given.
+ * Resolves `{ url, port, kind, pid, output(), stop(), restart() }` once GET
+ * /healthz answers 200. `restart()` stops the server and starts a new one on
+ * the SAME port (for reconnect tests); `pid` and `output()` then refer to it.
+ */
+async function startRealtimeServer({ pingIntervalMs } = {}) {
+  const kind = serverKind()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  let current = await launch(kind, realtimeCommand(kind, port, { pingIntervalMs }), url)
+
+  const server = {
+    url,
+    port,
+    kind,
+    get pid() {
+      return current.pid
+    },
+    output: () => current.output(),
+    stop: () => current.stop(),
+    async restart() {
+      await current.stop()
+      current = await launch(kind, realtimeCommand(kind, port, { pingIntervalMs }), url)
+    }
+  }
+  return server
+}
+
+module.exports = { startServer, startRealtimeServer, freePort, serverKind }
