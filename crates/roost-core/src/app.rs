@@ -1,6 +1,7 @@
 //! `App`: the registry of services, app-level hooks, channels and publishers.
 
 use crate::channels::Channels;
+use crate::connection::Connections;
 use crate::error::{Error, Result};
 use crate::events::Listeners;
 use crate::hooks::store::HookStore;
@@ -20,6 +21,7 @@ pub struct App {
 
 pub(crate) struct AppInner {
     pub(crate) channels: Channels,
+    pub(crate) connections: Connections,
     pub(crate) publishers: Publishers,
     pub(crate) services: RwLock<Vec<Arc<ServiceEntry>>>,
     pub(crate) hooks: RwLock<HookStore>,
@@ -119,6 +121,7 @@ impl App {
         App {
             inner: Arc::new(AppInner {
                 channels: Channels::default(),
+                connections: Connections::default(),
                 publishers: Publishers::default(),
                 services: RwLock::new(Vec::new()),
                 hooks: RwLock::new(HookStore::default()),
