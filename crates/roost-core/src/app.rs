@@ -223,6 +223,14 @@ impl App {
         })
     }
 
+    /// Whether some service lets external callers use `method` (Feathers binds a socket
+    /// listener exactly for these names, semantics §H14).
+    pub fn is_external_method(&self, method: &str) -> bool {
+        read(&self.inner.services)
+            .iter()
+            .any(|e| e.allows_external(method))
+    }
+
     /// Registers app-level hooks, which wrap every service's hooks.
     pub fn hooks(&self, map: HookMap) -> &Self {
         write(&self.inner.hooks).register(map, false);

@@ -242,8 +242,8 @@ impl App {
     /// For transports: registers a new connection, makes it joinable
     /// ([`Channels::connect`](crate::Channels::connect)) and runs the `connection` listeners.
     /// Call it before reading the connection's first frame.
-    pub fn connect(&self, info: ConnectionInfo) -> Arc<ConnectionInfo> {
-        let info = Arc::new(info);
+    pub fn connect(&self, info: impl Into<Arc<ConnectionInfo>>) -> Arc<ConnectionInfo> {
+        let info = info.into();
         write(&self.inner.connections.infos).insert(info.id, Arc::clone(&info));
         self.inner.channels.connect(info.id);
         let listeners = read(&self.inner.connections.on_connection).clone();
