@@ -102,7 +102,7 @@ impl Primus {
     }
 
     /// [`Primus::new`] serving `library` (the bytes of `primus.js`) at `/primus/primus.js`.
-    pub fn with_client_library(app: App, config: PrimusConfig, library: Option<Bytes>) -> Primus {
+    pub fn with_client_library(app: App, config: PrimusConfig, library: Option<Vec<u8>>) -> Primus {
         let interval = Duration::from_millis(config.ping_interval_ms);
         let inner = Arc::new(Inner {
             app,
@@ -111,7 +111,7 @@ impl Primus {
             metrics: TransportMetrics::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            client_library: library,
+            client_library: library.map(Bytes::from),
             slots: Arc::new(AtomicUsize::new(0)),
         });
         inner.app.set_delivery_sink(Arc::new(PrimusSink {

@@ -242,8 +242,7 @@ pub async fn start_with(
     config: PrimusConfig,
     library: Option<&'static [u8]>,
 ) -> (SocketAddr, Primus) {
-    let primus =
-        Primus::with_client_library(app.clone(), config, library.map(bytes::Bytes::from_static));
+    let primus = Primus::with_client_library(app.clone(), config, library.map(<[u8]>::to_vec));
     let router = roost_transport::router_with_primus(
         app,
         RestConfig::default(),
