@@ -1,6 +1,7 @@
 //! `App`: the registry of services, app-level hooks, channels and publishers.
 
 use crate::channels::Channels;
+use crate::connection::Connections;
 use crate::error::{Error, Result};
 use crate::events::Listeners;
 use crate::hooks::store::HookStore;
@@ -20,6 +21,7 @@ pub struct App {
 
 pub(crate) struct AppInner {
     pub(crate) channels: Channels,
+    pub(crate) connections: Connections,
     pub(crate) publishers: Publishers,
     pub(crate) services: RwLock<Vec<Arc<ServiceEntry>>>,
     pub(crate) hooks: RwLock<HookStore>,
@@ -119,6 +121,7 @@ impl App {
         App {
             inner: Arc::new(AppInner {
                 channels: Channels::default(),
+                connections: Connections::default(),
                 publishers: Publishers::default(),
                 services: RwLock::new(Vec::new()),
                 hooks: RwLock::new(HookStore::default()),
@@ -218,6 +221,14 @@ impl App {
                 route,
             )
         })
+    }
+
+    /// Whether some service lets external callers use `method` (Feathers binds a socket
+    /// listener exactly for these names, semantics §H14).
+    pub fn is_external_method(&self, method: &str) -> bool {
+        read(&self.inner.services)
+            .iter()
+            .any(|e| e.allows_external(method))
     }
 
     /// Registers app-level hooks, which wrap every service's hooks.

@@ -1,8 +1,19 @@
-//! Connections as the core sees them: opaque ids. Transports own the sockets and keep, per
-//! connection, the data Feathers puts on the connection object (user, authentication, headers).
+//! Connections as the core sees them (semantics §A14, §D13–D14, §H16–H17): an opaque
+//! [`ConnectionId`], the data Feathers keeps on a connection object ([`ConnectionInfo`]:
+//! provider, handshake headers, `socketQuery`, and what authentication stores there), and the
+//! app-level registry with the `connection` / `disconnect` listeners ([`Connections`]).
+//!
+//! Transports own the sockets. When one accepts a connection it calls [`App::connect`]; when
+//! the socket closes, [`App::disconnect`]. Everything here is transport-neutral, so Primus and
+//! Socket.IO share it.
 
+use crate::app::{read, write, App};
+use crate::params::Params;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// The id of one real-time connection, unique within a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,5 +30,323 @@ impl ConnectionId {
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// The connection field holding the authenticated entity.
+pub const USER_FIELD: &str = "user";
+/// The connection field holding `{strategy, accessToken}` after a socket login.
+pub const AUTHENTICATION_FIELD: &str = "authentication";
+/// The connection field holding the parsed query string of the handshake URL.
+pub const SOCKET_QUERY_FIELD: &str = "socketQuery";
+
+/// The connection object Feathers keeps per real-time connection: `{provider, headers,
+/// socketQuery, user?, authentication?, …}`. Every socket call runs with its fields spread
+/// into `params` ([`ConnectionInfo::params`]).
+///
+/// Provider and headers are fixed at the handshake; the other fields change (a login sets
+/// `user` and `authentication`, a logout removes them) behind a lock that is never held
+/// while user code runs.
+pub struct ConnectionInfo {
+    id: ConnectionId,
+    provider: String,
+    headers: Map<String, Value>,
+    fields: RwLock<Map<String, Value>>,
+}
+
+impl ConnectionInfo {
+    /// A connection made through `provider` (`"primus"`, `"socketio"`) with its handshake
+    /// `headers` (lower-case names).
+    pub fn new(id: ConnectionId, provider: impl Into<String>, headers: Map<String, Value>) -> Self {
+        ConnectionInfo {
+            id,
+            provider: provider.into(),
+            headers,
+            fields: RwLock::new(Map::new()),
+        }
+    }
+
+    /// Sets a field before the connection is shared (builder style).
+    pub fn with_field(self, key: &str, value: Value) -> Self {
+        self.set(key, value);
+        self
+    }
+
+    /// The id.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// `connection.provider`.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// `connection.headers`: the handshake headers, lower-case names.
+    pub fn headers(&self) -> &Map<String, Value> {
+        &self.headers
+    }
+
+    /// A field (`user`, `authentication`, `socketQuery`, or any custom one).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        read(&self.fields).get(key).cloned()
+    }
+
+    /// Sets a field; later calls on this connection see it in their params.
+    pub fn set(&self, key: &str, value: Value) {
+        write(&self.fields).insert(key.to_owned(), value);
+    }
+
+    /// Removes a field.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        write(&self.fields).shift_remove(key)
+    }
+
+    /// `connection.user`.
+    pub fn user(&self) -> Option<Value> {
+        self.get(USER_FIELD)
+    }
+
+    /// `connection.authentication`.
+    pub fn authentication(&self) -> Option<Value> {
+        self.get(AUTHENTICATION_FIELD)
+    }
+
+    /// Stores a socket login: later calls carry `params.user` and `params.authentication`.
+    pub fn set_auth(&self, user: Value, authentication: Value) {
+        let mut fields = write(&self.fields);
+        fields.insert(USER_FIELD.to_owned(), user);
+        fields.insert(AUTHENTICATION_FIELD.to_owned(), authentication);
+    }
+
+    /// Forgets the login (logout, token expiry).
+    pub fn clear_auth(&self) {
+        let mut fields = write(&self.fields);
+        fields.shift_remove(USER_FIELD);
+        fields.shift_remove(AUTHENTICATION_FIELD);
+    }
+
+    /// The params a socket call starts from (`{connection, ...connection}`, §A14, §H16):
+    /// provider, headers, the connection id, `user` and `authentication` in their own fields
+    /// and every other field (`socketQuery`, custom ones) in `extra`.
+    pub fn params(&self) -> Params {
+        let mut params = Params::external(self.provider.clone());
+        params.headers = self.headers.clone();
+        params.connection = Some(self.id);
+        for (key, value) in read(&self.fields).iter() {
+            match key.as_str() {
+                USER_FIELD => params.user = Some(value.clone()),
+                AUTHENTICATION_FIELD => params.authentication = Some(value.clone()),
+                _ => {
+                    params.extra.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        params
+    }
+
+    /// The connection object as JSON: `{provider, headers, ...fields}`.
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("provider".into(), Value::String(self.provider.clone()));
+        object.insert("headers".into(), Value::Object(self.headers.clone()));
+        for (key, value) in read(&self.fields).iter() {
+            object.insert(key.clone(), value.clone());
+        }
+        Value::Object(object)
+    }
+}
+
+impl fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("id", &self.id)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An app-level `connection` or `disconnect` listener.
+pub type ConnectionListener = Arc<dyn Fn(&App, &Arc<ConnectionInfo>) + Send + Sync>;
+
+/// The live connections of an app, across transports, and the `connection` / `disconnect`
+/// listeners. A lookup by id is O(1); nothing here walks all connections except
+/// [`Connections::ids`].
+#[derive(Default)]
+pub struct Connections {
+    infos: RwLock<HashMap<ConnectionId, Arc<ConnectionInfo>>>,
+    on_connection: RwLock<Vec<ConnectionListener>>,
+    on_disconnect: RwLock<Vec<ConnectionListener>>,
+}
+
+impl Connections {
+    /// The connection `id`, while it is open.
+    pub fn get(&self, id: ConnectionId) -> Option<Arc<ConnectionInfo>> {
+        read(&self.infos).get(&id).cloned()
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        read(&self.infos).len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every open connection's id (a walk over all of them).
+    pub fn ids(&self) -> Vec<ConnectionId> {
+        read(&self.infos).keys().copied().collect()
+    }
+}
+
+impl fmt::Debug for Connections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections")
+            .field("open", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// The live connections.
+    pub fn connections(&self) -> &Connections {
+        &self.inner.connections
+    }
+
+    /// The open connection `id`.
+    pub fn connection(&self, id: ConnectionId) -> Option<Arc<ConnectionInfo>> {
+        self.inner.connections.get(id)
+    }
+
+    /// `app.on('connection', fn)`: runs once per new real-time connection, before its first
+    /// call (§D14). Apps join channels here.
+    pub fn on_connection(
+        &self,
+        listener: impl Fn(&App, &Arc<ConnectionInfo>) + Send + Sync + 'static,
+    ) {
+        write(&self.inner.connections.on_connection).push(Arc::new(listener));
+    }
+
+    /// `app.on('disconnect', fn)`: runs when a connection closes, after it left every
+    /// channel, and when the app disconnects it without closing the socket (token expiry on
+    /// Primus, [`App::emit_disconnect`]).
+    pub fn on_disconnect(
+        &self,
+        listener: impl Fn(&App, &Arc<ConnectionInfo>) + Send + Sync + 'static,
+    ) {
+        write(&self.inner.connections.on_disconnect).push(Arc::new(listener));
+    }
+
+    /// For transports: registers a new connection, makes it joinable
+    /// ([`Channels::connect`](crate::Channels::connect)) and runs the `connection` listeners.
+    /// Call it before reading the connection's first frame.
+    pub fn connect(&self, info: impl Into<Arc<ConnectionInfo>>) -> Arc<ConnectionInfo> {
+        let info = info.into();
+        write(&self.inner.connections.infos).insert(info.id, Arc::clone(&info));
+        self.inner.channels.connect(info.id);
+        let listeners = read(&self.inner.connections.on_connection).clone();
+        for listener in listeners {
+            listener(self, &info);
+        }
+        info
+    }
+
+    /// For transports: the socket of `id` closed. The connection leaves every channel (§D13),
+    /// is forgotten, and the `disconnect` listeners run. Returns `None` when `id` was not
+    /// connected (so a second call does nothing).
+    pub fn disconnect(&self, id: ConnectionId) -> Option<Arc<ConnectionInfo>> {
+        let info = write(&self.inner.connections.infos).remove(&id)?;
+        self.inner.channels.disconnect(id);
+        self.fire_disconnect(&info);
+        Some(info)
+    }
+
+    /// `app.emit('disconnect', connection)` without closing the socket (what Feathers does on
+    /// Primus when a token expires, protocol.md §11): the connection leaves every channel and
+    /// the `disconnect` listeners run; it stays open and may log in again.
+    pub fn emit_disconnect(&self, id: ConnectionId) {
+        if let Some(info) = self.connection(id) {
+            self.inner.channels.leave_all(id);
+            self.fire_disconnect(&info);
+        }
+    }
+
+    fn fire_disconnect(&self, info: &Arc<ConnectionInfo>) {
+        let listeners = read(&self.inner.connections.on_disconnect).clone();
+        for listener in listeners {
+            listener(self, info);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    #[test]
+    fn params_spread_the_connection() {
+        let mut headers = Map::new();
+        headers.insert("host".into(), json!("x"));
+        let info = ConnectionInfo::new(ConnectionId(7), "primus", headers.clone())
+            .with_field(SOCKET_QUERY_FIELD, json!({"roomId": "r1"}));
+        info.set_auth(json!({"id": 1}), json!({"strategy": "jwt"}));
+        let params = info.params();
+        assert_eq!(params.provider.as_deref(), Some("primus"));
+        assert_eq!(params.headers, headers);
+        assert_eq!(params.connection, Some(ConnectionId(7)));
+        assert_eq!(params.user, Some(json!({"id": 1})));
+        assert_eq!(params.authentication, Some(json!({"strategy": "jwt"})));
+        assert_eq!(
+            params.extra.get("socketQuery"),
+            Some(&json!({"roomId": "r1"}))
+        );
+        info.clear_auth();
+        assert_eq!(info.params().user, None);
+        assert_eq!(
+            info.to_json(),
+            json!({"provider": "primus", "headers": {"host": "x"}, "socketQuery": {"roomId": "r1"}})
+        );
+    }
+
+    #[test]
+    fn connect_and_disconnect_fire_listeners_once() {
+        let app = App::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        app.on_connection(move |app, conn| {
+            app.channel("anonymous").join([conn.id()]);
+            s.lock().unwrap().push(format!("connect {}", conn.id()));
+        });
+        let s = Arc::clone(&seen);
+        app.on_disconnect(move |app, conn| {
+            // Channels were left before the listener runs.
+            assert!(app.channels().channels_of(conn.id()).is_empty());
+            s.lock().unwrap().push(format!("disconnect {}", conn.id()));
+        });
+        let id = ConnectionId::next();
+        app.connect(ConnectionInfo::new(id, "primus", Map::new()));
+        assert_eq!(app.channel("anonymous").connections(), vec![id]);
+        assert!(app.connection(id).is_some());
+        app.emit_disconnect(id);
+        assert!(app.channel("anonymous").is_empty());
+        assert!(
+            app.connection(id).is_some(),
+            "emit_disconnect keeps it open"
+        );
+        assert!(app.disconnect(id).is_some());
+        assert!(app.disconnect(id).is_none());
+        assert!(app.connections().is_empty());
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                format!("connect {id}"),
+                format!("disconnect {id}"),
+                format!("disconnect {id}")
+            ]
+        );
     }
 }

@@ -135,3 +135,158 @@ fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
         data = &data[size + 2..];
     }
 }
+
+/// A websocket client for the Primus transport's tests: real frames over a real socket.
+pub mod ws {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    use tokio_tungstenite::tungstenite::{Bytes, Message};
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    /// How long any single receive waits before the test fails.
+    pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// What the server sent.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Received {
+        /// A text frame.
+        Text(String),
+        /// A close frame with its code (`None`: no status, seen as 1005).
+        Close(Option<u16>),
+        /// The stream ended without a close frame.
+        End,
+    }
+
+    /// One websocket connection.
+    pub struct WsClient {
+        stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    }
+
+    /// Connects to `ws://addr{path}` (path with query).
+    pub async fn connect(addr: SocketAddr, path: &str) -> Result<WsClient, String> {
+        let url = format!("ws://{addr}{path}");
+        let mut config = WebSocketConfig::default();
+        config.max_message_size = Some(64 << 20);
+        config.max_frame_size = Some(64 << 20);
+        let connect =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
+        match tokio::time::timeout(RECV_TIMEOUT, connect).await {
+            Ok(Ok((stream, _response))) => Ok(WsClient { stream }),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("connect timed out".to_owned()),
+        }
+    }
+
+    impl WsClient {
+        /// Sends a text frame.
+        pub async fn send_text(&mut self, text: &str) {
+            self.stream
+                .send(Message::text(text))
+                .await
+                .expect("send text");
+        }
+
+        /// Sends a text frame without failing when the socket is gone.
+        pub async fn try_send_text(&mut self, text: &str) -> bool {
+            self.stream.send(Message::text(text)).await.is_ok()
+        }
+
+        /// Sends a binary frame.
+        pub async fn send_binary(&mut self, bytes: Vec<u8>) -> bool {
+            self.stream.send(Message::binary(bytes)).await.is_ok()
+        }
+
+        /// Sends a websocket ping control frame.
+        pub async fn send_ping(&mut self) {
+            self.stream
+                .send(Message::Ping(Bytes::from_static(b"hi")))
+                .await
+                .expect("send ping");
+        }
+
+        /// Sends `value` as JSON text.
+        pub async fn send_json(&mut self, value: &Value) {
+            self.send_text(&value.to_string()).await;
+        }
+
+        /// Sends an emitter EVENT `[method, path, ...args]` with ack id `id`.
+        pub async fn call(&mut self, id: u64, method: &str, path: &str, args: &[Value]) {
+            let mut data = vec![json!(method), json!(path)];
+            data.extend(args.iter().cloned());
+            self.send_json(&json!({"type": 0, "data": data, "id": id}))
+                .await;
+        }
+
+        /// The next frame (pongs to websocket pings are skipped); panics after
+        /// [`RECV_TIMEOUT`].
+        pub async fn recv(&mut self) -> Received {
+            loop {
+                let next = tokio::time::timeout(RECV_TIMEOUT, self.stream.next())
+                    .await
+                    .expect("nothing received within the timeout");
+                return match next {
+                    None | Some(Err(_)) => Received::End,
+                    Some(Ok(Message::Text(t))) => Received::Text(t.as_str().to_owned()),
+                    Some(Ok(Message::Close(frame))) => {
+                        Received::Close(frame.map(|f| u16::from(f.code)))
+                    }
+                    Some(Ok(_)) => continue,
+                };
+            }
+        }
+
+        /// The next text frame that is not a heartbeat ping, as JSON; panics on anything else.
+        pub async fn recv_json(&mut self) -> Value {
+            loop {
+                match self.recv().await {
+                    Received::Text(t) if t.starts_with("\"primus::ping::") => continue,
+                    Received::Text(t) => return serde_json::from_str(&t).expect("JSON frame"),
+                    other => panic!("expected a text frame, got {other:?}"),
+                }
+            }
+        }
+
+        /// Waits for the ack with `id`, returning its `data` array; event frames before it
+        /// are returned too, in order.
+        pub async fn ack(&mut self, id: u64) -> (Value, Vec<Value>) {
+            let mut events = Vec::new();
+            loop {
+                let frame = self.recv_json().await;
+                if frame.get("type") == Some(&json!(1)) && frame.get("id") == Some(&json!(id)) {
+                    return (frame["data"].clone(), events);
+                }
+                events.push(frame);
+            }
+        }
+
+        /// Reads until the server closes; returns the frames seen (text) and the close.
+        pub async fn until_closed(&mut self) -> (Vec<String>, Received) {
+            let mut texts = Vec::new();
+            loop {
+                match self.recv().await {
+                    Received::Text(t) => texts.push(t),
+                    other => return (texts, other),
+                }
+            }
+        }
+
+        /// Closes from the client side (close frame without status, like `primus.end()`).
+        pub async fn close(mut self) {
+            let _ = self.stream.close(None).await;
+        }
+
+        /// Closes with a specific code.
+        pub async fn close_with(mut self, code: u16) {
+            let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            };
+            let _ = self.stream.close(Some(frame)).await;
+        }
+    }
+}

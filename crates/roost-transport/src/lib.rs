@@ -1,9 +1,11 @@
-//! Roost transports: REST on axum now; Primus and Socket.IO share the same port later.
+//! Roost transports on one axum port: REST and Primus websockets (Socket.IO later).
 //!
 //! # Map
 //! - [`rest`]: routes, verbs to methods, status codes, query strings, bodies.
 //! - [`response`]: JSON and Feathers error responses.
 //! - [`cors`]: the CORS layer.
+//! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
+//!   fan-out engine (see its module docs for the life of a call and of an event).
 //!
 //! # The life of a REST request
 //! [`router`] sends every path that no other route claims to [`rest::handle`], which finds
@@ -12,17 +14,20 @@
 //! answers with `dispatch` (or `result`) and Feathers' status codes.
 
 pub mod cors;
+pub mod primus;
 pub mod response;
 pub mod rest;
 
 pub use cors::CorsConfig;
+pub use primus::{Primus, PrimusConfig};
 pub use rest::{RestConfig, RestState};
 
 use axum::Router;
 use roost_core::App;
 use std::sync::Arc;
 
-/// The REST router for `app`: every unclaimed path is a service path.
+/// The REST router for `app`: every unclaimed path is a service path. Put Primus in front
+/// of it with [`Primus::wrap`] (or use [`router_with_primus`]).
 pub fn router(app: App, rest: RestConfig, cors: &CorsConfig) -> Router {
     let state = RestState {
         app,
@@ -31,6 +36,20 @@ pub fn router(app: App, rest: RestConfig, cors: &CorsConfig) -> Router {
     let router = Router::new().fallback(rest::handle).with_state(state);
     match cors.layer() {
         Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// Every transport on one router: `/primus…` to Primus (when given), everything else to REST.
+pub fn router_with_primus(
+    app: App,
+    rest: RestConfig,
+    cors: &CorsConfig,
+    primus: Option<&Primus>,
+) -> Router {
+    let router = router(app, rest, cors);
+    match primus {
+        Some(primus) => primus.wrap(router),
         None => router,
     }
 }

@@ -92,7 +92,7 @@ fn select_method(
     Ok((method.to_owned(), takes_id))
 }
 
-fn header_map(headers: &HeaderMap) -> Map<String, Value> {
+pub(crate) fn header_map(headers: &HeaderMap) -> Map<String, Value> {
     let mut map = Map::new();
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();

@@ -6,6 +6,8 @@
 //! or a typed error and never panics, whatever the input.
 //!
 //! # Modules
+//! - [`primus`]: Primus frames (`json` parser) and primus-emitter packets: decode one text
+//!   frame, encode events, acks, heartbeats and the server close.
 //! - [`qs`]: query strings parsed exactly as Feathers 5's Koa transport parses them (Node's `qs`
 //!   through koa-qs), checked against vectors produced by the real `qs`.
 //!
@@ -16,4 +18,5 @@
 //! `params.query` for the service call, exactly as `ctx.request.query` does in Feathers.
 #![forbid(unsafe_code)]
 
+pub mod primus;
 pub mod qs;

@@ -6,7 +6,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use roost_core::schema::Schema;
 use roost_core::service::{Multi, Paginate};
-use roost_transport::{CorsConfig, RestConfig};
+use roost_transport::{CorsConfig, PrimusConfig, RestConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,6 +33,8 @@ pub struct Config {
     pub cors: CorsConfig,
     /// REST limits and query-string parsing.
     pub rest: RestConfig,
+    /// The Primus websocket transport: heartbeat, limits, queues, client library.
+    pub primus: PrimusConfig,
     /// Logging.
     pub log: LogConfig,
     /// Services declared without code, by path.
@@ -172,7 +174,7 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 5] = ["server", "cors", "rest", "log", "services"];
+const SECTIONS: [&str; 6] = ["server", "cors", "rest", "primus", "log", "services"];
 
 impl Config {
     /// Loads defaults, then `file` (when given), then `ROOST_…` variables, then `overrides`,
@@ -218,6 +220,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.rest.body_limit == 0 {
             return Err(ConfigError::Invalid("rest.body_limit must be > 0".into()));
+        }
+        self.primus.validate().map_err(ConfigError::Invalid)?;
+        if let Some(path) = &self.primus.client_library {
+            if !path.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "primus.client_library: {} is not a readable file",
+                    path.display()
+                )));
+            }
         }
         for (path, service) in &self.services {
             let bad = |why: &str| ConfigError::Invalid(format!("services.{path}: {why}"));

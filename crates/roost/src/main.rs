@@ -75,12 +75,14 @@ async fn serve(config: Config) -> Result<(), String> {
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
-    let router = server::router(&app, &config);
+    let primus = server::primus(&app, &config)?;
+    let router = server::router(&app, &config, primus.as_ref());
     server::serve(
         listener,
         router,
         config.server.shutdown_grace_secs,
         server::shutdown_signal(),
+        primus,
     )
     .await
     .map_err(|e| e.to_string())?;

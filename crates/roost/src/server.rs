@@ -5,20 +5,44 @@ use crate::config::Config;
 use axum::routing::get;
 use axum::{Json, Router};
 use roost_core::App;
+use roost_transport::Primus;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// The Primus transport for `app` when `[primus] enabled` (the default), with the client
+/// library read from `primus.client_library`. Installs itself as the app's delivery sink.
+/// Call inside the runtime.
+pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
+    if !config.primus.enabled {
+        return Ok(None);
+    }
+    let library = match &config.primus.client_library {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| format!("primus.client_library {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Some(Primus::with_client_library(
+        app.clone(),
+        config.primus.clone(),
+        library,
+    )))
+}
+
 /// The full router: health and every transport on one port.
-pub fn router(app: &App, config: &Config) -> Router {
+pub fn router(app: &App, config: &Config, primus: Option<&Primus>) -> Router {
     let health = Router::new().route(
         "/healthz",
         get(|| async { Json(serde_json::json!({"status": "ok"})) }),
     );
-    health.merge(roost_transport::router(
+    health.merge(roost_transport::router_with_primus(
         app.clone(),
         config.rest.clone(),
         &config.cors,
+        primus,
     ))
 }
 
@@ -27,25 +51,29 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::new(config.server.host, config.server.port)).await
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets requests in flight finish
-/// (bounded by `shutdown_grace_secs`).
+/// Serves until `shutdown` resolves, then stops accepting, closes every Primus socket with
+/// `primus::server::close` and lets requests in flight finish (bounded by `grace_secs`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     grace_secs: u64,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    primus: Option<Primus>,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());
+        if let Some(primus) = primus {
+            primus.shutdown(Duration::from_secs(grace_secs)).await;
+        }
     });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         result = &mut server => result,
         () = async {
             let _ = rx.await;
-            tokio::time::sleep(std::time::Duration::from_secs(grace_secs)).await;
+            tokio::time::sleep(Duration::from_secs(grace_secs)).await;
         } => {
             tracing::warn!(grace_secs, "requests still in flight after the grace period; stopping");
             Ok(())

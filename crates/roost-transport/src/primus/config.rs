@@ -1,0 +1,81 @@
+//! [`PrimusConfig`]: the `[primus]` settings.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The Primus transport's settings. Every limit is per process unless it says per connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrimusConfig {
+    /// Serve Primus at all (default `true`). When off, `/primus…` paths fall through to REST.
+    pub enabled: bool,
+    /// Heartbeat interval in milliseconds (default 10000, the iR Engine setting; Primus' own
+    /// default is 30000). `0` turns heartbeats off, like `pingInterval: false`. A connection
+    /// that sent no pong (nor websocket ping) since the previous tick is closed.
+    pub ping_interval_ms: u64,
+    /// Largest websocket message accepted, in bytes (default 10 MiB, Primus' `maxLength`).
+    /// A larger one closes the connection with code 1009.
+    pub max_frame_size: usize,
+    /// Most open connections (default 100000). Further upgrades are refused with 503 and a
+    /// Feathers `Unavailable` error.
+    pub max_connections: usize,
+    /// Most calls one connection may have in flight (default 64). A call beyond it is
+    /// answered with a `TooManyRequests` error ack and not run.
+    pub max_pending_calls: usize,
+    /// Most frames waiting in one connection's writer queue (default 1024). A connection
+    /// whose queue is full is closed as a slow consumer.
+    pub writer_queue_frames: usize,
+    /// Most bytes waiting in one connection's writer queue (default 4 MiB). A single frame
+    /// larger than this is still accepted when the queue is empty.
+    pub writer_queue_bytes: usize,
+    /// Websocket read buffer per connection, in bytes (default 4096). tungstenite's default of
+    /// 128 KiB is what makes idle connections expensive.
+    pub read_buffer_size: usize,
+    /// Websocket write buffer per connection, in bytes (default 4096): frames are written to
+    /// the socket once this much is buffered, and at every flush.
+    pub write_buffer_size: usize,
+    /// Milliseconds a closing connection gets to write its last frames (default 1000).
+    pub close_timeout_ms: u64,
+    /// The browser client library served at `/primus/primus.js` (a file the binary reads at
+    /// start). Unset: that path answers 404.
+    pub client_library: Option<PathBuf>,
+}
+
+impl Default for PrimusConfig {
+    fn default() -> Self {
+        PrimusConfig {
+            enabled: true,
+            ping_interval_ms: 10_000,
+            max_frame_size: 10 * 1024 * 1024,
+            max_connections: 100_000,
+            max_pending_calls: 64,
+            writer_queue_frames: 1024,
+            writer_queue_bytes: 4 * 1024 * 1024,
+            read_buffer_size: 4096,
+            write_buffer_size: 4096,
+            close_timeout_ms: 1000,
+            client_library: None,
+        }
+    }
+}
+
+impl PrimusConfig {
+    /// The settings that would only fail at first use, checked up front.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max_frame_size", self.max_frame_size),
+            ("max_connections", self.max_connections),
+            ("max_pending_calls", self.max_pending_calls),
+            ("writer_queue_frames", self.writer_queue_frames),
+            ("writer_queue_bytes", self.writer_queue_bytes),
+            ("read_buffer_size", self.read_buffer_size),
+            ("write_buffer_size", self.write_buffer_size),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(format!("primus.{key} must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}

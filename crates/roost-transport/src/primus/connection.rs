@@ -1,0 +1,271 @@
+//! One connection's life: registration, the reader loop (in the upgrade task) and the calls
+//! it starts.
+//!
+//! Task shape: the upgrade task reads frames until the socket ends or the connection is
+//! cancelled; one writer task owns the write half ([`super::writer`]). A call runs in a task
+//! of its own while it is in flight (bounded by `max_pending_calls`), so a slow service
+//! does not stop the reader from answering heartbeats.
+
+use super::metrics::{CloseReason, TransportMetrics};
+use super::registry::{to_frame, Handle};
+use super::writer::{run_writer, EnqueueError, Outbox, WriterExit};
+use super::{Inner, Primus, SlotGuard};
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use roost_core::connection::SOCKET_QUERY_FIELD;
+use roost_core::external::call_external;
+use roost_core::{ConnectionId, ConnectionInfo, Error, ErrorKind, Map, Value};
+use roost_wire::primus::{self as wire, AckId, Decoded};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the handshake told us about the connection.
+pub(crate) struct Handshake {
+    pub(crate) headers: Map<String, Value>,
+    pub(crate) query: Value,
+}
+
+/// A 21-character id in nanoid's alphabet, like a Primus spark id. Not a secret: random
+/// enough to tell sparks apart in logs, derived from std's per-process hash keys.
+fn spark_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8; 64] = b"useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict";
+    let mut out = String::with_capacity(21);
+    let mut bits = 0u64;
+    let mut left = 0;
+    while out.len() < 21 {
+        if left < 6 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(out.len());
+            bits = h.finish();
+            left = 64;
+        }
+        out.push(char::from(ALPHABET[(bits & 63) as usize]));
+        bits >>= 6;
+        left -= 6;
+    }
+    out
+}
+
+/// Runs one upgraded connection to its end.
+pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake, slot: SlotGuard) {
+    let inner = &primus.inner;
+    let id = ConnectionId::next();
+    let (sink, mut stream) = socket.split();
+    let (outbox, rx) = Outbox::new(
+        inner.config.writer_queue_frames,
+        inner.config.writer_queue_bytes,
+        inner.shutdown.child_token(),
+    );
+    let handle = Arc::new(Handle {
+        id,
+        spark_id: spark_id(),
+        outbox,
+        alive: AtomicBool::new(true),
+        pending_calls: AtomicUsize::new(0),
+    });
+    let info = ConnectionInfo::new(id, "primus", handshake.headers)
+        .with_field(SOCKET_QUERY_FIELD, handshake.query);
+    inner.registry.insert(Arc::clone(&handle));
+    TransportMetrics::inc(&inner.metrics.connections_open);
+    TransportMetrics::inc(&inner.metrics.connections_total);
+    tracing::debug!(%id, spark = %handle.spark_id, "primus connection open");
+
+    let close_timeout = Duration::from_millis(inner.config.close_timeout_ms);
+    let writer_primus = primus.clone();
+    let writer_handle = Arc::clone(&handle);
+    inner.tasks.spawn(async move {
+        let exit = run_writer(sink, rx, &writer_handle.outbox, close_timeout).await;
+        if let WriterExit::WriteFailed = exit {
+            writer_primus
+                .inner
+                .close(writer_handle.id, CloseReason::WriteError);
+        }
+    });
+
+    // Listeners (joining `anonymous`, sending a greeting) run before the first frame is read.
+    inner.app.connect(info);
+    if handle.outbox.cancel.is_cancelled() {
+        // Closed (shutdown) while the listeners ran: undo what they did.
+        inner.app.disconnect(id);
+    }
+
+    let cancel = handle.outbox.cancel.clone();
+    let reason = loop {
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break None,
+            next = stream.next() => next,
+        };
+        match next {
+            None => break Some(CloseReason::ClientClosed),
+            Some(Err(e)) => break Some(classify(e)),
+            Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
+            Some(Ok(Message::Binary(_))) => {
+                TransportMetrics::inc(&inner.metrics.ignored_frames);
+            }
+            // The websockets transformer counts a websocket ping as a pong.
+            Some(Ok(Message::Ping(_))) => handle.alive.store(true, Ordering::Release),
+            Some(Ok(Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_))) => break Some(CloseReason::ClientClosed),
+        }
+    };
+    if let Some(reason) = reason {
+        inner.close(id, reason);
+    }
+    drop(slot);
+}
+
+/// Which close reason a read error means. tungstenite's error is inside axum's opaque one.
+fn classify(error: axum::Error) -> CloseReason {
+    match error.into_inner().downcast::<tungstenite::Error>() {
+        Ok(e) => match *e {
+            tungstenite::Error::Capacity(_) => CloseReason::FrameTooLarge,
+            tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::AlreadyClosed
+            | tungstenite::Error::Io(_) => CloseReason::ClientClosed,
+            _ => CloseReason::ProtocolError,
+        },
+        Err(_) => CloseReason::ProtocolError,
+    }
+}
+
+/// Acts on one text frame. Malformed and ignored frames are counted, never answered.
+fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
+    let metrics = &primus.inner.metrics;
+    TransportMetrics::inc(&metrics.frames_in);
+    let message = match wire::decode(text) {
+        Ok(Decoded::Message(message)) => message,
+        Ok(Decoded::Ignored(why)) => {
+            tracing::trace!(id = %handle.id, ?why, "frame ignored");
+            TransportMetrics::inc(&metrics.ignored_frames);
+            return;
+        }
+        Err(e) => {
+            tracing::trace!(id = %handle.id, error = %e, "malformed frame");
+            TransportMetrics::inc(&metrics.malformed_frames);
+            return;
+        }
+    };
+    match message {
+        wire::Message::Pong(_) => handle.alive.store(true, Ordering::Release),
+        wire::Message::IdRequest => primus.inner.send(handle, wire::encode_id(&handle.spark_id)),
+        wire::Message::Event { name, args, ack } => start_call(primus, handle, name, args, ack),
+        // A ping from a client, or an ack of a request the server never makes.
+        wire::Message::Ping(_) | wire::Message::Ack { .. } => {
+            TransportMetrics::inc(&metrics.ignored_frames);
+        }
+    }
+}
+
+/// Decrements the in-flight count when a call ends, however it ends.
+struct PendingGuard(Arc<Handle>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.0.pending_calls.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// JavaScript truthiness, for `dispatch || result`.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+fn answer(id: &AckId, result: Result<roost_core::HookContext, Error>) -> Vec<u8> {
+    match result {
+        Ok(ctx) => {
+            let value = match (ctx.dispatch, ctx.result) {
+                (Some(dispatch), _) if truthy(&dispatch) => dispatch,
+                (_, Some(result)) => result,
+                (Some(dispatch), None) => dispatch,
+                (None, None) => Value::Null,
+            };
+            wire::encode_ack_ok(id, &value)
+        }
+        Err(error) => wire::encode_ack_err(id, &error.to_json()),
+    }
+}
+
+/// `[method, path, ...args]` from an emitter EVENT: checked, bounded, then run in its own task.
+/// Events the call publishes are queued by the sink while it runs, so they precede its ack.
+fn start_call(
+    primus: &Primus,
+    handle: &Arc<Handle>,
+    method: String,
+    mut args: Vec<Value>,
+    ack: Option<AckId>,
+) {
+    let inner = &primus.inner;
+    TransportMetrics::inc(&inner.metrics.calls);
+    if !inner.app.is_external_method(&method) {
+        // The reference binds no listener for this name and never answers (protocol.md §6);
+        // Roost answers, so clients do not wait forever.
+        if let Some(ack) = ack {
+            let error = Error::new(
+                ErrorKind::MethodNotAllowed,
+                format!("Method '{method}' is not a method of any service"),
+            );
+            inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
+    let before = handle.pending_calls.fetch_add(1, Ordering::AcqRel);
+    let guard = PendingGuard(Arc::clone(handle));
+    if before >= inner.config.max_pending_calls {
+        drop(guard);
+        TransportMetrics::inc(&inner.metrics.pending_call_limit_hits);
+        if let Some(ack) = ack {
+            let error = Error::new(
+                ErrorKind::TooManyRequests,
+                format!(
+                    "Too many calls in flight on this connection (limit {})",
+                    inner.config.max_pending_calls
+                ),
+            );
+            inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
+    let path = if args.is_empty() {
+        Value::Null
+    } else {
+        args.remove(0)
+    };
+    let primus = primus.clone();
+    let handle = Arc::clone(handle);
+    inner.tasks.spawn(async move {
+        let _guard = guard;
+        let inner = &primus.inner;
+        let Some(info) = inner.app.connection(handle.id) else {
+            return;
+        };
+        let result = call_external(&inner.app, &method, &path, args, info.params()).await;
+        if let Some(ack) = ack {
+            inner.send(&handle, answer(&ack, result));
+        }
+    });
+}
+
+impl Inner {
+    /// Queues one frame for `handle`; a full queue closes the connection as slow.
+    pub(crate) fn send(&self, handle: &Handle, bytes: Vec<u8>) {
+        let Some(frame) = to_frame(bytes) else {
+            return;
+        };
+        match handle.outbox.enqueue(frame) {
+            Ok(()) => TransportMetrics::inc(&self.metrics.frames_out),
+            Err(EnqueueError::Full) => {
+                self.close(handle.id, CloseReason::SlowConsumer);
+            }
+            Err(EnqueueError::Closed) => {}
+        }
+    }
+}

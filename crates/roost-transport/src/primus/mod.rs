@@ -1,0 +1,224 @@
+//! The Primus websocket transport (protocol.md §1–§10): the `/primus` endpoint, live
+//! connections, the heartbeat, and the fan-out engine that delivers the app's events.
+//!
+//! # Map
+//! - [`endpoint`]: the HTTP side — upgrades, `426`, `/primus/spec`, `/primus/primus.js`.
+//! - `connection`: one connection — registration, the reader loop, calls.
+//! - `writer`: the bounded per-connection queue and the writer task.
+//! - `registry`: open connections by id, and the [`DeliverySink`](roost_core::DeliverySink)
+//!   that fans events out.
+//! - `heartbeat`: one ticker pinging every connection and closing silent ones.
+//! - [`metrics`]: counters and close reasons. [`config`]: [`PrimusConfig`].
+//!
+//! # The life of a call
+//! The upgrade task reads a text frame, `roost_wire::primus::decode`s it into an emitter
+//! EVENT `[method, path, ...args]` with an ack id, and spawns the call:
+//! `call_external(app, method, path, args, connection.params())`. While the call runs, the
+//! events it publishes reach the sink and are queued to their recipients, so the caller's
+//! own event frames precede the ack frame that is queued when the call returns.
+//!
+//! # The life of an event
+//! The app's publish step hands a [`Delivery`](roost_core::Delivery) to the sink; each
+//! batch (one payload) is encoded once into an EVENT frame and clones of it are queued to the
+//! batch's connections without waiting. Each connection's writer takes every queued frame,
+//! writes them and flushes once. A full queue closes its connection as a slow consumer.
+//!
+//! # Task shape per connection
+//! The upgrade task (reader) and one writer task; calls in flight run in short-lived tasks.
+//! Every close goes through [`Primus::close`] with a [`CloseReason`].
+
+pub mod config;
+mod connection;
+pub mod endpoint;
+mod heartbeat;
+pub mod metrics;
+mod registry;
+mod writer;
+
+pub use config::PrimusConfig;
+pub use metrics::{CloseReason, TransportMetrics};
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::Router;
+use bytes::Bytes;
+use registry::{PrimusSink, Registry};
+use roost_core::{App, ConnectionId};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The Primus transport of one app. Cheap to clone.
+///
+/// Create it inside a tokio runtime (it starts the heartbeat ticker), put it in front of the
+/// other routes with [`Primus::wrap`], and call [`Primus::shutdown`] when the server stops.
+#[derive(Clone)]
+pub struct Primus {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) app: App,
+    pub(crate) config: PrimusConfig,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: TransportMetrics,
+    /// The root of every connection's cancellation.
+    pub(crate) shutdown: CancellationToken,
+    /// Writers and calls in flight, awaited at shutdown.
+    pub(crate) tasks: TaskTracker,
+    pub(crate) client_library: Option<Bytes>,
+    /// Connections open or being upgraded, checked against `max_connections`.
+    pub(crate) slots: Arc<AtomicUsize>,
+}
+
+/// One reserved connection slot, released when dropped (also when an upgrade fails).
+pub(crate) struct SlotGuard(Arc<AtomicUsize>);
+
+impl SlotGuard {
+    pub(crate) fn reserve(slots: &Arc<AtomicUsize>, max: usize) -> Option<SlotGuard> {
+        let before = slots.fetch_add(1, Ordering::AcqRel);
+        if before >= max {
+            slots.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(SlotGuard(Arc::clone(slots)))
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Primus {
+    /// The transport for `app`: installs itself as the app's delivery sink and starts the
+    /// heartbeat (when `ping_interval_ms > 0`). Must be called inside a tokio runtime.
+    pub fn new(app: App, config: PrimusConfig) -> Primus {
+        Self::with_client_library(app, config, None)
+    }
+
+    /// [`Primus::new`] serving `library` (the bytes of `primus.js`) at `/primus/primus.js`.
+    pub fn with_client_library(app: App, config: PrimusConfig, library: Option<Vec<u8>>) -> Primus {
+        let interval = Duration::from_millis(config.ping_interval_ms);
+        let inner = Arc::new(Inner {
+            app,
+            config,
+            registry: Registry::default(),
+            metrics: TransportMetrics::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            client_library: library.map(Bytes::from),
+            slots: Arc::new(AtomicUsize::new(0)),
+        });
+        inner.app.set_delivery_sink(Arc::new(PrimusSink {
+            inner: Arc::downgrade(&inner),
+        }));
+        if !interval.is_zero() {
+            tokio::spawn(heartbeat::run(
+                Arc::downgrade(&inner),
+                interval,
+                inner.shutdown.clone(),
+            ));
+        }
+        Primus { inner }
+    }
+
+    /// `router` with every `/primus…` request (and upgrade) handled by Primus first.
+    pub fn wrap(&self, router: Router) -> Router {
+        let primus = self.clone();
+        router.layer(middleware::from_fn(move |request: Request, next: Next| {
+            let primus = primus.clone();
+            async move {
+                if endpoint::claims(request.uri().path()) {
+                    endpoint::handle(primus, request).await
+                } else {
+                    next.run(request).await
+                }
+            }
+        }))
+    }
+
+    /// The app.
+    pub fn app(&self) -> &App {
+        &self.inner.app
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PrimusConfig {
+        &self.inner.config
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &TransportMetrics {
+        &self.inner.metrics
+    }
+
+    /// How many connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.inner.registry.len()
+    }
+
+    /// The ids of the open connections.
+    pub fn connection_ids(&self) -> Vec<ConnectionId> {
+        self.inner.registry.ids()
+    }
+
+    /// Closes connection `id` on purpose: `"primus::server::close"` then a close frame, so
+    /// the client does not reconnect. False when it was not open.
+    pub fn close(&self, id: ConnectionId) -> bool {
+        self.inner.close(id, CloseReason::ServerClosed)
+    }
+
+    /// Runs one heartbeat tick now (for tests and tools; the ticker does this on its own).
+    pub fn heartbeat_tick(&self) {
+        heartbeat::tick(&self.inner);
+    }
+
+    /// Stops the transport: refuses new upgrades, stops the heartbeat, closes every socket
+    /// with `"primus::server::close"` and waits (at most `deadline`) for writers and calls
+    /// in flight to finish.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let inner = &self.inner;
+        inner.shutdown.cancel();
+        for id in inner.registry.ids() {
+            inner.close(id, CloseReason::ServerShutdown);
+        }
+        inner.tasks.close();
+        if tokio::time::timeout(deadline, inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("primus: tasks still running after the shutdown deadline");
+        }
+    }
+}
+
+impl Inner {
+    /// The one close: forgets the connection, tells its writer how to finish, cancels its
+    /// reader, leaves every channel and fires the app's `disconnect`, and counts the
+    /// reason. Only the first close of a connection does anything.
+    pub(crate) fn close(&self, id: ConnectionId, reason: CloseReason) -> bool {
+        let Some(handle) = self.registry.remove(id) else {
+            return false;
+        };
+        let _ = handle.outbox.reason.set(reason);
+        handle.outbox.cancel.cancel();
+        self.metrics.count_close(reason);
+        self.app.disconnect(id);
+        tracing::debug!(%id, %reason, "primus connection closed");
+        true
+    }
+}
+
+impl fmt::Debug for Primus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Primus")
+            .field("connections", &self.connection_count())
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}

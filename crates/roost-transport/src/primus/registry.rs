@@ -1,0 +1,126 @@
+//! The transport's connection registry (id → [`Handle`]) and the fan-out engine: the
+//! [`DeliverySink`] the app hands every event to.
+//!
+//! A delivery's batches are encoded once each (one EVENT frame per distinct payload) and
+//! clones of the same bytes are queued to each recipient: O(recipients) lookups, no walk over
+//! all connections, no await. Recipients whose queue is full are closed as slow consumers once
+//! the registry lock is released.
+
+use super::metrics::{CloseReason, TransportMetrics};
+use super::writer::{EnqueueError, Frame, Outbox};
+use super::Inner;
+use roost_core::{ConnectionId, Delivery, DeliverySink};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, Weak};
+
+/// What the transport keeps per open connection (the socket halves live in its two tasks).
+#[derive(Debug)]
+pub(crate) struct Handle {
+    pub(crate) id: ConnectionId,
+    /// Primus' spark id, answered to `"primus::id::"`.
+    pub(crate) spark_id: String,
+    pub(crate) outbox: Outbox,
+    /// Set by a pong or a websocket ping, cleared by each heartbeat tick.
+    pub(crate) alive: AtomicBool,
+    /// Calls running now.
+    pub(crate) pending_calls: AtomicUsize,
+}
+
+/// Open connections by id.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    conns: RwLock<HashMap<ConnectionId, Arc<Handle>>>,
+}
+
+impl Registry {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, HashMap<ConnectionId, Arc<Handle>>> {
+        self.conns.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn insert(&self, handle: Arc<Handle>) {
+        self.conns
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(handle.id, handle);
+    }
+
+    pub(crate) fn remove(&self, id: ConnectionId) -> Option<Arc<Handle>> {
+        self.conns
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub(crate) fn ids(&self) -> Vec<ConnectionId> {
+        self.read().keys().copied().collect()
+    }
+}
+
+/// Turns encoder output into a frame. The encoders only produce UTF-8; should that ever
+/// break, the frame is dropped and logged rather than sent broken.
+pub(crate) fn to_frame(bytes: Vec<u8>) -> Option<Frame> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(Frame::from(text)),
+        Err(e) => {
+            tracing::error!(error = %e, "encoder produced invalid UTF-8; frame dropped");
+            None
+        }
+    }
+}
+
+/// Queues `frame` to every id in `ids` that is open; returns the ids whose queue is full.
+pub(crate) fn enqueue_many(
+    registry: &Registry,
+    metrics: &TransportMetrics,
+    ids: &[ConnectionId],
+    frame: &Frame,
+    slow: &mut Vec<ConnectionId>,
+) {
+    let conns = registry.read();
+    for id in ids {
+        if let Some(handle) = conns.get(id) {
+            match handle.outbox.enqueue(frame.clone()) {
+                Ok(()) => TransportMetrics::inc(&metrics.frames_out),
+                Err(EnqueueError::Full) => slow.push(*id),
+                Err(EnqueueError::Closed) => {}
+            }
+        }
+    }
+}
+
+/// The sink installed on the app. Holds the transport weakly: the app owns the sink, and the
+/// transport owns the app.
+pub(crate) struct PrimusSink {
+    pub(crate) inner: Weak<Inner>,
+}
+
+impl DeliverySink for PrimusSink {
+    fn deliver(&self, delivery: Delivery) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let name = delivery.wire_name();
+        let mut slow = Vec::new();
+        for batch in &delivery.batches {
+            let bytes = roost_wire::primus::encode_event(&name, &batch.payload);
+            let Some(frame) = to_frame(bytes) else {
+                continue;
+            };
+            enqueue_many(
+                &inner.registry,
+                &inner.metrics,
+                &batch.connections,
+                &frame,
+                &mut slow,
+            );
+        }
+        for id in slow {
+            inner.close(id, CloseReason::SlowConsumer);
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! The Primus transport under pressure, over real sockets: heartbeat ping/pong and timeout,
+//! slow consumers, oversized frames, connection and call limits, shutdown, disconnects, and
+//! a flood of malformed frames. No test asserts a duration: waits are bounded polls.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use async_trait::async_trait;
+use roost_core::{json, App, Params, Result, Service, ServiceOptions, Value};
+use roost_testkit::request;
+use roost_testkit::ws::{connect, Received, WsClient};
+use roost_transport::primus::{CloseReason, TransportMetrics};
+use roost_transport::{Primus, PrimusConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Polls `cond` until it holds (panics after 10 s).
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn no_heartbeat() -> PrimusConfig {
+    PrimusConfig {
+        ping_interval_ms: 0,
+        ..PrimusConfig::default()
+    }
+}
+
+async fn start(config: PrimusConfig) -> (SocketAddr, Primus, App) {
+    let app = common::app();
+    let (addr, primus) = common::start_with(app.clone(), config, None).await;
+    (addr, primus, app)
+}
+
+/// A round trip that proves every earlier frame of this client was read by the server.
+async fn sync(c: &mut WsClient, id: u64) {
+    c.call(id, "get", "echo", &[json!(id)]).await;
+    let (data, _) = c.ack(id).await;
+    assert_eq!(data, json!([null, id]));
+}
+
+#[tokio::test]
+async fn heartbeat_pings_and_closes_silent_connections() {
+    let (addr, primus, _app) = start(no_heartbeat()).await;
+    let mut ponger = connect(addr, "/primus").await.unwrap();
+    let mut ws_pinger = connect(addr, "/primus").await.unwrap();
+    let mut silent = connect(addr, "/primus").await.unwrap();
+    eventually("3 connections", || primus.connection_count() == 3).await;
+
+    for round in 0..3u64 {
+        primus.heartbeat_tick();
+        for c in [&mut ponger, &mut ws_pinger] {
+            let Received::Text(ping) = c.recv().await else {
+                panic!()
+            };
+            assert!(
+                ping.starts_with("\"primus::ping::") && ping.ends_with('"'),
+                "{ping}"
+            );
+        }
+        // Pong with the number, or a websocket ping: both count.
+        ponger.send_text("\"primus::pong::1\"").await;
+        ws_pinger.send_ping().await;
+        sync(&mut ponger, 10 + round).await;
+        sync(&mut ws_pinger, 20 + round).await;
+        if round == 0 {
+            // The silent one got the first ping and never answered: closed at the next tick
+            // without primus::server::close, with a close frame without status.
+            let Received::Text(ping) = silent.recv().await else {
+                panic!()
+            };
+            assert!(ping.starts_with("\"primus::ping::"));
+        }
+    }
+    let (texts, close) = silent.until_closed().await;
+    assert!(texts.is_empty(), "{texts:?}");
+    assert_eq!(close, Received::Close(None));
+    assert_eq!(primus.metrics().closes(CloseReason::HeartbeatTimeout), 1);
+    assert_eq!(primus.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn the_heartbeat_ticker_runs_on_its_own() {
+    let (addr, primus, _app) = start(PrimusConfig {
+        ping_interval_ms: 50,
+        ..PrimusConfig::default()
+    })
+    .await;
+    let mut silent = connect(addr, "/primus").await.unwrap();
+    let (texts, close) = silent.until_closed().await;
+    assert!(!texts.is_empty() && texts.iter().all(|t| t.starts_with("\"primus::ping::")));
+    assert_eq!(close, Received::Close(None));
+    eventually("timeout counted", || {
+        primus.metrics().closes(CloseReason::HeartbeatTimeout) == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_closed_and_counted_while_others_keep_receiving() {
+    let (addr, primus, app) = start(PrimusConfig {
+        ping_interval_ms: 0,
+        writer_queue_frames: 64,
+        writer_queue_bytes: 1 << 20,
+        ..PrimusConfig::default()
+    })
+    .await;
+    let mut fast = connect(addr, "/primus").await.unwrap();
+    let slow = connect(addr, "/primus").await.unwrap();
+    eventually("2 connections", || primus.connection_count() == 2).await;
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0u64);
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            let frame = fast.recv_json().await;
+            assert_eq!(frame["data"][0], "big");
+            assert_eq!(frame["data"][1]["n"], json!(n));
+            n += 1;
+            if count_tx.send(n).is_err() {
+                return;
+            }
+        }
+    });
+    let big = "x".repeat(128 * 1024);
+    let mut sent = 0u64;
+    let mut after_close = 0;
+    while after_close < 5 {
+        assert!(sent < 2000, "the slow reader was never closed");
+        let delivery = app
+            .send_to_all("big", json!({"n": sent, "pad": big}))
+            .unwrap();
+        app.deliver(delivery);
+        sent += 1;
+        count_rx.wait_for(|n| *n == sent).await.unwrap();
+        if primus.metrics().slow_consumer_closes() == 1 {
+            after_close += 1;
+        }
+    }
+    assert_eq!(primus.metrics().slow_consumer_closes(), 1);
+    assert_eq!(primus.connection_count(), 1);
+    assert!(primus.metrics().limit_hits() >= 1);
+    reader.abort();
+    drop(slow);
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_with_1009() {
+    let (addr, primus, _app) = start(PrimusConfig {
+        max_frame_size: 1024,
+        ..no_heartbeat()
+    })
+    .await;
+    let mut c = connect(addr, "/primus").await.unwrap();
+    sync(&mut c, 1).await;
+    let big = format!("\"{}\"", "y".repeat(2000));
+    c.send_text(&big).await;
+    let (_, close) = c.until_closed().await;
+    assert_eq!(close, Received::Close(Some(1009)));
+    assert_eq!(primus.metrics().closes(CloseReason::FrameTooLarge), 1);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused_with_503() {
+    let (addr, primus, _app) = start(PrimusConfig {
+        max_connections: 2,
+        ..no_heartbeat()
+    })
+    .await;
+    let a = connect(addr, "/primus").await.unwrap();
+    let _b = connect(addr, "/primus").await.unwrap();
+    let refused = connect(addr, "/primus").await.err().unwrap();
+    assert!(refused.contains("503"), "{refused}");
+    assert_eq!(
+        TransportMetrics::get(&primus.metrics().refused_connections),
+        1
+    );
+    a.close().await;
+    eventually("a slot frees up", || primus.connection_count() == 1).await;
+    let mut c = None;
+    for _ in 0..100 {
+        if let Ok(client) = connect(addr, "/primus").await {
+            c = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sync(c.as_mut().unwrap(), 1).await;
+}
+
+/// A service whose `find` waits for a permit the test hands out.
+struct Gate(Arc<Semaphore>);
+
+#[async_trait]
+impl Service for Gate {
+    async fn find(&self, _p: &Params) -> Result<Value> {
+        let permit = self.0.acquire().await;
+        drop(permit);
+        Ok(json!("opened"))
+    }
+}
+
+#[tokio::test]
+async fn calls_beyond_the_pending_limit_are_refused() {
+    let app = common::app();
+    let gate = Arc::new(Semaphore::new(0));
+    app.use_service("gate", Gate(gate.clone()), ServiceOptions::default())
+        .unwrap();
+    let (addr, primus) = common::start_with(
+        app,
+        PrimusConfig {
+            max_pending_calls: 1,
+            ..no_heartbeat()
+        },
+        None,
+    )
+    .await;
+    let mut c = connect(addr, "/primus").await.unwrap();
+    c.call(1, "find", "gate", &[]).await;
+    c.call(2, "find", "gate", &[]).await;
+    let frame = c.recv_json().await;
+    assert_eq!(frame["id"], 2);
+    assert_eq!(frame["data"][0]["name"], "TooManyRequests");
+    assert_eq!(frame["data"][0]["code"], 429);
+    gate.add_permits(1);
+    assert_eq!(c.ack(1).await.0, json!([null, "opened"]));
+    assert_eq!(
+        TransportMetrics::get(&primus.metrics().pending_call_limit_hits),
+        1
+    );
+    // The slot is free again.
+    c.call(3, "find", "gate", &[]).await;
+    gate.add_permits(1);
+    assert_eq!(c.ack(3).await.0, json!([null, "opened"]));
+}
+
+#[tokio::test]
+async fn closing_leaves_channels_and_fires_disconnect() {
+    let (addr, primus, app) = start(no_heartbeat()).await;
+    let disconnects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let d = disconnects.clone();
+    app.on_disconnect(move |_, _| {
+        d.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let mut c = connect(addr, "/primus?roomId=r9").await.unwrap();
+    c.call(1, "join", "messages", &[json!({"roomId": "r1"})])
+        .await;
+    c.ack(1).await;
+    assert_eq!(app.channel("room/r1").len(), 1);
+    assert_eq!(app.channel("anonymous").len(), 1);
+    c.close().await;
+    eventually("left every channel", || {
+        app.channel("room/r1").is_empty() && app.channel("anonymous").is_empty()
+    })
+    .await;
+    assert_eq!(disconnects.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(app.connections().is_empty());
+    assert_eq!(primus.metrics().closes(CloseReason::ClientClosed), 1);
+    assert_eq!(TransportMetrics::get(&primus.metrics().connections_open), 0);
+}
+
+#[tokio::test]
+async fn shutdown_and_close_say_primus_server_close() {
+    let (addr, primus, _app) = start(no_heartbeat()).await;
+    let mut a = connect(addr, "/primus").await.unwrap();
+    let mut b = connect(addr, "/primus").await.unwrap();
+    let mut kicked = connect(addr, "/primus").await.unwrap();
+    eventually("3 connections", || primus.connection_count() == 3).await;
+    let mut ids = primus.connection_ids();
+    ids.sort();
+    assert!(primus.close(ids[2]));
+    let (texts, close) = kicked.until_closed().await;
+    assert_eq!(texts, vec!["\"primus::server::close\"".to_owned()]);
+    assert_eq!(close, Received::Close(None));
+
+    primus.shutdown(Duration::from_secs(5)).await;
+    for c in [&mut a, &mut b] {
+        let (texts, close) = c.until_closed().await;
+        assert_eq!(texts, vec!["\"primus::server::close\"".to_owned()]);
+        assert_eq!(close, Received::Close(None));
+    }
+    assert_eq!(primus.metrics().closes(CloseReason::ServerShutdown), 2);
+    assert!(primus.app().connections().is_empty());
+    let r = request(
+        addr,
+        "GET",
+        "/primus",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["name"], "Unavailable");
+}
+
+/// xorshift64*, so the flood is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+enum Junk {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+fn junk(rng: &mut Rng, i: usize) -> Junk {
+    const SHAPES: [&str; 14] = [
+        r#"{"type":0,"data":"find"}"#,
+        r#"{"type":"0","data":["find","messages"],"id":1}"#,
+        r#"{"type":0,"data":[1,2,3],"id":1}"#,
+        r#"{"type":0,"data":[],"id":1}"#,
+        r#"{"type":0,"data":["find","messages"],"id":"5"}"#,
+        r#"{"type":0,"data":["find","messages"],"id":true}"#,
+        r#"{"type":1,"id":99,"data":[null,1]}"#,
+        r#"{"type":0,"data":["data","x"],"id":1}"#,
+        r#"{"type":0,"data":["incoming::ping"],"id":1}"#,
+        r#""primus::foo::bar""#,
+        r#""hello""#,
+        r#"[0,{"type":0}]"#,
+        r#"{"type":0,"data":["get","messages",{"$limit":{"$gt":[[[]]]}}]}"#,
+        r#"{"type":0,"data":["create","messages",{"x":1},{"$bogus":1},1,2,3]}"#,
+    ];
+    match i % 8 {
+        0 => {
+            let n = 1 + (rng.next() % 200) as usize;
+            Junk::Text(String::from_utf8_lossy(&rng.bytes(n)).into_owned())
+        }
+        1 => {
+            let n = 1 + (rng.next() % 200) as usize;
+            Junk::Binary(rng.bytes(n))
+        }
+        2 => Junk::Text(r#"{"type":0,"data":["find","#.to_owned()),
+        3 => Junk::Text(format!("{}1{}", "[".repeat(3000), "]".repeat(3000))),
+        4 if i % 400 == 4 => Junk::Text(format!(
+            r#"{{"type":0,"data":["nosuchmethod","{}"]}}"#,
+            "z".repeat(256 * 1024)
+        )),
+        _ => Junk::Text(SHAPES[(rng.next() % SHAPES.len() as u64) as usize].to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_malformed_frames_change_nothing() {
+    let (addr, primus, _app) = start(no_heartbeat()).await;
+    const CONNECTIONS: usize = 20;
+    const FRAMES: usize = 500;
+    let mut tasks = Vec::new();
+    for n in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(async move {
+            let mut c = connect(addr, "/primus").await.unwrap();
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1));
+            for i in 0..FRAMES {
+                match junk(&mut rng, i) {
+                    Junk::Text(t) => assert!(c.try_send_text(&t).await),
+                    Junk::Binary(b) => assert!(c.send_binary(b).await),
+                }
+            }
+            // Nothing was answered, and normal calls still work.
+            c.call(7, "create", "messages", &[json!({"text": n})]).await;
+            let (data, _) = c.ack(7).await;
+            assert_eq!(data[1]["text"], json!(n));
+            c
+        }));
+    }
+    let mut clients = Vec::new();
+    for t in tasks {
+        clients.push(t.await.unwrap());
+    }
+    assert_eq!(primus.connection_count(), CONNECTIONS);
+    let m = primus.metrics();
+    assert!(TransportMetrics::get(&m.malformed_frames) > 0);
+    assert!(TransportMetrics::get(&m.ignored_frames) > 0);
+    let binaries = (0..FRAMES).filter(|i| i % 8 == 1).count();
+    assert_eq!(
+        TransportMetrics::get(&m.frames_in),
+        (CONNECTIONS * (FRAMES - binaries + 1)) as u64,
+        "every text frame was read"
+    );
+    let mut fresh = connect(addr, "/primus").await.unwrap();
+    sync(&mut fresh, 1).await;
+    for c in &mut clients {
+        sync(c, 2).await;
+    }
+}
