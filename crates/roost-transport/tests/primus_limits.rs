@@ -267,7 +267,7 @@ async fn closing_leaves_channels_and_fires_disconnect() {
 }
 
 #[tokio::test]
-async fn shutdown_and_close_say_primus_server_close() {
+async fn close_says_primus_server_close_and_shutdown_lets_clients_reconnect() {
     let (addr, primus, _app) = start(no_heartbeat()).await;
     let mut a = connect(addr, "/primus").await.unwrap();
     let mut b = connect(addr, "/primus").await.unwrap();
@@ -283,7 +283,10 @@ async fn shutdown_and_close_say_primus_server_close() {
     primus.shutdown(Duration::from_secs(5)).await;
     for c in [&mut a, &mut b] {
         let (texts, close) = c.until_closed().await;
-        assert_eq!(texts, vec!["\"primus::server::close\"".to_owned()]);
+        assert!(
+            texts.is_empty(),
+            "no primus::server::close on shutdown: {texts:?}"
+        );
         assert_eq!(close, Received::Close(None));
     }
     assert_eq!(primus.metrics().closes(CloseReason::ServerShutdown), 2);

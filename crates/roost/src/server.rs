@@ -51,8 +51,9 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::new(config.server.host, config.server.port)).await
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, closes every Primus socket with
-/// `primus::server::close` and lets requests in flight finish (bounded by `grace_secs`).
+/// Serves until `shutdown` resolves, then stops accepting, closes every Primus socket (without
+/// `primus::server::close`, so clients reconnect once a server is back) and lets requests in
+/// flight finish (bounded by `grace_secs`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,

@@ -63,12 +63,11 @@ impl CloseReason {
 
     /// Whether the server ends the connection on purpose and says so with
     /// `"primus::server::close"`, so the client does not reconnect. Lost connections, heartbeat
-    /// timeouts and slow consumers get no such frame: their clients should reconnect.
+    /// timeouts and slow consumers get no such frame: their clients should reconnect. Neither
+    /// does a server shutdown: the reference closes every socket without it on SIGTERM, so
+    /// clients reconnect to the restarted server (or another node) by themselves.
     pub fn sends_server_close(self) -> bool {
-        matches!(
-            self,
-            CloseReason::ServerShutdown | CloseReason::ServerClosed | CloseReason::ProtocolError
-        )
+        matches!(self, CloseReason::ServerClosed | CloseReason::ProtocolError)
     }
 
     /// The websocket close code, `None` for a close frame without status (seen as 1005).
