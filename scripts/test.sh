@@ -31,13 +31,13 @@ step "cargo test"
 cargo test --workspace
 
 if [[ -z "${SKIP_INTEROP:-}" ]]; then
-  step "cargo build -p roost (for the interop suite)"
-  cargo build -p roost
+  step "cargo build -p roost --bins --examples (for the interop suite)"
+  cargo build -p roost --bins --examples
   step "interop: official JS clients against roost"
   target_dir="${CARGO_TARGET_DIR:-$root/target}"
   [[ "$target_dir" = /* ]] || target_dir="$root/$target_dir"
-  # The Primus suites (test/primus-*.test.js) join once the Primus transport lands.
-  ROOST_BIN="$target_dir/debug/roost" interop/run.sh test/rest-*.test.js
+  ROOST_BIN="$target_dir/debug/roost" ROOST_INTEROP_BIN="$target_dir/debug/examples/interop" \
+    interop/run.sh
 fi
 
 echo "test.sh: all tests passed" >&2
