@@ -4,7 +4,7 @@
 //! Each hook is one type implementing both [`Hook`] and [`AroundHook`], so it can be
 //! registered in whichever form an app uses:
 //!
-//! ```ignore
+//! ```text
 //! users.hooks(HookMap::new()
 //!     .around("get", auth.authenticate_hook(&["jwt"])?)
 //!     .before("create", auth.hash_password("password"))

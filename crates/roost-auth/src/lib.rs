@@ -25,13 +25,35 @@
 //! `login` listeners (the app joins channels). Later calls carry `params.authentication`,
 //! which the [`hooks::AuthenticateHook`] verifies with the [`JwtStrategy`].
 //!
-//! ```ignore
-//! let auth = Authentication::new(&app, AuthConfig::with_secret("…"))?;
-//! auth.mount("authentication")?;
-//! auth.events().on_login(|result, params| { /* join channels */ });
-//! app.service("messages")?.hooks(HookMap::new().around(ALL, auth.authenticate_hook(&["jwt"])?))?;
 //! ```
-
+//! use roost_auth::{protect, AuthConfig, Authentication};
+//! use roost_core::hooks::{HookMap, ALL};
+//! use roost_core::{App, MemoryService};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = App::new();
+//! let users = app.use_service("users", MemoryService::new(Default::default()), Default::default())?;
+//! let messages =
+//!     app.use_service("messages", MemoryService::new(Default::default()), Default::default())?;
+//!
+//! let auth = Authentication::new(&app, AuthConfig::with_secret("change me"))?;
+//! auth.mount("authentication")?;
+//! let channels = app.clone();
+//! auth.events().on_login(move |_result, params| {
+//!     if let Some(conn) = params.connection {
+//!         channels.channel("anonymous").leave([conn]);
+//!         channels.channel("authenticated").join([conn]);
+//!     }
+//! });
+//! users.hooks(
+//!     HookMap::new()
+//!         .before("create", auth.hash_password("password"))
+//!         .after(ALL, protect(&["password"])),
+//! )?;
+//! messages.hooks(HookMap::new().around(ALL, auth.authenticate_hook(&["jwt"])?))?;
+//! # Ok(())
+//! # }
+//! ```
 pub mod base;
 pub mod config;
 pub mod connection;
