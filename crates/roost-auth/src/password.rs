@@ -20,7 +20,7 @@ pub struct PasswordHasher {
 #[derive(Debug)]
 struct Inner {
     cost: u32,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
     /// A hash of a random password at `cost`, verified when the user does not exist so a
@@ -44,7 +44,7 @@ impl PasswordHasher {
         PasswordHasher {
             inner: Arc::new(Inner {
                 cost,
-                permits: Semaphore::new(concurrency.max(1)),
+                permits: Arc::new(Semaphore::new(concurrency.max(1))),
                 waiting: AtomicUsize::new(0),
                 max_waiting,
                 dummy: OnceCell::new(),
@@ -72,14 +72,19 @@ impl PasswordHasher {
             ));
         }
         let waiting = Waiting(&inner.waiting);
-        let permit = inner
-            .permits
-            .acquire()
+        let permit = Arc::clone(&inner.permits)
+            .acquire_owned()
             .await
             .map_err(|_| Error::general("password hasher closed"))?;
         drop(waiting);
-        let result = tokio::task::spawn_blocking(job).await;
-        drop(permit);
+        // The permit travels with the job: a caller that gives up (its connection closed)
+        // does not free the slot while the hash still runs.
+        let result = tokio::task::spawn_blocking(move || {
+            let output = job();
+            drop(permit);
+            output
+        })
+        .await;
         result.map_err(|e| {
             tracing::error!(error = %e, "password hashing task failed");
             Error::general("Error hashing password")

@@ -588,3 +588,34 @@ async fn rest_headers_become_params_authentication() {
     headers.insert("authorization".into(), json!("Basic abc"));
     assert_eq!(s.auth.parse_headers(&headers), None);
 }
+
+#[tokio::test]
+async fn logins_work_when_the_users_service_requires_authentication() {
+    let s = setup().await;
+    let users = s.app.service("users").unwrap();
+    let hook = s.auth.authenticate_hook(&["jwt"]).unwrap();
+    users
+        .hooks(
+            HookMap::new()
+                .around("find", hook.clone())
+                .around("get", hook),
+        )
+        .unwrap();
+    let err = users.get(json!(0), rest()).await.unwrap_err();
+    assert_eq!(err.message, "Not authenticated");
+    let login = s.login().await;
+    assert_eq!(login["user"]["email"], "alice@example.com");
+    assert!(login["user"].get("password").is_none());
+    let again = s
+        .create(
+            json!({"strategy": "jwt", "accessToken": login["accessToken"]}),
+            rest(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["user"], login["user"]);
+    let mut params = rest();
+    params.authentication = Some(json!({"strategy": "jwt", "accessToken": login["accessToken"]}));
+    let me = users.get(json!("0"), params).await.unwrap();
+    assert_eq!(me, login["user"], "REST ids are strings; protect applies");
+}
