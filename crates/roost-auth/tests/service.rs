@@ -619,3 +619,80 @@ async fn logins_work_when_the_users_service_requires_authentication() {
     let me = users.get(json!("0"), params).await.unwrap();
     assert_eq!(me, login["user"], "REST ids are strings; protect applies");
 }
+
+#[tokio::test]
+async fn the_subject_needs_the_entity_id() {
+    let app = App::new();
+    let adapter = AdapterOptions {
+        id: "_id".into(),
+        ..AdapterOptions::default()
+    };
+    let users = app
+        .use_service("users", MemoryService::new(adapter), Default::default())
+        .unwrap();
+    let auth = Authentication::new(&app, config()).unwrap();
+    auth.mount("authentication").unwrap();
+    users
+        .hooks(HookMap::new().before("create", auth.hash_password("password")))
+        .unwrap();
+    users
+        .create(json!({"email": "a@b", "password": "pw"}), Params::default())
+        .await
+        .unwrap();
+    let s = Setup { app, auth };
+    let data = json!({"strategy": "local", "email": "a@b", "password": "pw"});
+    let err = s.create(data.clone(), rest()).await.unwrap_err();
+    assert_eq!(
+        err.to_json(),
+        not_authenticated("Could not get local entity")
+    );
+
+    let mut config = config();
+    config.entity_id = Some("_id".into());
+    let auth = Authentication::new(&s.app, config).unwrap();
+    let out = auth.create(&data, &rest()).await.unwrap();
+    assert_eq!(out["authentication"]["payload"]["sub"], "0");
+}
+
+#[tokio::test]
+async fn connection_state_from_a_login() {
+    let s = setup().await;
+    let login = s.login().await;
+    let state = s.auth.connection_auth(&login).unwrap().unwrap();
+    assert_eq!(state.access_token, login["accessToken"].as_str().unwrap());
+    let exp = login["authentication"]["payload"]["exp"].as_f64().unwrap();
+    assert_eq!(state.exp, Some(exp));
+    let left = state.expires_in(std::time::SystemTime::now()).unwrap();
+    assert!(
+        left.as_secs() > 86_000 && left.as_secs() <= 86_400,
+        "{left:?}"
+    );
+    // Without a payload the token itself is verified for its expiry.
+    let bare = json!({"accessToken": login["accessToken"]});
+    assert_eq!(
+        s.auth.connection_auth(&bare).unwrap().unwrap().exp,
+        Some(exp)
+    );
+    assert!(s
+        .auth
+        .connection_auth(&json!({"user": {}}))
+        .unwrap()
+        .is_none());
+    let payload = s
+        .auth
+        .verify_access_token(login["accessToken"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(payload.exp(), Some(exp));
+    assert_eq!(payload.sub(), Some("0"));
+}
+
+#[tokio::test]
+async fn a_non_string_token_is_a_jsonwebtoken_error() {
+    let s = setup().await;
+    let err = s
+        .create(json!({"strategy": "jwt", "accessToken": 5}), rest())
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "jwt must be a string");
+    assert_eq!(err.data, Some(json!({"name": "JsonWebTokenError"})));
+}
