@@ -160,4 +160,28 @@ mod tests {
         assert_eq!(e.code(), 429);
         assert_eq!(h.inner.waiting.load(Ordering::SeqCst), 1);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_the_configured_number_of_jobs_run() {
+        let h = PasswordHasher::new(11, 1, 8);
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash("x".into()).await })
+            })
+            .collect();
+        for _ in 0..500 {
+            if h.inner.waiting.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(h.inner.waiting.load(Ordering::SeqCst), 2);
+        assert_eq!(h.inner.permits.available_permits(), 0);
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap().starts_with("$2b$11$"));
+        }
+        assert_eq!(h.inner.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(h.inner.permits.available_permits(), 1);
+    }
 }
