@@ -1,0 +1,305 @@
+//! The authentication hooks: `authenticate(strategies)` (semantics §E13–E14),
+//! `protect(fields)` and `hash_password(field)` (§E12).
+//!
+//! Each hook is one type implementing both [`Hook`] and [`AroundHook`], so it can be
+//! registered in whichever form an app uses:
+//!
+//! ```text
+//! users.hooks(HookMap::new()
+//!     .around("get", auth.authenticate_hook(&["jwt"])?)
+//!     .before("create", auth.hash_password("password"))
+//!     .after(ALL, protect(&["password"])))?;
+//! ```
+
+use crate::base::Authentication;
+use crate::strategy::{get_path, set_entity};
+use async_trait::async_trait;
+use roost_core::hooks::{AroundHook, Hook, HookType, Next};
+use roost_core::js::is_truthy;
+use roost_core::{Error, HookContext, Map, Result, Value};
+use std::sync::Arc;
+
+/// `authenticate(...strategies)`: a call passes when it is already authenticated, when its
+/// `params.authentication` verifies with one of the strategies, or when it is internal.
+#[derive(Debug, Clone)]
+pub struct AuthenticateHook {
+    auth: Authentication,
+    strategies: Vec<String>,
+}
+
+impl Authentication {
+    /// The `authenticate` hook for `strategies` (at least one, e.g. `["jwt"]`). Use it as a
+    /// before or around hook.
+    pub fn authenticate_hook<S: AsRef<str>>(
+        &self,
+        strategies: &[S],
+    ) -> Result<Arc<AuthenticateHook>> {
+        if strategies.is_empty() {
+            return Err(Error::general(
+                "The authenticate hook needs at least one allowed strategy",
+            ));
+        }
+        Ok(Arc::new(AuthenticateHook {
+            auth: self.clone(),
+            strategies: strategies.iter().map(|s| s.as_ref().to_owned()).collect(),
+        }))
+    }
+
+    /// The `hash_password` hook for `field` (a dot path): before create/update/patch, hashes
+    /// `data[field]` (in every item of an array) when it is present. Use it as a before or
+    /// around hook.
+    pub fn hash_password(&self, field: &str) -> Arc<HashPasswordHook> {
+        Arc::new(HashPasswordHook {
+            auth: self.clone(),
+            field: field.to_owned(),
+        })
+    }
+}
+
+impl AuthenticateHook {
+    async fn check(&self, ctx: &mut HookContext) -> Result<()> {
+        if matches!(ctx.hook_type, HookType::After | HookType::Error) {
+            return Err(Error::not_authenticated(
+                "The authenticate hook must be used as a before hook",
+            ));
+        }
+        if self.auth.path() == Some(ctx.path.as_str()) {
+            return Err(Error::not_authenticated(
+                "The authenticate hook does not need to be used on the authentication service",
+            ));
+        }
+        if ctx.params.authenticated {
+            return Ok(());
+        }
+        let Some(authentication) = ctx.params.authentication.clone() else {
+            if ctx.params.is_external() {
+                return Err(Error::not_authenticated("Not authenticated"));
+            }
+            return Ok(());
+        };
+        let mut auth_params = ctx.params.clone();
+        auth_params.provider = None;
+        auth_params.authentication = None;
+        let mut result = self
+            .auth
+            .authenticate(&authentication, &auth_params, &self.strategies)
+            .await?;
+        result.remove("accessToken");
+        for (key, value) in result {
+            match key.as_str() {
+                "authentication" => ctx.params.authentication = Some(value),
+                "authenticated" => {}
+                _ => set_entity(&mut ctx.params, &key, value),
+            }
+        }
+        ctx.params.authenticated = true;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Hook for AuthenticateHook {
+    async fn call(&self, ctx: &mut HookContext) -> Result<()> {
+        self.check(ctx).await
+    }
+}
+
+#[async_trait]
+impl AroundHook for AuthenticateHook {
+    async fn call(&self, ctx: &mut HookContext, next: Next<'_>) -> Result<()> {
+        self.check(ctx).await?;
+        next.run(ctx).await
+    }
+}
+
+/// `protect(...fields)`: removes `fields` (dot paths allowed) from what external callers
+/// receive — every item of an array, every `data` item of a find page — by setting
+/// `context.dispatch`; on external calls `context.result` becomes that dispatch too.
+#[derive(Debug, Clone)]
+pub struct ProtectHook {
+    fields: Vec<String>,
+}
+
+/// The `protect` hook for `fields`. Use it as an after or around hook.
+pub fn protect<S: AsRef<str>>(fields: &[S]) -> Arc<ProtectHook> {
+    Arc::new(ProtectHook {
+        fields: fields.iter().map(|f| f.as_ref().to_owned()).collect(),
+    })
+}
+
+impl ProtectHook {
+    fn apply(&self, ctx: &mut HookContext) {
+        let fields: Vec<&str> = self.fields.iter().map(String::as_str).collect();
+        // `context.dispatch || context.result`
+        let source = ctx
+            .dispatch
+            .as_ref()
+            .filter(|d| is_truthy(d))
+            .or(ctx.result.as_ref())
+            .filter(|r| is_truthy(r));
+        if let Some(source) = source {
+            let protected = match source {
+                Value::Array(items) => {
+                    Value::Array(items.iter().map(|i| protect_value(i, &fields)).collect())
+                }
+                Value::Object(page)
+                    if ctx.method == "find" && page.get("data").is_some_and(is_truthy) =>
+                {
+                    let mut page = page.clone();
+                    if let Some(Value::Array(items)) = page.get_mut("data") {
+                        for item in items.iter_mut() {
+                            *item = protect_value(item, &fields);
+                        }
+                    }
+                    Value::Object(page)
+                }
+                other => protect_value(other, &fields),
+            };
+            ctx.dispatch = Some(protected);
+        }
+        if ctx.params.is_external() {
+            if let Some(dispatch) = &ctx.dispatch {
+                ctx.result = Some(dispatch.clone());
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Hook for ProtectHook {
+    async fn call(&self, ctx: &mut HookContext) -> Result<()> {
+        self.apply(ctx);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AroundHook for ProtectHook {
+    async fn call(&self, ctx: &mut HookContext, next: Next<'_>) -> Result<()> {
+        next.run(ctx).await?;
+        self.apply(ctx);
+        Ok(())
+    }
+}
+
+/// A copy of `value` without `fields` (dot paths) when it is an object; other values are
+/// returned as they are.
+pub fn protect_value(value: &Value, fields: &[&str]) -> Value {
+    let Value::Object(map) = value else {
+        return value.clone();
+    };
+    let mut map = map.clone();
+    for field in fields {
+        remove_path(&mut map, field);
+    }
+    Value::Object(map)
+}
+
+fn remove_path(map: &mut Map<String, Value>, path: &str) {
+    if map.remove(path).is_some() {
+        return;
+    }
+    let Some((head, rest)) = path.split_once('.') else {
+        return;
+    };
+    if let Some(Value::Object(inner)) = map.get_mut(head) {
+        remove_path(inner, rest);
+    }
+}
+
+/// `hashPassword(field)`: replaces a present `data[field]` with its bcrypt hash.
+#[derive(Debug, Clone)]
+pub struct HashPasswordHook {
+    auth: Authentication,
+    field: String,
+}
+
+impl HashPasswordHook {
+    async fn apply(&self, ctx: &mut HookContext) -> Result<()> {
+        match ctx.data.as_mut() {
+            Some(Value::Array(items)) => {
+                for item in items.iter_mut() {
+                    self.hash_one(item).await?;
+                }
+            }
+            Some(item) => self.hash_one(item).await?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn hash_one(&self, item: &mut Value) -> Result<()> {
+        let Some(password) = get_path(item, &self.field) else {
+            tracing::debug!(field = %self.field, "hash_password: field missing");
+            return Ok(());
+        };
+        let Value::String(password) = password else {
+            // bcryptjs' own complaint about a non-string password, as a 400.
+            let kind = match password {
+                Value::Number(_) => "number",
+                Value::Bool(_) => "boolean",
+                _ => "object",
+            };
+            return Err(Error::bad_request(format!(
+                "Illegal arguments: {kind}, number"
+            )));
+        };
+        let hash = self.auth.hasher().hash(password.clone()).await?;
+        set_path(item, &self.field, Value::String(hash));
+        Ok(())
+    }
+}
+
+/// Sets `path` (a key, or a dot path into existing objects) in `value`.
+fn set_path(value: &mut Value, path: &str, new: Value) {
+    let Value::Object(map) = value else {
+        return;
+    };
+    if map.contains_key(path) || !path.contains('.') {
+        map.insert(path.to_owned(), new);
+        return;
+    }
+    if let Some((head, rest)) = path.split_once('.') {
+        if let Some(inner) = map.get_mut(head) {
+            set_path(inner, rest, new);
+        }
+    }
+}
+
+#[async_trait]
+impl Hook for HashPasswordHook {
+    async fn call(&self, ctx: &mut HookContext) -> Result<()> {
+        self.apply(ctx).await
+    }
+}
+
+#[async_trait]
+impl AroundHook for HashPasswordHook {
+    async fn call(&self, ctx: &mut HookContext, next: Next<'_>) -> Result<()> {
+        self.apply(ctx).await?;
+        next.run(ctx).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roost_core::json;
+
+    #[test]
+    fn protect_value_strips_paths() {
+        let v = json!({"a": 1, "password": "x", "deep": {"secret": 2, "keep": 3}});
+        assert_eq!(
+            protect_value(&v, &["password", "deep.secret"]),
+            json!({"a": 1, "deep": {"keep": 3}})
+        );
+        assert_eq!(protect_value(&json!(5), &["a"]), json!(5));
+    }
+
+    #[test]
+    fn set_path_into_nested_objects() {
+        let mut v = json!({"auth": {"password": "x"}});
+        set_path(&mut v, "auth.password", json!("h"));
+        assert_eq!(v, json!({"auth": {"password": "h"}}));
+    }
+}

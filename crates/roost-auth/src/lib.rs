@@ -1,0 +1,77 @@
+//! Roost authentication: Feathers' `@feathersjs/authentication` and
+//! `@feathersjs/authentication-local`, wire-compatible (semantics §E).
+//!
+//! # Map
+//! - [`config`]: [`AuthConfig`], the `authentication` section (secret, strategies,
+//!   `jwt_options`, `local`), checked at start-up.
+//! - [`base`]: [`Authentication`], the shared core — strategies, `authenticate`, token
+//!   signing and verification.
+//! - [`strategy`]: the [`AuthStrategy`] trait with the [`LocalStrategy`] (bcrypt) and the
+//!   [`JwtStrategy`].
+//! - [`service`]: the `authentication` service (`create` = login, `remove` = logout).
+//! - [`hooks`]: `authenticate`, `protect` and `hash_password`.
+//! - [`events`]: the app-level `login`/`logout` events; [`connection`]: what a socket keeps
+//!   after a login and when it expires.
+//! - [`header`]: the REST `Authorization` header; [`jwt`]: HS256/384/512 tokens with
+//!   jsonwebtoken's checks and messages; [`password`]: bcrypt on the blocking pool.
+//!
+//! # The life of a login
+//! A client calls `create` on `authentication` with `{strategy: 'local', email, password}`.
+//! [`Authentication::authenticate`] checks the strategy is allowed and runs
+//! [`LocalStrategy`]: `users.find` internally, bcrypt on the blocking pool, then the user
+//! fetched again with the caller's provider so its dispatch (no password) is what goes out.
+//! The service signs a token for `sub = user.id`, the mount hook fires the connection
+//! listeners (the transport stores [`ConnectionAuth`] and arms the expiry timer) and then the
+//! `login` listeners (the app joins channels). Later calls carry `params.authentication`,
+//! which the [`hooks::AuthenticateHook`] verifies with the [`JwtStrategy`].
+//!
+//! ```
+//! use roost_auth::{protect, AuthConfig, Authentication};
+//! use roost_core::hooks::{HookMap, ALL};
+//! use roost_core::{App, MemoryService};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = App::new();
+//! let users = app.use_service("users", MemoryService::new(Default::default()), Default::default())?;
+//! let messages =
+//!     app.use_service("messages", MemoryService::new(Default::default()), Default::default())?;
+//!
+//! let auth = Authentication::new(&app, AuthConfig::with_secret("change me"))?;
+//! auth.mount("authentication")?;
+//! let channels = app.clone();
+//! auth.events().on_login(move |_result, params| {
+//!     if let Some(conn) = params.connection {
+//!         channels.channel("anonymous").leave([conn]);
+//!         channels.channel("authenticated").join([conn]);
+//!     }
+//! });
+//! users.hooks(
+//!     HookMap::new()
+//!         .before("create", auth.hash_password("password"))
+//!         .after(ALL, protect(&["password"])),
+//! )?;
+//! messages.hooks(HookMap::new().around(ALL, auth.authenticate_hook(&["jwt"])?))?;
+//! # Ok(())
+//! # }
+//! ```
+pub mod base;
+pub mod config;
+pub mod connection;
+pub mod events;
+pub mod header;
+pub mod hooks;
+pub mod jwt;
+pub mod password;
+pub mod service;
+pub mod strategy;
+
+pub use base::{now_secs, Authentication, AuthenticationBuilder};
+pub use config::{AuthConfig, AuthConfigError, ExpiresIn, JwtHeader, JwtOptions, LocalConfig};
+pub use connection::{is_valid_logout, ConnectionAuth};
+pub use events::{AuthEventKind, AuthEvents};
+pub use header::{parse_authorization_header, parse_authorization_header_with};
+pub use hooks::{protect, AuthenticateHook, HashPasswordHook, ProtectHook};
+pub use jwt::{JwtError, TokenPayload};
+pub use password::PasswordHasher;
+pub use service::AuthenticationService;
+pub use strategy::{AuthStrategy, JwtStrategy, LocalStrategy};
