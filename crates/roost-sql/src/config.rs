@@ -156,7 +156,13 @@ impl Database {
                 Box::pin(async move { settings.apply(conn, dialect).await })
             })
             .connect(&url)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                    SqlError::Unreachable(e)
+                }
+                other => SqlError::Database(other),
+            })?;
         let dialect = match dialect {
             Dialect::MySql { .. } => {
                 let version: String = sqlx::query("SELECT CAST(VERSION() AS CHAR)")
@@ -189,6 +195,16 @@ impl Database {
 
     pub(crate) fn key(&self) -> u64 {
         self.key
+    }
+
+    /// [`crate::to_feathers_error`], except that a pool that timed out without a single open
+    /// connection means the database is down (503), not busy (408).
+    pub fn to_feathers_error(&self, e: &sqlx::Error) -> roost_core::Error {
+        if matches!(e, sqlx::Error::PoolTimedOut) && self.pool.size() == 0 {
+            tracing::error!("no connection to the database could be opened");
+            return roost_core::Error::unavailable("The database is unavailable");
+        }
+        crate::error::to_feathers_error(e)
     }
 
     /// Closes every connection (waits for those in use to be returned).

@@ -17,7 +17,10 @@ pub enum SqlError {
     /// A migration would destroy data (a changed column type, a dropped column).
     #[error("refusing a destructive migration: {0}")]
     Destructive(String),
-    /// The database answered with an error or could not be reached.
+    /// The database could not be reached when connecting.
+    #[error("cannot reach the database: {0}")]
+    Unreachable(sqlx::Error),
+    /// The database answered with an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -26,6 +29,10 @@ impl From<SqlError> for Error {
     fn from(e: SqlError) -> Self {
         match e {
             SqlError::Database(e) => to_feathers_error(&e),
+            SqlError::Unreachable(e) => {
+                tracing::error!(error = %e, "database unreachable");
+                Error::unavailable("The database is unavailable")
+            }
             other => {
                 tracing::error!(error = %other, "SQL adapter misconfigured");
                 Error::general("Internal storage error")

@@ -205,10 +205,14 @@ impl SqlService {
             Session::Own(
                 pool.begin_with(self.dialect().begin_write())
                     .await
-                    .map_err(db_error)?,
+                    .map_err(|e| self.db.to_feathers_error(&e))?,
             )
         } else {
-            Session::Plain(pool.acquire().await.map_err(db_error)?)
+            Session::Plain(
+                pool.acquire()
+                    .await
+                    .map_err(|e| self.db.to_feathers_error(&e))?,
+            )
         })
     }
 
@@ -815,7 +819,7 @@ impl Service for SqlService {
             .pool()
             .begin_with(self.dialect().begin_write())
             .await
-            .map_err(db_error)?;
+            .map_err(|e| self.db.to_feathers_error(&e))?;
         Ok(Some(TransactionHandle::new(SqlTransaction::new(
             self.db.key(),
             tx,
