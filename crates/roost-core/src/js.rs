@@ -127,7 +127,7 @@ pub(crate) fn number_to_string(x: f64) -> String {
 }
 
 /// `String(value)` (template literal `${value}`).
-pub(crate) fn to_string(value: &Value) -> String {
+pub fn to_string(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -206,7 +206,7 @@ pub(crate) fn ordered_keys(map: &Map<String, Value>) -> Vec<&String> {
 }
 
 /// `map` rebuilt in JS key order, so it serialises as a JS object would.
-pub(crate) fn js_ordered(map: Map<String, Value>) -> Map<String, Value> {
+pub fn js_ordered(map: Map<String, Value>) -> Map<String, Value> {
     if !map.keys().any(|k| array_index(k).is_some()) {
         return map;
     }
@@ -292,7 +292,7 @@ pub(crate) fn relational(a: &Value, b: &Value) -> Option<Ordering> {
 
 /// A number as a JSON value: integral values become JSON integers, NaN and infinities `null`
 /// (what `JSON.stringify` sends).
-pub(crate) fn number_value(x: f64) -> Value {
+pub fn number_value(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
         return Value::from(x as i64);
     }

@@ -5,6 +5,7 @@
 
 use crate::error::Result;
 use async_trait::async_trait;
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -15,6 +16,11 @@ pub trait Transaction: Send + Sync + 'static {
     async fn commit(&self) -> Result<()>;
     /// Discards the work. Called at most once, when the call failed.
     async fn rollback(&self) -> Result<()>;
+    /// The concrete transaction, so that the adapter that opened it can find its own
+    /// connection again in `params.transaction`. The default hides it.
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
 }
 
 /// A shared handle to a call's transaction, carried in [`crate::Params`].

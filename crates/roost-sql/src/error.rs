@@ -1,0 +1,130 @@
+//! Errors of the SQL adapter, and the one function that turns a database failure into the
+//! Feathers error a client receives.
+
+use roost_core::Error;
+use sqlx::error::ErrorKind as DbErrorKind;
+
+/// What can go wrong while configuring, connecting or migrating.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlError {
+    /// The configuration is unusable (unknown URL scheme, bad path…).
+    #[error("invalid SQL configuration: {0}")]
+    Config(String),
+    /// A table definition is unusable (a field name that cannot be a column…).
+    #[error("invalid table definition: {0}")]
+    Schema(String),
+    /// A migration would destroy data (a changed column type, a dropped column).
+    #[error("refusing a destructive migration: {0}")]
+    Destructive(String),
+    /// The database could not be reached when connecting.
+    #[error("cannot reach the database: {0}")]
+    Unreachable(sqlx::Error),
+    /// The database answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<SqlError> for Error {
+    fn from(e: SqlError) -> Self {
+        match e {
+            SqlError::Database(e) => to_feathers_error(&e),
+            SqlError::Unreachable(e) => {
+                tracing::error!(error = %e, "database unreachable");
+                Error::unavailable("The database is unavailable")
+            }
+            other => {
+                tracing::error!(error = %other, "SQL adapter misconfigured");
+                Error::general("Internal storage error")
+            }
+        }
+    }
+}
+
+/// Maps a sqlx error to the Feathers error sent to the client: an unreachable or overloaded
+/// database is `Unavailable` (503), a deadline (pool acquire, statement timeout, lock wait) is
+/// `Timeout` (408), a duplicate key is `Conflict` (409), a rejected value is `BadRequest`
+/// (400). Anything else is logged in full and answered with a bare `GeneralError`.
+pub fn to_feathers_error(e: &sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::PoolTimedOut => {
+            tracing::warn!("timed out waiting for a database connection");
+            Error::timeout("Timed out waiting for a database connection")
+        }
+        sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => {
+            tracing::error!(error = %e, "database unavailable");
+            Error::unavailable("The database is unavailable")
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if let Some(error) = by_code(&code) {
+                tracing::warn!(error = %e, code, "database refused the statement");
+                return error;
+            }
+            match db.kind() {
+                DbErrorKind::UniqueViolation => {
+                    Error::conflict("A record with the same unique value already exists")
+                }
+                DbErrorKind::ForeignKeyViolation => {
+                    Error::conflict("The record is referenced by or references another record")
+                }
+                DbErrorKind::NotNullViolation | DbErrorKind::CheckViolation => {
+                    Error::bad_request("The record does not satisfy the table's constraints")
+                }
+                _ => {
+                    tracing::error!(error = %e, code, "database error");
+                    Error::general("Internal storage error")
+                }
+            }
+        }
+        other => {
+            tracing::error!(error = %other, "database error");
+            Error::general("Internal storage error")
+        }
+    }
+}
+
+/// Vendor codes that mean "try again later" or "too slow", by backend: PostgreSQL SQLSTATEs,
+/// MySQL/MariaDB error numbers and SQLite result codes.
+fn by_code(code: &str) -> Option<Error> {
+    let timeout = || Some(Error::timeout("The database did not answer in time"));
+    let unavailable = || Some(Error::unavailable("The database is unavailable"));
+    match code {
+        // PostgreSQL: query_canceled (statement_timeout), lock_not_available.
+        "57014" | "55P03" => timeout(),
+        // PostgreSQL: admin shutdown, crash shutdown, cannot connect now, too many
+        // connections, serialization failure, deadlock, disk full, out of memory.
+        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "53100" | "53200" => {
+            unavailable()
+        }
+        // MariaDB max_statement_time, MySQL max_execution_time, lock wait timeout.
+        "1969" | "3024" | "1205" => timeout(),
+        // MySQL: too many connections, deadlock, server shutdown, read-only.
+        "1040" | "1213" | "1053" | "1290" => unavailable(),
+        // SQLite: BUSY / LOCKED after busy_timeout.
+        "5" | "6" | "261" | "517" => timeout(),
+        // SQLite: disk full, I/O error, cannot open, read-only database.
+        "13" | "10" | "14" | "8" => unavailable(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_and_io_failures_map_to_timeout_and_unavailable() {
+        assert_eq!(to_feathers_error(&sqlx::Error::PoolTimedOut).code(), 408);
+        assert_eq!(to_feathers_error(&sqlx::Error::PoolClosed).code(), 503);
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(to_feathers_error(&sqlx::Error::Io(io)).code(), 503);
+        assert_eq!(by_code("57014").map(|e| e.code()), Some(408));
+        assert_eq!(by_code("1969").map(|e| e.code()), Some(408));
+        assert!(by_code("23505").is_none());
+    }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL server for tests.
+#
+#   scripts/services/postgres.sh start [ENV_FILE]   # prints URL=… PID=… PIDFILE=…
+#   scripts/services/postgres.sh stop PIDFILE
+#
+# start installs PostgreSQL with apt-get when its binaries are missing, initialises a data
+# directory under a new temp directory, starts the server on a free 127.0.0.1 port (as the
+# `postgres` user when run as root), waits until it accepts connections and creates the
+# database `roost_test` owned by `roost` (trust authentication, local only). With ENV_FILE,
+# the URL=/PID=/PIDFILE= lines are also appended there. stop stops that server by PID and
+# removes its directory.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/postgres" ] && [ -x "$dir/initdb" ]; then echo "$dir"; fi
+  done | sort -V | tail -1
+}
+
+start() {
+  local envfile="${1:-}"
+  local bin
+  bin="$(pg_bin)"
+  if [ -z "$bin" ]; then
+    apt_install postgresql
+    bin="$(pg_bin)"
+  fi
+  [ -n "$bin" ] || { echo "PostgreSQL binaries not found after install" >&2; exit 1; }
+  local dir port user
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/roost-pg.XXXXXX")"
+  user="$(id -un)"
+  if [ "$(id -u)" -eq 0 ]; then
+    user=postgres
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown "$user" "$dir"
+  fi
+  chmod 700 "$dir"
+  port="$(free_port)"
+  as_user "$user" "$bin/initdb" -D "$dir/data" -U roost --auth=trust -E UTF8 --locale=C \
+    >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+  as_user "$user" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  local pid
+  pid="$(head -1 "$dir/data/postmaster.pid")"
+  printf '%s\n%s\n' "$pid" "$dir" > "$dir/roost-service.pid"
+  as_user "$user" "$bin/createdb" -h 127.0.0.1 -p "$port" -U roost roost_test
+  emit "$envfile" "URL=postgres://roost@127.0.0.1:$port/roost_test" "PID=$pid" \
+    "PIDFILE=$dir/roost-service.pid"
+}
+
+case "${1:-}" in
+  start) shift; start "$@" ;;
+  # SIGINT is PostgreSQL's "fast shutdown".
+  stop) [ -n "${2:-}" ] || { echo "usage: $0 stop PIDFILE" >&2; exit 2; }; stop_pidfile "$2" INT ;;
+  *) echo "usage: $0 start [ENV_FILE] | stop PIDFILE" >&2; exit 2 ;;
+esac
