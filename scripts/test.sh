@@ -5,6 +5,9 @@
 #
 #   scripts/test.sh            # everything
 #   SKIP_INTEROP=1 scripts/test.sh   # Rust only
+#
+# PostgreSQL and MariaDB run as real servers on free 127.0.0.1 ports with throw-away data
+# directories (scripts/services/), started before the Rust tests and stopped by PID after.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -27,8 +30,16 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test"
-cargo test --workspace
+step "npm ci in tools/auth-vectors (bcryptjs/jsonwebtoken cross-checks of roost-auth)"
+stamp=tools/auth-vectors/node_modules/.roost-lock-sha256
+want="$(sha256sum tools/auth-vectors/package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  (cd tools/auth-vectors && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+fi
+
+step "cargo test, with throw-away PostgreSQL and MariaDB servers (installed when missing)"
+scripts/services/with-databases.sh cargo test --workspace
 
 if [[ -z "${SKIP_INTEROP:-}" ]]; then
   step "cargo build -p roost --bins --examples (for the interop suite)"

@@ -1,6 +1,10 @@
 //! The SQL adapter beyond the vectors, on every backend available: injection attempts,
 //! transactions through an `App`, durability of the SQLite file, migrations and failures.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::needless_pass_by_value)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::needless_pass_by_value
+)]
 
 mod common;
 
