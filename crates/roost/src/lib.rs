@@ -4,5 +4,6 @@
 //! (`src/main.rs`) is a thin CLI over these modules, which integration tests use directly.
 
 pub mod config;
+pub mod metrics;
 pub mod server;
 pub mod services;

@@ -34,10 +34,19 @@ pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
 
 /// The full router: health and every transport on one port.
 pub fn router(app: &App, config: &Config, primus: Option<&Primus>) -> Router {
-    let health = Router::new().route(
-        "/healthz",
-        get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-    );
+    let metrics_primus = primus.cloned();
+    let health = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let body = crate::metrics::render(metrics_primus.as_ref());
+                async move { ([("content-type", "text/plain; version=0.0.4")], body) }
+            }),
+        );
     health.merge(roost_transport::router_with_primus(
         app.clone(),
         config.rest.clone(),

@@ -97,6 +97,18 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         .unwrap();
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
+    let metrics = rt
+        .block_on(roost_testkit::request(addr, "GET", "/metrics", &[], None))
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("\nroost_primus_connections_open 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("roost_primus_closes_total{reason=\"slow_consumer\"} 0"),
+        "{text}"
+    );
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")
