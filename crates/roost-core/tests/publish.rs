@@ -148,3 +148,33 @@ async fn without_a_publisher_nothing_is_sent() {
         .unwrap();
     assert!(s.sink.take().is_empty());
 }
+
+#[tokio::test]
+async fn a_hook_can_choose_the_channels_for_one_call() {
+    let s = setup();
+    s.app.publish(route_by_room());
+    let messages = s.app.service("messages").unwrap();
+    messages
+        .hooks(HookMap::new().before(
+            "create",
+            sync_hook(|ctx| {
+                if ctx.data.as_ref().and_then(|d| d.get("everyone")).is_some() {
+                    ctx.channels = Some(ctx.app.channel("authenticated").into());
+                }
+                Ok(())
+            }),
+        ))
+        .unwrap();
+    messages
+        .create(json!({"roomId": "1", "everyone": true}), Params::default())
+        .await
+        .unwrap();
+    let d = s.sink.take();
+    assert_eq!(d[0].recipient_count(), 2, "the hook's channel, not room/1");
+    messages
+        .create(json!({"roomId": "1"}), Params::default())
+        .await
+        .unwrap();
+    let to: Vec<ConnectionId> = s.sink.take()[0].recipients().map(|(c, _)| c).collect();
+    assert_eq!(to, vec![s.a], "other calls still use the publisher");
+}

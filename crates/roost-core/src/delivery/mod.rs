@@ -140,12 +140,18 @@ pub async fn dispatch_event(
     data: &Value,
     ctx: &HookContext,
 ) -> Option<Delivery> {
-    let publisher = resolve_publisher(service_publishers, app.publishers(), event)?;
-    let target = match publisher.run(data, ctx).await {
-        Ok(target) => target?,
-        Err(error) => {
-            tracing::error!(path, event, %error, "Error in '{path} {event}' publisher");
-            return None;
+    let target = match &ctx.channels {
+        // A hook chose the channels for this call: no publisher runs.
+        Some(chosen) => chosen.clone(),
+        None => {
+            let publisher = resolve_publisher(service_publishers, app.publishers(), event)?;
+            match publisher.run(data, ctx).await {
+                Ok(target) => target?,
+                Err(error) => {
+                    tracing::error!(path, event, %error, "Error in '{path} {event}' publisher");
+                    return None;
+                }
+            }
         }
     };
     let channel = target.into_channel();

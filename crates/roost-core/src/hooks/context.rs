@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::error::Error;
 use crate::params::Params;
+use crate::publish::PublishTarget;
 use serde_json::{Map, Value};
 
 /// Which kind of hook is running (`context.type`).
@@ -70,6 +71,10 @@ pub struct HookContext {
     pub event: Option<String>,
     /// REST response details; `None` on socket and internal calls.
     pub http: Option<Http>,
+    /// The channels this call's events go to, chosen by a hook. When set, it replaces the
+    /// publishers for this call's events (DESIGN §2: "a hook may pick the channels for one
+    /// call"); `None` leaves the choice to the publishers.
+    pub channels: Option<PublishTarget>,
     /// In error hooks: the hook type that was running when the call failed.
     pub original_type: Option<HookType>,
     /// Custom values hooks share with each other.
@@ -94,6 +99,7 @@ impl HookContext {
             error: None,
             http: None,
             original_type: None,
+            channels: None,
             extra: Map::new(),
         }
     }
