@@ -6,3 +6,4 @@
 pub mod config;
 pub mod server;
 pub mod services;
+pub mod storage;
