@@ -39,6 +39,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Services declared without code, by path.
     pub services: BTreeMap<String, DeclaredService>,
+    /// The SQL database of SQL-backed services (see `crate::storage`).
+    pub storage: crate::storage::StorageConfig,
 }
 
 /// `[server]`.
@@ -102,6 +104,8 @@ pub enum LogFormat {
 pub enum AdapterKind {
     /// In memory; lost on restart.
     Memory,
+    /// A table in the `[storage]` database.
+    Sql,
 }
 
 /// `paginate = false` or `paginate = { default = 10, max = 50 }`.
@@ -137,6 +141,10 @@ pub struct DeclaredService {
     /// Field types, used to coerce REST query strings (`integer`, `number`, `boolean`,
     /// `string`, `date`, `json`).
     pub schema: Schema,
+    /// SQL only: the table (default: the path with `/` → `_`).
+    pub table: Option<String>,
+    /// SQL only: `integer` (default, generated), `uuid` (generated) or `string` (given).
+    pub id_type: Option<roost_sql::IdType>,
 }
 
 impl Default for DeclaredService {
@@ -148,6 +156,8 @@ impl Default for DeclaredService {
             multi: Multi::default(),
             methods: None,
             schema: Schema::new(),
+            table: None,
+            id_type: None,
         }
     }
 }
@@ -174,7 +184,9 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 6] = ["server", "cors", "rest", "primus", "log", "services"];
+const SECTIONS: [&str; 7] = [
+    "server", "cors", "rest", "primus", "log", "services", "storage",
+];
 
 impl Config {
     /// Loads defaults, then `file` (when given), then `ROOST_…` variables, then `overrides`,
@@ -230,6 +242,13 @@ impl Config {
                 )));
             }
         }
+        let url = &self.storage.url;
+        if url != crate::storage::MEMORY_URL && roost_sql::Dialect::from_url(url).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "storage.url: {:?} is not `memory` or a sqlite:, postgres: or mysql: URL",
+                crate::storage::redact(url)
+            )));
+        }
         for (path, service) in &self.services {
             let bad = |why: &str| ConfigError::Invalid(format!("services.{path}: {why}"));
             if path.trim_matches('/').is_empty() && path != "/" {
@@ -237,6 +256,11 @@ impl Config {
             }
             if service.id.is_empty() {
                 return Err(bad("`id` must name a field"));
+            }
+            if service.adapter != AdapterKind::Sql
+                && (service.table.is_some() || service.id_type.is_some())
+            {
+                return Err(bad("`table` and `id_type` need `adapter = \"sql\"`"));
             }
             if service.paginate == PaginateSetting::Flag(true) {
                 return Err(bad(

@@ -7,3 +7,4 @@ pub mod config;
 pub mod metrics;
 pub mod server;
 pub mod services;
+pub mod storage;

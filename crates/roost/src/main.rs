@@ -1,7 +1,8 @@
-//! The `roost` command: `roost serve`, `roost config`.
+//! The `roost` command: `roost serve`, `roost config`, `roost migrate`.
 
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
+use roost::storage::{Storage, StorageError};
 use roost::{server, services};
 use roost_core::App;
 use std::net::IpAddr;
@@ -40,6 +41,9 @@ enum Command {
     Serve(Common),
     /// Print the effective configuration (file + environment + flags) as TOML.
     Config(Common),
+    /// Create the tables of the SQL services and add new columns, print each change (or
+    /// `no changes`) and exit; destructive changes are refused (exit 2).
+    Migrate(Common),
 }
 
 fn load(common: &Common) -> Result<Config, config::ConfigError> {
@@ -64,9 +68,42 @@ fn init_logging(config: &config::LogConfig) {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+/// The app with every service of `config`, its SQL tables migrated in `storage` (so
+/// `roost migrate` sees every table `serve` uses).
+async fn build_app(config: &Config, storage: &Storage) -> Result<App, StorageError> {
     let app = App::new();
-    services::register_declared(&app, &config.services).map_err(|e| e.message)?;
+    services::register_declared(&app, &config.services, storage).await?;
+    Ok(app)
+}
+
+/// `roost migrate`: exit 0 after printing the changes, 2 on a refused destructive change.
+async fn migrate(config: Config) -> ExitCode {
+    let storage = Storage::new(&config);
+    let result = build_app(&config, &storage).await;
+    storage.close().await;
+    match result {
+        Ok(_) => {
+            let changes = storage.changes();
+            if changes.is_empty() {
+                println!("no changes");
+            }
+            for change in changes {
+                println!("{change}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roost: {e}");
+            ExitCode::from(if e.is_destructive() { 2 } else { 1 })
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let storage = Storage::new(&config);
+    let app = build_app(&config, &storage)
+        .await
+        .map_err(|e| e.to_string())?;
     let listener = server::bind(&config).await.map_err(|e| {
         format!(
             "cannot listen on {}:{}: {e}",
@@ -86,6 +123,7 @@ async fn serve(config: Config) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    storage.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -103,6 +141,26 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Migrate(common) => {
+            let config = match load(&common) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("roost: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(&config.log);
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(migrate(config)),
+                Err(e) => {
+                    eprintln!("roost: cannot start the runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(common) => {
             let config = match load(&common) {
                 Ok(config) => config,

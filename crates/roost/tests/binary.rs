@@ -15,7 +15,10 @@ fn version_and_help() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("roost "));
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("serve") && help.contains("config"), "{help}");
+    assert!(
+        help.contains("serve") && help.contains("config") && help.contains("migrate"),
+        "{help}"
+    );
 }
 
 #[test]
