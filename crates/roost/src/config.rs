@@ -39,6 +39,10 @@ pub struct Config {
     pub log: LogConfig,
     /// Services declared without code, by path.
     pub services: BTreeMap<String, DeclaredService>,
+    /// The default chat app.
+    pub app: crate::chat::AppConfig,
+    /// Authentication of the default app.
+    pub auth: crate::auth_config::AuthSection,
 }
 
 /// `[server]`.
@@ -174,7 +178,9 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 6] = ["server", "cors", "rest", "primus", "log", "services"];
+const SECTIONS: [&str; 8] = [
+    "server", "cors", "rest", "primus", "log", "services", "app", "auth",
+];
 
 impl Config {
     /// Loads defaults, then `file` (when given), then `ROOST_…` variables, then `overrides`,
@@ -230,6 +236,11 @@ impl Config {
                 )));
             }
         }
+        if self.app.enabled {
+            self.app.validate().map_err(ConfigError::Invalid)?;
+            crate::auth_config::validate(&self.auth.0)
+                .map_err(|e| ConfigError::Invalid(format!("auth: {e}")))?;
+        }
         for (path, service) in &self.services {
             let bad = |why: &str| ConfigError::Invalid(format!("services.{path}: {why}"));
             if path.trim_matches('/').is_empty() && path != "/" {
@@ -256,9 +267,15 @@ impl Config {
         Ok(())
     }
 
-    /// The effective configuration as TOML.
+    /// The effective configuration as TOML, secrets (the auth secret, seed passwords)
+    /// replaced by `<redacted>`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        let printed = Config {
+            app: self.app.redacted(),
+            auth: self.auth.redacted(),
+            ..self.clone()
+        };
+        toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
 

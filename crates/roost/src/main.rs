@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
-use roost::{server, services};
+use roost::{chat, server, services};
 use roost_core::App;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -67,6 +67,9 @@ fn init_logging(config: &config::LogConfig) {
 async fn serve(config: Config) -> Result<(), String> {
     let app = App::new();
     services::register_declared(&app, &config.services).map_err(|e| e.message)?;
+    let chat = chat::install(&app, &config)
+        .await
+        .map_err(|e| e.to_string())?;
     let listener = server::bind(&config).await.map_err(|e| {
         format!(
             "cannot listen on {}:{}: {e}",
@@ -76,7 +79,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
     let primus = server::primus(&app, &config)?;
-    let router = server::router(&app, &config, primus.as_ref());
+    let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
+    let router = server::router_with_params_hook(&app, &config, primus.as_ref(), rest_hook);
     server::serve(
         listener,
         router,

@@ -5,7 +5,7 @@ use crate::config::Config;
 use axum::routing::get;
 use axum::{Json, Router};
 use roost_core::App;
-use roost_transport::Primus;
+use roost_transport::{Primus, RequestParamsHook};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,15 +34,27 @@ pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
 
 /// The full router: health and every transport on one port.
 pub fn router(app: &App, config: &Config, primus: Option<&Primus>) -> Router {
+    router_with_params_hook(app, config, primus, None)
+}
+
+/// [`router`] with a hook completing every REST request's params (the default app parses
+/// the `Authorization` header there: [`crate::chat::ChatApp::rest_params_hook`]).
+pub fn router_with_params_hook(
+    app: &App,
+    config: &Config,
+    primus: Option<&Primus>,
+    params_hook: Option<RequestParamsHook>,
+) -> Router {
     let health = Router::new().route(
         "/healthz",
         get(|| async { Json(serde_json::json!({"status": "ok"})) }),
     );
-    health.merge(roost_transport::router_with_primus(
+    health.merge(roost_transport::router_with_primus_and_hook(
         app.clone(),
         config.rest.clone(),
         &config.cors,
         primus,
+        params_hook,
     ))
 }
 

@@ -65,8 +65,10 @@ fn a_bad_config_fails_fast_with_exit_2() {
 
 #[test]
 fn serve_answers_health_and_exits_0_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0"])
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data.path())
         .env("ROOST_LOG__FORMAT", "json")
         .stderr(Stdio::piped())
         .spawn()
@@ -97,6 +99,18 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         .unwrap();
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
+    // The default app runs: signup is public, and a JWT secret was generated.
+    let signup = rt
+        .block_on(roost_testkit::json_request(
+            addr,
+            "POST",
+            "/users",
+            &serde_json::json!({"email": "x@example.com", "password": "pw"}),
+        ))
+        .unwrap();
+    assert_eq!(signup.status, 201, "{:?}", signup.json());
+    assert!(signup.json().get("password").is_none());
+    assert!(data.path().join("secret").is_file());
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")
