@@ -451,8 +451,44 @@ async fn socket_login_reauthenticate_and_logout() {
     assert!(ids
         .iter()
         .any(|id| s.app.channels().channels_of(*id).is_empty()));
-    // The other socket is still logged in.
+    // The other socket is still logged in, and user events reach it without passwords.
     again.call("get", "users", &[json!(1)]).await.unwrap();
+    let res = s
+        .post(
+            "/users",
+            json!({"email": "dave@example.com", "password": "dave-pw"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    let events = again.events().await;
+    let created: Vec<&Value> = events
+        .iter()
+        .filter(|(name, _)| name == "users created")
+        .map(|(_, data)| data)
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["email"], "dave@example.com");
+    assert!(created[0].get("password").is_none());
+    assert!(a.events().await.is_empty(), "logged out: in no channel");
+
+    // Logging in as someone else on the same socket drops the previous user's channels.
+    again.login("bob@example.com", "bob-pw").await;
+    let id = s
+        .app
+        .connections()
+        .ids()
+        .into_iter()
+        .find(|id| {
+            s.app
+                .channels()
+                .channels_of(*id)
+                .contains(&"user/2".to_owned())
+        })
+        .unwrap();
+    let mut channels = s.app.channels().channels_of(id);
+    channels.sort();
+    assert_eq!(channels, vec!["authenticated", "role/user", "user/2"]);
 }
 
 /// Four sockets: alice twice (A1 in room r1, A2 not), bob (in r1) and an anonymous one (in

@@ -1,7 +1,8 @@
 //! The channel rules of the default app (DESIGN §2, CHAT-APP.md "Channels"):
 //! - on connection: join `anonymous`;
 //! - on login over a socket: leave `anonymous`; join `authenticated`, `user/<id>`,
-//!   `role/<r>` for each role and `permission/<p>` for each permission;
+//!   `role/<r>` for each role and `permission/<p>` for each permission (a login as another
+//!   user on the same socket first leaves every channel of the previous one);
 //! - on logout and at token expiry the connection leaves every channel: that is
 //!   [`roost_auth::SocketSessions`]' job (and `App::emit_disconnect`'s), not this module's.
 
@@ -45,8 +46,18 @@ pub fn install(app: &App, auth: &Authentication) {
         let Some(user) = result.get(&entity) else {
             return;
         };
+        let names = login_channels(user);
+        // A login as someone else on the same socket: nothing of the previous user's
+        // membership may remain (a re-login as the same user keeps its rooms).
+        let previous = channels.channels().channels_of(conn);
+        let switched = previous
+            .iter()
+            .any(|c| c.starts_with("user/") && !names.contains(c));
+        if switched {
+            channels.channels().leave_all(conn);
+        }
         channels.channel("anonymous").leave([conn]);
-        for name in login_channels(user) {
+        for name in names {
             channels.channel(&name).join([conn]);
         }
     });
