@@ -39,8 +39,12 @@ pub struct Config {
     pub log: LogConfig,
     /// Services declared without code, by path.
     pub services: BTreeMap<String, DeclaredService>,
-    /// The SQL database of SQL-backed services (see `crate::storage`).
+    /// The SQL database of SQL-backed services and of the default app (`crate::storage`).
     pub storage: crate::storage::StorageConfig,
+    /// The default chat app.
+    pub app: crate::chat::AppConfig,
+    /// Authentication of the default app.
+    pub auth: crate::auth_config::AuthSection,
 }
 
 /// `[server]`.
@@ -184,8 +188,8 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 7] = [
-    "server", "cors", "rest", "primus", "log", "services", "storage",
+const SECTIONS: [&str; 9] = [
+    "server", "cors", "rest", "primus", "log", "services", "storage", "app", "auth",
 ];
 
 impl Config {
@@ -249,6 +253,11 @@ impl Config {
                 crate::storage::redact(url)
             )));
         }
+        if self.app.enabled {
+            self.app.validate().map_err(ConfigError::Invalid)?;
+            crate::auth_config::validate(&self.auth.0)
+                .map_err(|e| ConfigError::Invalid(format!("auth: {e}")))?;
+        }
         for (path, service) in &self.services {
             let bad = |why: &str| ConfigError::Invalid(format!("services.{path}: {why}"));
             if path.trim_matches('/').is_empty() && path != "/" {
@@ -280,9 +289,15 @@ impl Config {
         Ok(())
     }
 
-    /// The effective configuration as TOML.
+    /// The effective configuration as TOML, secrets (the auth secret, seed passwords)
+    /// replaced by `<redacted>`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        let printed = Config {
+            app: self.app.redacted(),
+            auth: self.auth.redacted(),
+            ..self.clone()
+        };
+        toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
 

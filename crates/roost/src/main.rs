@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
 use roost::storage::{Storage, StorageError};
-use roost::{server, services};
+use roost::{chat, server, services};
 use roost_core::App;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -68,12 +68,31 @@ fn init_logging(config: &config::LogConfig) {
     }
 }
 
-/// The app with every service of `config`, its SQL tables migrated in `storage` (so
-/// `roost migrate` sees every table `serve` uses).
-async fn build_app(config: &Config, storage: &Storage) -> Result<App, StorageError> {
+/// Why the app could not be built.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Chat(#[from] chat::ChatError),
+}
+
+impl BuildError {
+    fn is_destructive(&self) -> bool {
+        matches!(self, BuildError::Storage(e) if e.is_destructive())
+    }
+}
+
+/// The app with every service of `config` — declared services and the default app — its SQL
+/// tables migrated in `storage` (so `roost migrate` sees every table `serve` uses).
+async fn build_app(
+    config: &Config,
+    storage: &Storage,
+) -> Result<(App, Option<chat::ChatApp>), BuildError> {
     let app = App::new();
     services::register_declared(&app, &config.services, storage).await?;
-    Ok(app)
+    let chat = chat::install(&app, config, storage).await?;
+    Ok((app, chat))
 }
 
 /// `roost migrate`: exit 0 after printing the changes, 2 on a refused destructive change.
@@ -101,7 +120,7 @@ async fn migrate(config: Config) -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     let storage = Storage::new(&config);
-    let app = build_app(&config, &storage)
+    let (app, chat) = build_app(&config, &storage)
         .await
         .map_err(|e| e.to_string())?;
     let listener = server::bind(&config).await.map_err(|e| {
@@ -113,7 +132,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
     let primus = server::primus(&app, &config)?;
-    let router = server::router(&app, &config, primus.as_ref());
+    let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
+    let router = server::router_with_params_hook(&app, &config, primus.as_ref(), rest_hook);
     server::serve(
         listener,
         router,

@@ -35,7 +35,11 @@ fn migrate_prints_changes_and_refuses_destructive_ones() {
     let config = config_file(dir.path(), PEOPLE_SQL);
     let out = roost(&["migrate"], &config, &data, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "created table people\n");
+    // The declared service's table, then the default app's.
+    assert_eq!(
+        text(&out.stdout),
+        "created table people\ncreated table users\ncreated table messages\n"
+    );
 
     let out = roost(&["migrate"], &config, &data, &[]);
     assert_eq!(out.status.code(), Some(0));
