@@ -40,12 +40,15 @@ const withAuth = (app) => app.configure(authClient({ storage: new MemoryStorage(
 /**
  * A REST chat client: `{ kind: 'rest', app, received, end() }`. `app` has
  * `authenticate`/`reAuthenticate`/`logout`; every service goes over HTTP
- * (`Authorization: Bearer <token>` once logged in).
+ * (`Authorization: Bearer <token>` once logged in); `messages` also has
+ * `join`/`leave` (POST with `X-Service-Method`).
  */
 function restChatClient(url) {
   const received = []
   const app = feathers()
-  app.configure(rest(url).fetch(recordingFetch(received)))
+  const connection = rest(url).fetch(recordingFetch(received))
+  app.configure(connection)
+  app.use('messages', connection.service('messages'), { methods: [...defaultServiceMethods, 'join', 'leave'] })
   withAuth(app)
   return { kind: 'rest', app, received, end: () => {} }
 }
