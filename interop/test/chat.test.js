@@ -326,3 +326,59 @@ describe(`chat: token expiry on a live Primus socket (expiresIn 3s) against the 
     assert.ok(!X.record.events.includes('close'), X.record.events.join())
   })
 })
+
+describe(`chat: the messages service over REST against the ${serverKind()} server`, function () {
+  let server
+  let messages
+
+  before(async function () {
+    this.timeout(30000)
+    server = await startChatServer()
+    messages = restChatClient(server.url).app.service('messages')
+  })
+
+  after(async function () {
+    this.timeout(15000)
+    if (server) await server.stop()
+  })
+
+  const refused = (promise) =>
+    promise.then(
+      (value) => assert.fail(`expected an error, got ${JSON.stringify(value)}`),
+      (error) => error
+    )
+
+  it('text missing or empty → 400 `text is required`; over 10,000 characters → 400 `text is too long`', async function () {
+    for (const data of [{}, { text: '' }, { roomId: ROOM }]) {
+      assertFeathersError(await refused(messages.create(data)), errors.BadRequest, 'text is required')
+    }
+    assertFeathersError(await refused(messages.create({ text: 'x'.repeat(10001) })), errors.BadRequest, 'text is too long')
+    const longest = await messages.create({ text: 'x'.repeat(10000) })
+    assert.strictEqual(longest.text.length, 10000)
+  })
+
+  it('create: ids from 1, createdAt a ms timestamp, no userId without a token (never taken from the data)', async function () {
+    const before = Date.now()
+    const created = await messages.create({ text: 'hello', roomId: ROOM, userId: 42 })
+    assert.ok(Number.isInteger(created.id) && created.id >= 1, JSON.stringify(created))
+    assert.ok(created.createdAt >= before - 60000 && created.createdAt <= Date.now() + 60000, JSON.stringify(created))
+    same({ ...created, id: 0, createdAt: 0 }, { text: 'hello', roomId: ROOM, id: 0, createdAt: 0 })
+    same(await messages.get(created.id), created)
+  })
+
+  it('a logged-in author gets their userId', async function () {
+    const bob = restChatClient(server.url)
+    await bob.app.authenticate(local(BOB))
+    const created = await bob.app.service('messages').create({ text: 'from bob', userId: 1 })
+    assert.strictEqual(created.userId, 2)
+  })
+
+  it('find is paginated {default: 10, max: 50}', async function () {
+    for (let i = 0; i < 12; i++) await messages.create({ text: `page ${i}` })
+    const page = await messages.find()
+    same({ limit: page.limit, skip: page.skip, length: page.data.length }, { limit: 10, skip: 0, length: 10 })
+    assert.ok(page.total >= 12, JSON.stringify(page.total))
+    const big = await messages.find({ query: { $limit: 500 } })
+    assert.strictEqual(big.limit, 50)
+  })
+})
