@@ -267,4 +267,76 @@ async function startRealtimeServer({ pingIntervalMs, storage } = {}) {
   return server
 }
 
-module.exports = { startServer, startRealtimeServer, freePort, serverKind }
+/**
+ * The command line of the chat app (CHAT-APP.md) for `kind` on `port`.
+ * Roost: `$ROOST_BIN serve --config config/chat.toml` with the settings as
+ * environment overrides and `dataDir` as its data directory; reference:
+ * `node ../bench/reference/chat.js` with the equivalent flags and
+ * `--seed config/chat-seed.json` (the same users as chat.toml).
+ */
+function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs } = {}, dataDir) {
+  const env = { ...process.env }
+  if (kind === 'roost') {
+    const bin = path.resolve(INTEROP_DIR, process.env.ROOST_BIN || '../target/debug/roost')
+    if (!fs.existsSync(bin)) {
+      throw new Error(`ROOST_BIN ${bin} does not exist (build it with cargo build -p roost, or set INTEROP_SERVER=reference)`)
+    }
+    env.ROOST_SERVER__PORT = String(port)
+    env.ROOST_SERVER__DATA_DIR = dataDir
+    if (expiresIn !== undefined) env.ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN = String(expiresIn)
+    if (publishRules !== undefined) env.ROOST_APP__PUBLISH_RULES = publishRules
+    if (pingIntervalMs !== undefined) env.ROOST_PRIMUS__PING_INTERVAL_MS = String(pingIntervalMs)
+    const config = path.join(INTEROP_DIR, 'config', 'chat.toml')
+    return { file: bin, args: ['serve', '--config', config], env, cwd: INTEROP_DIR }
+  }
+  if (kind === 'reference') {
+    env.NODE_ENV = env.NODE_ENV || 'test'
+    const args = [path.join(REFERENCE_DIR, 'chat.js'), '--port', String(port)]
+    args.push('--seed', path.join(INTEROP_DIR, 'config', 'chat-seed.json'))
+    if (expiresIn !== undefined) args.push('--expires-in', String(expiresIn))
+    if (publishRules !== undefined) args.push('--publish-rules', publishRules)
+    if (pingIntervalMs !== undefined) args.push('--ping-interval-ms', String(pingIntervalMs))
+    return { file: process.execPath, args, env, cwd: REFERENCE_DIR }
+  }
+  throw new Error(`INTEROP_SERVER must be 'roost' or 'reference', not '${kind}'`)
+}
+
+/**
+ * Start the chat app of CHAT-APP.md (Roost: `$ROOST_BIN serve --config
+ * config/chat.toml`; reference: bench/reference/chat.js) on a free port with
+ * the seed users alice (admin, `alice-pw`) and bob (user, `bob-pw`).
+ * `expiresIn`: JWT lifetime ('2s', '1d'); `publishRules`: 'default' | 'reference';
+ * `pingIntervalMs`: Primus heartbeat. Roost gets a fresh temporary data
+ * directory, removed by `stop()`. Resolves `{ url, port, kind, pid, output(), stop() }`
+ * once GET /healthz answers 200.
+ */
+async function startChatServer(settings = {}) {
+  const kind = serverKind()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-chat-'))
+  const removeDataDir = () => fs.rmSync(dataDir, { recursive: true, force: true })
+  let current
+  try {
+    current = await launch(kind, chatCommand(kind, port, settings, dataDir), url)
+  } catch (error) {
+    removeDataDir()
+    throw error
+  }
+  return {
+    url,
+    port,
+    kind,
+    pid: current.pid,
+    output: () => current.output(),
+    async stop() {
+      try {
+        await current.stop()
+      } finally {
+        removeDataDir()
+      }
+    }
+  }
+}
+
+module.exports = { startServer, startRealtimeServer, startChatServer, freePort, serverKind }
