@@ -274,7 +274,7 @@ async function startRealtimeServer({ pingIntervalMs, storage } = {}) {
  * `node ../bench/reference/chat.js` with the equivalent flags and
  * `--seed config/chat-seed.json` (the same users as chat.toml).
  */
-function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs } = {}, dataDir) {
+function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs, secret } = {}, dataDir) {
   const env = { ...process.env }
   if (kind === 'roost') {
     const bin = path.resolve(INTEROP_DIR, process.env.ROOST_BIN || '../target/debug/roost')
@@ -286,6 +286,7 @@ function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs } = {
     if (expiresIn !== undefined) env.ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN = String(expiresIn)
     if (publishRules !== undefined) env.ROOST_APP__PUBLISH_RULES = publishRules
     if (pingIntervalMs !== undefined) env.ROOST_PRIMUS__PING_INTERVAL_MS = String(pingIntervalMs)
+    if (secret !== undefined) env.ROOST_AUTH__SECRET = secret
     const config = path.join(INTEROP_DIR, 'config', 'chat.toml')
     return { file: bin, args: ['serve', '--config', config], env, cwd: INTEROP_DIR }
   }
@@ -296,6 +297,7 @@ function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs } = {
     if (expiresIn !== undefined) args.push('--expires-in', String(expiresIn))
     if (publishRules !== undefined) args.push('--publish-rules', publishRules)
     if (pingIntervalMs !== undefined) args.push('--ping-interval-ms', String(pingIntervalMs))
+    if (secret !== undefined) args.push('--secret', secret)
     return { file: process.execPath, args, env, cwd: REFERENCE_DIR }
   }
   throw new Error(`INTEROP_SERVER must be 'roost' or 'reference', not '${kind}'`)
@@ -308,10 +310,11 @@ function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs } = {
  * `expiresIn`: JWT lifetime ('2s', '1d'); `publishRules`: 'default' | 'reference';
  * `pingIntervalMs`: Primus heartbeat. Roost gets a fresh temporary data
  * directory, removed by `stop()`. Resolves `{ url, port, kind, pid, output(), stop() }`
- * once GET /healthz answers 200.
+ * once GET /healthz answers 200. `kind` ('roost' | 'reference') overrides INTEROP_SERVER;
+ * `secret` sets the JWT secret.
  */
 async function startChatServer(settings = {}) {
-  const kind = serverKind()
+  const kind = settings.kind || serverKind()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-chat-'))
