@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::js;
-use crate::params::{PaginateOverride, Params};
+use crate::params::Params;
 use crate::query::{sort_records, Page, Query, QueryError, QueryLimits, Select};
 use crate::service::{AdapterOptions, Paginate, Service, STANDARD_METHODS};
 use async_trait::async_trait;
@@ -142,28 +142,17 @@ impl MemoryService {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `params.paginate` when set, else the service's setting.
     fn paginate(&self, params: &Params) -> Option<Paginate> {
-        match params.paginate {
-            Some(PaginateOverride::Disabled) => None,
-            Some(PaginateOverride::With(p)) => Some(p),
-            None => self.options.adapter.paginate,
-        }
+        self.options.adapter.paginate_for(params)
     }
 
     fn parse(&self, params: &Params) -> std::result::Result<Query, QueryError> {
-        Query::parse(
-            &params.query,
-            self.paginate(params).as_ref(),
-            &self.options.limits,
-        )
+        Query::for_call(params, &self.options.adapter, &self.options.limits)
     }
 
     /// The query of patch and remove: parsed, `$limit` dropped.
     fn parse_without_limit(&self, params: &Params) -> std::result::Result<Query, QueryError> {
-        let mut query = self.parse(params)?;
-        query.filters.limit = None;
-        Ok(query)
+        Query::for_multi_call(params, &self.options.adapter, &self.options.limits)
     }
 
     fn project(&self, query: &Query, record: &Value) -> Result<Value> {
@@ -592,7 +581,7 @@ mod tests {
         );
         assert_eq!(page["data"][0]["i"], json!(1));
         let params = Params {
-            paginate: Some(PaginateOverride::Disabled),
+            paginate: Some(crate::params::PaginateOverride::Disabled),
             ..Params::default()
         };
         assert_eq!(

@@ -250,6 +250,18 @@ pub struct AdapterOptions {
     pub paginate: Option<Paginate>,
 }
 
+impl AdapterOptions {
+    /// The pagination in force for one call: `params.paginate` when a hook set it, else this
+    /// adapter's setting.
+    pub fn paginate_for(&self, params: &Params) -> Option<Paginate> {
+        match params.paginate {
+            Some(crate::params::PaginateOverride::Disabled) => None,
+            Some(crate::params::PaginateOverride::With(p)) => Some(p),
+            None => self.paginate,
+        }
+    }
+}
+
 impl Default for AdapterOptions {
     fn default() -> Self {
         AdapterOptions {

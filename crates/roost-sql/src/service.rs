@@ -9,7 +9,7 @@ use crate::migrate::{migrate, Change};
 use crate::table::{Arg, IdType, TableDef, EXTRA_COLUMN};
 use crate::transaction::SqlTransaction;
 use async_trait::async_trait;
-use roost_core::params::{PaginateOverride, Params};
+use roost_core::params::Params;
 use roost_core::query::{sort_records, Page, Query, QueryError, QueryLimits, Select};
 use roost_core::schema::{FieldType, Schema};
 use roost_core::service::{AdapterOptions, Paginate, Service, STANDARD_METHODS};
@@ -217,25 +217,16 @@ impl SqlService {
     }
 
     fn paginate(&self, params: &Params) -> Option<Paginate> {
-        match params.paginate {
-            Some(PaginateOverride::Disabled) => None,
-            Some(PaginateOverride::With(p)) => Some(p),
-            None => self.options.adapter.paginate,
-        }
+        self.options.adapter.paginate_for(params)
     }
 
     fn parse(&self, params: &Params) -> std::result::Result<Query, QueryError> {
-        Query::parse(
-            &params.query,
-            self.paginate(params).as_ref(),
-            &self.options.limits,
-        )
+        Query::for_call(params, &self.options.adapter, &self.options.limits)
     }
 
+    /// The query of patch and remove: parsed, `$limit` dropped.
     fn parse_without_limit(&self, params: &Params) -> std::result::Result<Query, QueryError> {
-        let mut query = self.parse(params)?;
-        query.filters.limit = None;
-        Ok(query)
+        Query::for_multi_call(params, &self.options.adapter, &self.options.limits)
     }
 
     fn project(&self, select: Option<&Select>, record: &Value) -> Result<Value> {

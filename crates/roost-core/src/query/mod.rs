@@ -25,7 +25,8 @@ pub use select::Select;
 pub use sort::{compare_values, sort_records, Sort, SortKey};
 
 use crate::error::Error;
-use crate::service::Paginate;
+use crate::params::Params;
+use crate::service::{AdapterOptions, Paginate};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -235,6 +236,27 @@ impl Query {
             parse::sanitize(query, paginate).map_err(QueryError::Invalid)?;
         let condition = compile::compile(&conditions).map_err(QueryError::Unsupported)?;
         Ok(Query { filters, condition })
+    }
+
+    /// The query of a call to an adapter: `params.query` parsed with the pagination in force
+    /// (`params.paginate` when a hook set it, else the adapter's).
+    pub fn for_call(
+        params: &Params,
+        adapter: &AdapterOptions,
+        limits: &QueryLimits,
+    ) -> Result<Query, QueryError> {
+        Query::parse(&params.query, adapter.paginate_for(params).as_ref(), limits)
+    }
+
+    /// [`Query::for_call`] for multi patch and remove, which ignore `$limit`.
+    pub fn for_multi_call(
+        params: &Params,
+        adapter: &AdapterOptions,
+        limits: &QueryLimits,
+    ) -> Result<Query, QueryError> {
+        let mut query = Query::for_call(params, adapter, limits)?;
+        query.filters.limit = None;
+        Ok(query)
     }
 
     /// Whether a record passes the condition (`$limit`, `$skip`, `$sort` aside).
