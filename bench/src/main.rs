@@ -118,13 +118,24 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
         server: procstat::Server::new(common.server_pid),
         credential,
     });
-    match command {
-        Command::Connect(args) => Ok(connect::run(env, args).await),
-        Command::Fanout(args) => fanout::run(env, args).await,
-        Command::Rpc(args) => rpc::run(env, args).await.map_err(|e| e.to_string()),
-        Command::Churn(args) => churn::run(env, args).await,
-        Command::Report { .. } => Ok(Value::Null),
-    }
+    // The generator's own CPU, to tell when it rather than the server is the limit.
+    let me = procstat::Server::new(Some(std::process::id()));
+    let before = me.sample();
+    let results = match command {
+        Command::Connect(args) => connect::run(env, args).await,
+        Command::Fanout(args) => fanout::run(env, args).await?,
+        Command::Rpc(args) => rpc::run(env, args).await.map_err(|e| e.to_string())?,
+        Command::Churn(args) => churn::run(env, args).await?,
+        Command::Report { .. } => Value::Null,
+    };
+    let own = match (before, me.sample()) {
+        (Some(b), Some(a)) => json!({
+            "bench_cpu_secs": stats::round3(a.cpu_secs - b.cpu_secs),
+            "bench_wall_secs": stats::round3(a.at.duration_since(b.at).as_secs_f64()),
+        }),
+        _ => json!({}),
+    };
+    Ok(stats::merge([results, own]))
 }
 
 fn report(a: &PathBuf, b: &PathBuf) -> Result<(), String> {
