@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use roost_core::App;
 use roost_transport::Primus;
@@ -86,6 +87,14 @@ pub async fn serve(
     primus: Option<Primus>,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Small frames (events, acks, pings) go out as soon as the writer flushes: without
+    // TCP_NODELAY, Nagle holds a frame while the previous one is unacknowledged, and the
+    // client's delayed ACK turns that into up to 40 ms of latency. Node's http server sets it.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());
