@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.."
 : "${BENCH_RPC_SECS:=10}"
 # fanout
 : "${BENCH_SUBSCRIBERS:=10000}"
-: "${BENCH_RATES:=1,2,4,8,16,24,32,48,64}"
+: "${BENCH_RATES:=1,2,4,8,16,32,48,64,96,128}"
 : "${BENCH_STEP_SECS:=5}"
 : "${BENCH_DRAIN_SECS:=5}"
 : "${BENCH_MAX_P99_MS:=50}"

@@ -42,6 +42,8 @@ pub(crate) struct StepSent {
     pub(crate) stalls: u64,
     /// The rate actually reached, in creates per second.
     pub(crate) rate: f64,
+    /// When the last create went out (before waiting for the acks).
+    pub(crate) finished: Option<Instant>,
 }
 
 /// A publishing connection.
@@ -151,6 +153,7 @@ impl Publisher {
             let _ = sink.flush().await;
         }
         out.rate = out.sent as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        out.finished = Some(Instant::now());
         let waited = Instant::now();
         while waited.elapsed() < Duration::from_secs(10)
             && !self.acks.closed.load(Ordering::Relaxed)
