@@ -49,6 +49,11 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
   [[ "$target_dir" = /* ]] || target_dir="$root/$target_dir"
   ROOST_BIN="$target_dir/debug/roost" ROOST_INTEROP_BIN="$target_dir/debug/examples/interop" \
     interop/run.sh
+  step "interop: REST adapter-tests with the SQL services on PostgreSQL, then MariaDB"
+  ROOST_BIN="$target_dir/debug/roost" scripts/services/with-databases.sh bash -c '
+    for url in "$ROOST_TEST_POSTGRES_URL" "$ROOST_TEST_MYSQL_URL"; do
+      ROOST_STORAGE__URL="$url" interop/run.sh test/rest-adapter.test.js || exit 1
+    done'
 fi
 
 echo "test.sh: all tests passed" >&2

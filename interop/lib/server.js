@@ -3,6 +3,7 @@
 //
 //   const { startServer } = require('../lib/server')
 //   const server = await startServer('rest')   // config/rest.toml (Roost) or config/rest.json (reference)
+//   (Roost gets a fresh temp data directory per start, ROOST_SERVER__DATA_DIR, removed on stop)
 //   ... server.url ...                         // e.g. http://127.0.0.1:41234
 //   await server.stop()
 //
@@ -15,12 +16,15 @@
 //   await server.restart()                     // stop, then start again on the same port
 //   roost:     $ROOST_INTEROP_BIN (default ../target/debug/examples/interop) --port <p> [--ping-interval-ms N]
 //   reference: node ../bench/reference/realtime.js --port <p> [--ping-interval-ms N]
+//   startRealtimeServer({ storage: 'sqlite' })  // Roost only: people* in SQLite in a temp dir
+//                                               // (--storage sqlite://<tmp>/roost.db)
 // Every wait is bounded: a server that does not answer GET /healthz in time is
 // killed and the error carries the tail of its output.
 
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
+const os = require('node:os')
 const path = require('node:path')
 
 const INTEROP_DIR = path.resolve(__dirname, '..')
@@ -46,6 +50,12 @@ process.on('exit', () => {
 
 const serverKind = () => process.env.INTEROP_SERVER || 'roost'
 
+/** A new empty temp directory for one server's data; removed by `removeDir`. */
+const tempDataDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'roost-interop-'))
+const removeDir = (dir) => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true })
+}
+
 /** A port that was free a moment ago: bind 127.0.0.1:0, read the port, close. */
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -69,7 +79,9 @@ function command(kind, name, port) {
     }
     const config = path.join(INTEROP_DIR, 'config', `${name}.toml`)
     env.ROOST_SERVER__PORT = String(port)
-    return { file: bin, args: ['serve', '--config', config], env, cwd: INTEROP_DIR }
+    const dataDir = tempDataDir()
+    env.ROOST_SERVER__DATA_DIR = dataDir
+    return { file: bin, args: ['serve', '--config', config], env, cwd: INTEROP_DIR, dataDir }
   }
   if (kind === 'reference') {
     const config = path.join(INTEROP_DIR, 'config', `${name}.json`)
@@ -178,15 +190,25 @@ async function startServer(name = 'rest') {
   const kind = serverKind()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const { pid, output, stop } = await launch(kind, command(kind, name, port), url)
+  const cmd = command(kind, name, port)
+  let launched
+  try {
+    launched = await launch(kind, cmd, url)
+  } catch (err) {
+    removeDir(cmd.dataDir)
+    throw err
+  }
+  const { pid, output } = launched
+  const stop = () => launched.stop().finally(() => removeDir(cmd.dataDir))
   return { url, kind, pid, output, stop }
 }
 
 /** The command line of the real-time app (REALTIME-APP.md) for `kind` on `port`. */
-function realtimeCommand(kind, port, { pingIntervalMs } = {}) {
+function realtimeCommand(kind, port, { pingIntervalMs, storageUrl } = {}) {
   const args = ['--port', String(port)]
   if (pingIntervalMs !== undefined) args.push('--ping-interval-ms', String(pingIntervalMs))
   if (kind === 'roost') {
+    if (storageUrl) args.push('--storage', storageUrl)
     const bin = path.resolve(INTEROP_DIR, process.env.ROOST_INTEROP_BIN || '../target/debug/examples/interop')
     if (!fs.existsSync(bin)) {
       throw new Error(
@@ -212,11 +234,21 @@ function realtimeCommand(kind, port, { pingIntervalMs } = {}) {
  * /healthz answers 200. `restart()` stops the server and starts a new one on
  * the SAME port (for reconnect tests); `pid` and `output()` then refer to it.
  */
-async function startRealtimeServer({ pingIntervalMs } = {}) {
+async function startRealtimeServer({ pingIntervalMs, storage } = {}) {
   const kind = serverKind()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  let current = await launch(kind, realtimeCommand(kind, port, { pingIntervalMs }), url)
+  if (storage !== undefined && storage !== 'sqlite') throw new Error(`unknown storage '${storage}'`)
+  if (storage && kind !== 'roost') throw new Error('storage is a Roost option')
+  const dataDir = storage ? tempDataDir() : undefined
+  const options = { pingIntervalMs, storageUrl: dataDir && `sqlite://${path.join(dataDir, 'roost.db')}` }
+  let current
+  try {
+    current = await launch(kind, realtimeCommand(kind, port, options), url)
+  } catch (err) {
+    removeDir(dataDir)
+    throw err
+  }
 
   const server = {
     url,
@@ -226,13 +258,85 @@ async function startRealtimeServer({ pingIntervalMs } = {}) {
       return current.pid
     },
     output: () => current.output(),
-    stop: () => current.stop(),
+    stop: () => current.stop().finally(() => removeDir(dataDir)),
     async restart() {
       await current.stop()
-      current = await launch(kind, realtimeCommand(kind, port, { pingIntervalMs }), url)
+      current = await launch(kind, realtimeCommand(kind, port, options), url)
     }
   }
   return server
 }
 
-module.exports = { startServer, startRealtimeServer, freePort, serverKind }
+/**
+ * The command line of the chat app (CHAT-APP.md) for `kind` on `port`.
+ * Roost: `$ROOST_BIN serve --config config/chat.toml` with the settings as
+ * environment overrides and `dataDir` as its data directory; reference:
+ * `node ../bench/reference/chat.js` with the equivalent flags and
+ * `--seed config/chat-seed.json` (the same users as chat.toml).
+ */
+function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs } = {}, dataDir) {
+  const env = { ...process.env }
+  if (kind === 'roost') {
+    const bin = path.resolve(INTEROP_DIR, process.env.ROOST_BIN || '../target/debug/roost')
+    if (!fs.existsSync(bin)) {
+      throw new Error(`ROOST_BIN ${bin} does not exist (build it with cargo build -p roost, or set INTEROP_SERVER=reference)`)
+    }
+    env.ROOST_SERVER__PORT = String(port)
+    env.ROOST_SERVER__DATA_DIR = dataDir
+    if (expiresIn !== undefined) env.ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN = String(expiresIn)
+    if (publishRules !== undefined) env.ROOST_APP__PUBLISH_RULES = publishRules
+    if (pingIntervalMs !== undefined) env.ROOST_PRIMUS__PING_INTERVAL_MS = String(pingIntervalMs)
+    const config = path.join(INTEROP_DIR, 'config', 'chat.toml')
+    return { file: bin, args: ['serve', '--config', config], env, cwd: INTEROP_DIR }
+  }
+  if (kind === 'reference') {
+    env.NODE_ENV = env.NODE_ENV || 'test'
+    const args = [path.join(REFERENCE_DIR, 'chat.js'), '--port', String(port)]
+    args.push('--seed', path.join(INTEROP_DIR, 'config', 'chat-seed.json'))
+    if (expiresIn !== undefined) args.push('--expires-in', String(expiresIn))
+    if (publishRules !== undefined) args.push('--publish-rules', publishRules)
+    if (pingIntervalMs !== undefined) args.push('--ping-interval-ms', String(pingIntervalMs))
+    return { file: process.execPath, args, env, cwd: REFERENCE_DIR }
+  }
+  throw new Error(`INTEROP_SERVER must be 'roost' or 'reference', not '${kind}'`)
+}
+
+/**
+ * Start the chat app of CHAT-APP.md (Roost: `$ROOST_BIN serve --config
+ * config/chat.toml`; reference: bench/reference/chat.js) on a free port with
+ * the seed users alice (admin, `alice-pw`) and bob (user, `bob-pw`).
+ * `expiresIn`: JWT lifetime ('2s', '1d'); `publishRules`: 'default' | 'reference';
+ * `pingIntervalMs`: Primus heartbeat. Roost gets a fresh temporary data
+ * directory, removed by `stop()`. Resolves `{ url, port, kind, pid, output(), stop() }`
+ * once GET /healthz answers 200.
+ */
+async function startChatServer(settings = {}) {
+  const kind = serverKind()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-chat-'))
+  const removeDataDir = () => fs.rmSync(dataDir, { recursive: true, force: true })
+  let current
+  try {
+    current = await launch(kind, chatCommand(kind, port, settings, dataDir), url)
+  } catch (error) {
+    removeDataDir()
+    throw error
+  }
+  return {
+    url,
+    port,
+    kind,
+    pid: current.pid,
+    output: () => current.output(),
+    async stop() {
+      try {
+        await current.stop()
+      } finally {
+        removeDataDir()
+      }
+    }
+  }
+}
+
+module.exports = { startServer, startRealtimeServer, startChatServer, freePort, serverKind }

@@ -8,7 +8,8 @@
 // - errors come back as the right Feathers error classes;
 // - raw frames: missing trailing arguments, slashes around the path, and a
 //   method no service has (`bogus`);
-// - @feathersjs/adapter-tests 5.0.50 over Primus on `people` / `people-customid`.
+// - @feathersjs/adapter-tests 5.0.50 over Primus on `people` / `people-customid`,
+//   in memory and (against Roost) once more in SQLite.
 
 const assert = require('node:assert')
 const adapterTests = require('@feathersjs/adapter-tests')
@@ -320,7 +321,15 @@ describe(`Feathers over Primus against the ${serverKind()} server`, function () 
     })
   }
 
-  describe('@feathersjs/adapter-tests over Primus (primus-client 7.3.4)', function () {
+  describeAdapterTests('@feathersjs/adapter-tests over Primus (primus-client 7.3.4)', () => server)
+})
+
+/**
+ * @feathersjs/adapter-tests over Primus (primus-client 7.3.4) against the
+ * server `getServer()` returns once its `before` hooks ran.
+ */
+function describeAdapterTests(title, getServer) {
+  describe(title, function () {
     // adapter-tests' service options: events ['testing'] (see lib/primus-feathers.js DeclaredPrimusService).
     const SERVICES = {
       people: { id: 'id', events: ['testing'] },
@@ -340,7 +349,7 @@ describe(`Feathers over Primus against the ${serverKind()} server`, function () 
     const app = { service: (name) => client.service(name) }
 
     before(async function () {
-      primus = connectPrimusClient(irEngineUrl(server.url, { peerID: 'adapter-tests' }))
+      primus = connectPrimusClient(irEngineUrl(getServer().url, { peerID: 'adapter-tests' }))
       client = feathers()
       client.configure(primusFeathers(primus))
       for (const [name, decl] of Object.entries(SERVICES)) {
@@ -362,4 +371,24 @@ describe(`Feathers over Primus against the ${serverKind()} server`, function () 
       adapterTests(testNames)(app, errors, name, id)
     }
   })
-})
+}
+
+// The same adapter-tests with `people` / `people-customid` in SQLite (Roost only:
+// the example's --storage option, a fresh temp data directory).
+if (serverKind() === 'roost') {
+  describe('Feathers over Primus against the roost server (SQLite storage)', function () {
+    let server
+
+    before(async function () {
+      this.timeout(30000)
+      server = await startRealtimeServer({ storage: 'sqlite' })
+    })
+
+    after(async function () {
+      this.timeout(15000)
+      if (server) await server.stop()
+    })
+
+    describeAdapterTests('@feathersjs/adapter-tests over Primus on SQLite (primus-client 7.3.4)', () => server)
+  })
+}

@@ -1,8 +1,10 @@
 'use strict'
 // @feathersjs/adapter-tests 5.0.50 over @feathersjs/rest-client (fetch)
 // against the `people` (id `id`) and `people-customid` (id `customid`)
-// memory services of config/rest.{toml,json}. Every case runs except the
-// ones in ./skipped.js.
+// services, once per storage: memory (config/rest.{toml,json}) and, against
+// Roost, SQLite (config/rest-sql.toml, a fresh data directory per run; set
+// ROOST_STORAGE__URL to run that pass on PostgreSQL or MariaDB). Every case
+// runs except the ones in ./skipped.js.
 
 const assert = require('node:assert')
 const adapterTests = require('@feathersjs/adapter-tests')
@@ -30,7 +32,11 @@ const testNames = {
   forEach() {}
 }
 
-describe(`REST adapter tests against the ${serverKind()} server`, function () {
+// [describe title suffix, config name]; the reference server has memory only.
+const STORAGES = [['memory', 'rest']]
+if (serverKind() === 'roost') STORAGES.push([process.env.ROOST_STORAGE__URL ? 'SQL' : 'SQLite', 'rest-sql'])
+
+for (const [storage, config] of STORAGES) describe(`REST adapter tests against the ${serverKind()} server (${storage})`, function () {
   let server
   let client
 
@@ -42,7 +48,7 @@ describe(`REST adapter tests against the ${serverKind()} server`, function () {
 
   before(async function () {
     this.timeout(30000)
-    server = await startServer('rest')
+    server = await startServer(config)
     client = restClientApp(server.url, SERVICES)
   })
 

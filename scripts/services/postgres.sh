@@ -3,6 +3,8 @@
 #
 #   scripts/services/postgres.sh start [ENV_FILE]   # prints URL=… PID=… PIDFILE=…
 #   scripts/services/postgres.sh stop PIDFILE
+#   scripts/services/postgres.sh halt PIDFILE      # stop the server, keep its data and port
+#   scripts/services/postgres.sh resume PIDFILE    # start a halted server again, same port
 #
 # start installs PostgreSQL with apt-get when its binaries are missing, initialises a data
 # directory under a new temp directory, starts the server on a free 127.0.0.1 port (as the
@@ -20,6 +22,32 @@ pg_bin() {
   for dir in /usr/lib/postgresql/*/bin; do
     if [ -x "$dir/postgres" ] && [ -x "$dir/initdb" ]; then echo "$dir"; fi
   done | sort -V | tail -1
+}
+
+# Starts the server of temp directory $1 as recorded in its roost-service.conf.
+pg_start() {
+  local dir="$1" bin user port
+  bin="$(sed -n 1p "$dir/roost-service.conf")"
+  user="$(sed -n 2p "$dir/roost-service.conf")"
+  port="$(sed -n 3p "$dir/roost-service.conf")"
+  as_user "$user" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+}
+
+# halt/resume PIDFILE: for outage tests (the pid file's first line follows the new server).
+pg_halt() {
+  local dir bin user
+  dir="$(sed -n 2p "$1")"
+  bin="$(sed -n 1p "$dir/roost-service.conf")"
+  user="$(sed -n 2p "$dir/roost-service.conf")"
+  as_user "$user" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+}
+pg_resume() {
+  local dir
+  dir="$(sed -n 2p "$1")"
+  pg_start "$dir"
+  printf '%s\n%s\n' "$(head -1 "$dir/data/postmaster.pid")" "$dir" > "$1"
 }
 
 start() {
@@ -43,9 +71,8 @@ start() {
   port="$(free_port)"
   as_user "$user" "$bin/initdb" -D "$dir/data" -U roost --auth=trust -E UTF8 --locale=C \
     >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-  as_user "$user" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  printf '%s\n%s\n%s\n' "$bin" "$user" "$port" > "$dir/roost-service.conf"
+  pg_start "$dir"
   local pid
   pid="$(head -1 "$dir/data/postmaster.pid")"
   printf '%s\n%s\n' "$pid" "$dir" > "$dir/roost-service.pid"
@@ -58,5 +85,6 @@ case "${1:-}" in
   start) shift; start "$@" ;;
   # SIGINT is PostgreSQL's "fast shutdown".
   stop) [ -n "${2:-}" ] || { echo "usage: $0 stop PIDFILE" >&2; exit 2; }; stop_pidfile "$2" INT ;;
-  *) echo "usage: $0 start [ENV_FILE] | stop PIDFILE" >&2; exit 2 ;;
+  halt|resume) [ -n "${2:-}" ] || { echo "usage: $0 $1 PIDFILE" >&2; exit 2; }; "pg_$1" "$2" ;;
+  *) echo "usage: $0 start [ENV_FILE] | stop PIDFILE | halt PIDFILE | resume PIDFILE" >&2; exit 2 ;;
 esac

@@ -11,7 +11,8 @@
 //! - [`service`]: the `authentication` service (`create` = login, `remove` = logout).
 //! - [`hooks`]: `authenticate`, `protect` and `hash_password`.
 //! - [`events`]: the app-level `login`/`logout` events; [`connection`]: what a socket keeps
-//!   after a login and when it expires.
+//!   after a login and when it expires; [`sessions`]: [`SocketSessions`], which stores it on
+//!   the connection, logs it out, and expires it with one timer for every connection.
 //! - [`header`]: the REST `Authorization` header; [`jwt`]: HS256/384/512 tokens with
 //!   jsonwebtoken's checks and messages; [`password`]: bcrypt on the blocking pool.
 //!
@@ -21,7 +22,7 @@
 //! [`LocalStrategy`]: `users.find` internally, bcrypt on the blocking pool, then the user
 //! fetched again with the caller's provider so its dispatch (no password) is what goes out.
 //! The service signs a token for `sub = user.id`, the mount hook fires the connection
-//! listeners (the transport stores [`ConnectionAuth`] and arms the expiry timer) and then the
+//! listeners ([`SocketSessions`] stores [`ConnectionAuth`] and arms the expiry timer) and then the
 //! `login` listeners (the app joins channels). Later calls carry `params.authentication`,
 //! which the [`hooks::AuthenticateHook`] verifies with the [`JwtStrategy`].
 //!
@@ -63,6 +64,7 @@ pub mod hooks;
 pub mod jwt;
 pub mod password;
 pub mod service;
+pub mod sessions;
 pub mod strategy;
 
 pub use base::{now_secs, Authentication, AuthenticationBuilder};
@@ -74,4 +76,5 @@ pub use hooks::{protect, AuthenticateHook, HashPasswordHook, ProtectHook};
 pub use jwt::{JwtError, TokenPayload};
 pub use password::PasswordHasher;
 pub use service::AuthenticationService;
+pub use sessions::SocketSessions;
 pub use strategy::{AuthStrategy, JwtStrategy, LocalStrategy};

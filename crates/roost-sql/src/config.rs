@@ -197,10 +197,14 @@ impl Database {
         self.key
     }
 
-    /// [`crate::to_feathers_error`], except that a pool that timed out without a single open
-    /// connection means the database is down (503), not busy (408).
+    /// [`crate::to_feathers_error`], except that a pool that timed out while it still had room
+    /// for another connection could not open one: the database is down (503), not busy (408).
+    /// (The pool counts connections it is still trying to open, so "no open connection" is
+    /// not a test that works during an outage.)
     pub fn to_feathers_error(&self, e: &sqlx::Error) -> roost_core::Error {
-        if matches!(e, sqlx::Error::PoolTimedOut) && self.pool.size() == 0 {
+        let saturated = self.pool.size() >= self.pool.options().get_max_connections()
+            && self.pool.num_idle() == 0;
+        if matches!(e, sqlx::Error::PoolTimedOut) && !saturated {
             tracing::error!("no connection to the database could be opened");
             return roost_core::Error::unavailable("The database is unavailable");
         }

@@ -59,7 +59,7 @@ pub async fn migrate(db: &Database, table: &TableDef) -> Result<Vec<Change>, Sql
     let find = |name: &str| existing.iter().find(|(c, _)| c == name).map(|(_, t)| t);
     let id_class = match table.id_type() {
         IdType::Integer => class_of_field(d, FieldType::Integer),
-        IdType::Uuid | IdType::String => "text",
+        IdType::Uuid | IdType::String => class_of_field(d, FieldType::String),
     };
     match find(table.id()) {
         None => {

@@ -20,7 +20,7 @@ pub mod rest;
 
 pub use cors::CorsConfig;
 pub use primus::{Primus, PrimusConfig};
-pub use rest::{RestConfig, RestState};
+pub use rest::{RequestParamsHook, RestConfig, RestState};
 
 use axum::Router;
 use roost_core::App;
@@ -29,9 +29,21 @@ use std::sync::Arc;
 /// The REST router for `app`: every unclaimed path is a service path. Put Primus in front
 /// of it with [`Primus::wrap`] (or use [`router_with_primus`]).
 pub fn router(app: App, rest: RestConfig, cors: &CorsConfig) -> Router {
+    router_with_params_hook(app, rest, cors, None)
+}
+
+/// [`router`] with a [`RequestParamsHook`] run on every REST request's params (the binary
+/// parses the `Authorization` header there).
+pub fn router_with_params_hook(
+    app: App,
+    rest: RestConfig,
+    cors: &CorsConfig,
+    params_hook: Option<RequestParamsHook>,
+) -> Router {
     let state = RestState {
         app,
         config: Arc::new(rest),
+        params_hook,
     };
     let router = Router::new().fallback(rest::handle).with_state(state);
     match cors.layer() {
@@ -47,7 +59,18 @@ pub fn router_with_primus(
     cors: &CorsConfig,
     primus: Option<&Primus>,
 ) -> Router {
-    let router = router(app, rest, cors);
+    router_with_primus_and_hook(app, rest, cors, primus, None)
+}
+
+/// [`router_with_primus`] with a [`RequestParamsHook`] for REST requests.
+pub fn router_with_primus_and_hook(
+    app: App,
+    rest: RestConfig,
+    cors: &CorsConfig,
+    primus: Option<&Primus>,
+    params_hook: Option<RequestParamsHook>,
+) -> Router {
+    let router = router_with_params_hook(app, rest, cors, params_hook);
     match primus {
         Some(primus) => primus.wrap(router),
         None => router,

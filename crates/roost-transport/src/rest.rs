@@ -34,13 +34,32 @@ impl Default for RestConfig {
     }
 }
 
+/// Completes the params of every REST request before its call runs, from what the
+/// transport already put there (headers, query). The binary installs one that parses the
+/// `Authorization` header into `params.authentication` (semantics §E15), so this crate needs
+/// no dependency on roost-auth. It must not fail: a bad credential fails later, in the
+/// `authenticate` hook of a service that demands one (§E16).
+pub type RequestParamsHook = Arc<dyn Fn(&mut Params) + Send + Sync>;
+
 /// What the REST handler needs, shared by every request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RestState {
     /// The application.
     pub app: App,
     /// The settings.
     pub config: Arc<RestConfig>,
+    /// Runs on every request's params before the call (see [`RequestParamsHook`]).
+    pub params_hook: Option<RequestParamsHook>,
+}
+
+impl std::fmt::Debug for RestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestState")
+            .field("app", &self.app)
+            .field("config", &self.config)
+            .field("params_hook", &self.params_hook.is_some())
+            .finish()
+    }
 }
 
 /// Ids and route values arrive percent-encoded (the JS client sends
@@ -192,13 +211,16 @@ async fn call(state: &RestState, request: Request) -> Result<Response, Error> {
     } else {
         None
     };
-    let params = Params {
+    let mut params = Params {
         query,
         provider: Some("rest".to_owned()),
         route,
         headers: header_map(&parts.headers),
         ..Params::default()
     };
+    if let Some(hook) = &state.params_hook {
+        hook(&mut params);
+    }
     let args = CallArgs {
         id: if takes_id {
             Some(id.unwrap_or(Value::Null))

@@ -391,3 +391,38 @@ async fn cors_preflight_and_mirrored_origin() {
         Some("http://x.example")
     );
 }
+
+#[tokio::test]
+async fn a_params_hook_completes_every_request() {
+    let app = App::new();
+    app.use_service("mirror", Mirror, ServiceOptions::default())
+        .unwrap();
+    let hook: roost_transport::RequestParamsHook = std::sync::Arc::new(|params: &mut Params| {
+        let auth = params.headers.get("authorization").cloned();
+        params
+            .query
+            .insert("seen".into(), auth.unwrap_or(Value::Null));
+    });
+    let router = roost_transport::router_with_params_hook(
+        app,
+        RestConfig::default(),
+        &no_cors(),
+        Some(hook),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let res = request(
+        addr,
+        "GET",
+        "/mirror",
+        &[("Authorization", "Bearer t")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json()["query"]["seen"], "Bearer t");
+    let res = request(addr, "GET", "/mirror", &[], None).await.unwrap();
+    assert_eq!(res.json()["query"]["seen"], Value::Null);
+}

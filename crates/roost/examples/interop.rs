@@ -6,6 +6,7 @@
 //! ```text
 //! cargo build -p roost --example interop
 //! target/debug/examples/interop --port 3030 --ping-interval-ms 10000
+//! target/debug/examples/interop --storage sqlite:///tmp/x/roost.db   # people* in SQL
 //! ```
 //! Listens on 127.0.0.1, logs to stderr, answers `/healthz` once ready, exits 0 on SIGTERM.
 
@@ -13,8 +14,10 @@ use async_trait::async_trait;
 use clap::Parser;
 use roost::config::Config;
 use roost::server;
+use roost::storage::{self, SqlTable, Storage};
 use roost_core::hooks::{hook_fn, sync_hook, Hook, HookMap};
 use roost_core::publish::Publisher;
+use roost_core::schema::FieldType;
 use roost_core::service::{AdapterOptions, Multi};
 use roost_core::{
     json, App, Channels, Error, MemoryService, Params, Result, Service, ServiceOptions, Value,
@@ -31,6 +34,10 @@ struct Args {
     /// Primus heartbeat interval in ms (0 turns it off).
     #[arg(long, default_value_t = 10_000)]
     ping_interval_ms: u64,
+    /// Keep `people` and `people-customid` in this SQL database (`sqlite://…`,
+    /// `postgres://…`, `mysql://…`) instead of memory.
+    #[arg(long, env = "ROOST_INTEROP_STORAGE")]
+    storage: Option<String>,
 }
 
 fn strings(names: &[&str]) -> Vec<String> {
@@ -181,23 +188,39 @@ fn hide_secret() -> Arc<dyn Hook> {
     })
 }
 
-fn people(app: &App, path: &str, id: &str) -> Result<()> {
-    let store = MemoryService::new(AdapterOptions {
+/// `people` / `people-customid` as in interop/config/rest.toml, in `storage`.
+async fn people(app: &App, storage: &Storage, path: &str, id: &str) -> Result<()> {
+    let adapter = AdapterOptions {
         id: id.to_owned(),
         multi: Multi::All(false),
         paginate: None,
-    });
-    app.use_service(path, store, ServiceOptions::default())?;
+    };
+    let table = SqlTable {
+        table: storage::default_table(path),
+        schema: [
+            ("name", FieldType::String),
+            ("age", FieldType::Integer),
+            ("created", FieldType::Boolean),
+        ]
+        .into_iter()
+        .map(|(field, ty)| (field.to_owned(), ty))
+        .collect(),
+        id_type: roost_sql::IdType::Integer,
+    };
+    let service = storage::service_for(storage, path, table, adapter)
+        .await
+        .map_err(|e| Error::general(e.to_string()))?;
+    app.use_arc_service(path, service, ServiceOptions::default())?;
     Ok(())
 }
 
-fn build() -> Result<App> {
+async fn build(storage: &Storage) -> Result<App> {
     let app = App::new();
     app.on_connection(|app, conn| {
         app.channel("anonymous").join([conn.id()]);
     });
-    people(&app, "people", "id")?;
-    people(&app, "people-customid", "customid")?;
+    people(&app, storage, "people", "id").await?;
+    people(&app, storage, "people-customid", "customid").await?;
 
     let messages = app.use_service(
         "messages",
@@ -259,7 +282,14 @@ fn build() -> Result<App> {
 }
 
 async fn run(args: Args) -> std::result::Result<(), String> {
-    let app = build().map_err(|e| e.message)?;
+    let storage = match &args.storage {
+        Some(url) => Storage::from_sql_config(roost_sql::SqlConfig {
+            url: url.clone(),
+            ..roost_sql::SqlConfig::default()
+        }),
+        None => Storage::memory(),
+    };
+    let app = build(&storage).await.map_err(|e| e.message)?;
     let mut config = Config::default();
     config.server.host = [127, 0, 0, 1].into();
     config.server.port = args.port;
@@ -271,10 +301,10 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let primus = server::primus(&app, &config)?;
     let router = server::router(&app, &config, primus.as_ref());
-    tracing::info!(%addr, ping_interval_ms = args.ping_interval_ms, "interop app listening");
-    server::serve(listener, router, 2, server::shutdown_signal(), primus)
-        .await
-        .map_err(|e| e.to_string())
+    tracing::info!(%addr, ping_interval_ms = args.ping_interval_ms, storage = %storage.url(), "interop app listening");
+    let served = server::serve(listener, router, 2, server::shutdown_signal(), primus).await;
+    storage.close().await;
+    served.map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

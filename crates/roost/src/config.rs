@@ -39,6 +39,12 @@ pub struct Config {
     pub log: LogConfig,
     /// Services declared without code, by path.
     pub services: BTreeMap<String, DeclaredService>,
+    /// The SQL database of SQL-backed services and of the default app (`crate::storage`).
+    pub storage: crate::storage::StorageConfig,
+    /// The default chat app.
+    pub app: crate::chat::AppConfig,
+    /// Authentication of the default app.
+    pub auth: crate::auth_config::AuthSection,
 }
 
 /// `[server]`.
@@ -102,6 +108,8 @@ pub enum LogFormat {
 pub enum AdapterKind {
     /// In memory; lost on restart.
     Memory,
+    /// A table in the `[storage]` database.
+    Sql,
 }
 
 /// `paginate = false` or `paginate = { default = 10, max = 50 }`.
@@ -137,6 +145,10 @@ pub struct DeclaredService {
     /// Field types, used to coerce REST query strings (`integer`, `number`, `boolean`,
     /// `string`, `date`, `json`).
     pub schema: Schema,
+    /// SQL only: the table (default: the path with `/` → `_`).
+    pub table: Option<String>,
+    /// SQL only: `integer` (default, generated), `uuid` (generated) or `string` (given).
+    pub id_type: Option<roost_sql::IdType>,
 }
 
 impl Default for DeclaredService {
@@ -148,6 +160,8 @@ impl Default for DeclaredService {
             multi: Multi::default(),
             methods: None,
             schema: Schema::new(),
+            table: None,
+            id_type: None,
         }
     }
 }
@@ -174,7 +188,9 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 6] = ["server", "cors", "rest", "primus", "log", "services"];
+const SECTIONS: [&str; 9] = [
+    "server", "cors", "rest", "primus", "log", "services", "storage", "app", "auth",
+];
 
 impl Config {
     /// Loads defaults, then `file` (when given), then `ROOST_…` variables, then `overrides`,
@@ -230,6 +246,18 @@ impl Config {
                 )));
             }
         }
+        let url = &self.storage.url;
+        if url != crate::storage::MEMORY_URL && roost_sql::Dialect::from_url(url).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "storage.url: {:?} is not `memory` or a sqlite:, postgres: or mysql: URL",
+                crate::storage::redact(url)
+            )));
+        }
+        if self.app.enabled {
+            self.app.validate().map_err(ConfigError::Invalid)?;
+            crate::auth_config::validate(&self.auth.0)
+                .map_err(|e| ConfigError::Invalid(format!("auth: {e}")))?;
+        }
         for (path, service) in &self.services {
             let bad = |why: &str| ConfigError::Invalid(format!("services.{path}: {why}"));
             if path.trim_matches('/').is_empty() && path != "/" {
@@ -237,6 +265,11 @@ impl Config {
             }
             if service.id.is_empty() {
                 return Err(bad("`id` must name a field"));
+            }
+            if service.adapter != AdapterKind::Sql
+                && (service.table.is_some() || service.id_type.is_some())
+            {
+                return Err(bad("`table` and `id_type` need `adapter = \"sql\"`"));
             }
             if service.paginate == PaginateSetting::Flag(true) {
                 return Err(bad(
@@ -256,9 +289,15 @@ impl Config {
         Ok(())
     }
 
-    /// The effective configuration as TOML.
+    /// The effective configuration as TOML, secrets (the auth secret, seed passwords)
+    /// replaced by `<redacted>`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        let printed = Config {
+            app: self.app.redacted(),
+            auth: self.auth.redacted(),
+            ..self.clone()
+        };
+        toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
 

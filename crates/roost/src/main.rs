@@ -1,8 +1,9 @@
-//! The `roost` command: `roost serve`, `roost config`.
+//! The `roost` command: `roost serve`, `roost config`, `roost migrate`.
 
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
-use roost::{server, services};
+use roost::storage::{Storage, StorageError};
+use roost::{chat, server, services};
 use roost_core::App;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
     Serve(Common),
     /// Print the effective configuration (file + environment + flags) as TOML.
     Config(Common),
+    /// Create the tables of the SQL services and add new columns, print each change (or
+    /// `no changes`) and exit; destructive changes are refused (exit 2).
+    Migrate(Common),
 }
 
 fn load(common: &Common) -> Result<Config, config::ConfigError> {
@@ -64,9 +68,61 @@ fn init_logging(config: &config::LogConfig) {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+/// Why the app could not be built.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Chat(#[from] chat::ChatError),
+}
+
+impl BuildError {
+    fn is_destructive(&self) -> bool {
+        matches!(self, BuildError::Storage(e) if e.is_destructive())
+    }
+}
+
+/// The app with every service of `config` — declared services and the default app — its SQL
+/// tables migrated in `storage` (so `roost migrate` sees every table `serve` uses).
+async fn build_app(
+    config: &Config,
+    storage: &Storage,
+) -> Result<(App, Option<chat::ChatApp>), BuildError> {
     let app = App::new();
-    services::register_declared(&app, &config.services).map_err(|e| e.message)?;
+    services::register_declared(&app, &config.services, storage).await?;
+    let chat = chat::install(&app, config, storage).await?;
+    Ok((app, chat))
+}
+
+/// `roost migrate`: exit 0 after printing the changes, 2 on a refused destructive change.
+async fn migrate(config: Config) -> ExitCode {
+    let storage = Storage::new(&config);
+    let result = build_app(&config, &storage).await;
+    storage.close().await;
+    match result {
+        Ok(_) => {
+            let changes = storage.changes();
+            if changes.is_empty() {
+                println!("no changes");
+            }
+            for change in changes {
+                println!("{change}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roost: {e}");
+            ExitCode::from(if e.is_destructive() { 2 } else { 1 })
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let storage = Storage::new(&config);
+    let (app, chat) = build_app(&config, &storage)
+        .await
+        .map_err(|e| e.to_string())?;
     let listener = server::bind(&config).await.map_err(|e| {
         format!(
             "cannot listen on {}:{}: {e}",
@@ -76,7 +132,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
     let primus = server::primus(&app, &config)?;
-    let router = server::router(&app, &config, primus.as_ref());
+    let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
+    let router = server::router_with_params_hook(&app, &config, primus.as_ref(), rest_hook);
     server::serve(
         listener,
         router,
@@ -86,6 +143,7 @@ async fn serve(config: Config) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    storage.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -103,6 +161,26 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Migrate(common) => {
+            let config = match load(&common) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("roost: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(&config.log);
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(migrate(config)),
+                Err(e) => {
+                    eprintln!("roost: cannot start the runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(common) => {
             let config = match load(&common) {
                 Ok(config) => config,

@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use roost_core::App;
-use roost_transport::Primus;
+use roost_transport::{Primus, RequestParamsHook};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,6 +35,17 @@ pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
 
 /// The full router: health and every transport on one port.
 pub fn router(app: &App, config: &Config, primus: Option<&Primus>) -> Router {
+    router_with_params_hook(app, config, primus, None)
+}
+
+/// [`router`] with a hook completing every REST request's params (the default app parses
+/// the `Authorization` header there: [`crate::chat::ChatApp::rest_params_hook`]).
+pub fn router_with_params_hook(
+    app: &App,
+    config: &Config,
+    primus: Option<&Primus>,
+    params_hook: Option<RequestParamsHook>,
+) -> Router {
     let metrics_primus = primus.cloned();
     let health = Router::new()
         .route(
@@ -48,11 +59,12 @@ pub fn router(app: &App, config: &Config, primus: Option<&Primus>) -> Router {
                 async move { ([("content-type", "text/plain; version=0.0.4")], body) }
             }),
         );
-    health.merge(roost_transport::router_with_primus(
+    health.merge(roost_transport::router_with_primus_and_hook(
         app.clone(),
         config.rest.clone(),
         &config.cors,
         primus,
+        params_hook,
     ))
 }
 

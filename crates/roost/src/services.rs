@@ -1,32 +1,51 @@
 //! Services declared in the configuration, registered on the app without code.
 
 use crate::config::{AdapterKind, DeclaredService};
+use crate::storage::{self, SqlTable, Storage, StorageError};
 use roost_core::hooks::{sync_hook, HookMap, ALL};
 use roost_core::memory::MemoryService;
 use roost_core::schema::{coerce_query, Schema};
 use roost_core::service::{AdapterOptions, ServiceOptions};
-use roost_core::{App, Result};
+use roost_core::{App, Service};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Registers every declared service on `app`.
-pub fn register_declared(app: &App, services: &BTreeMap<String, DeclaredService>) -> Result<()> {
+/// Registers every declared service on `app`; `adapter = "sql"` services go to `storage`
+/// (tables created or extended first, see [`storage::service_for`]).
+pub async fn register_declared(
+    app: &App,
+    services: &BTreeMap<String, DeclaredService>,
+    storage: &Storage,
+) -> Result<(), StorageError> {
     for (path, declared) in services {
         let adapter = AdapterOptions {
             id: declared.id.clone(),
             multi: declared.multi.clone(),
             paginate: declared.paginate(),
         };
-        let service = match declared.adapter {
-            AdapterKind::Memory => MemoryService::new(adapter),
+        let service: Arc<dyn Service> = match declared.adapter {
+            AdapterKind::Memory => Arc::new(MemoryService::new(adapter)),
+            AdapterKind::Sql => {
+                let table = SqlTable {
+                    table: (declared.table.clone()).unwrap_or_else(|| storage::default_table(path)),
+                    schema: declared.schema.clone(),
+                    id_type: declared.id_type.unwrap_or_default(),
+                };
+                storage::service_for(storage, path, table, adapter).await?
+            }
         };
         let options = ServiceOptions {
             methods: declared.methods.clone(),
             ..ServiceOptions::default()
         };
-        let handle = app.use_service(path, service, options)?;
+        let app_error = |e: roost_core::Error| StorageError::App(format!("{path}: {}", e.message));
+        let handle = app
+            .use_arc_service(path, service, options)
+            .map_err(app_error)?;
         if !declared.schema.is_empty() {
-            handle.hooks(HookMap::new().before(ALL, coerce_rest_query(&declared.schema)))?;
+            handle
+                .hooks(HookMap::new().before(ALL, coerce_rest_query(&declared.schema)))
+                .map_err(app_error)?;
         }
         tracing::info!(path = handle.path(), adapter = ?declared.adapter, "declared service");
     }

@@ -15,7 +15,10 @@ fn version_and_help() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("roost "));
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("serve") && help.contains("config"), "{help}");
+    assert!(
+        help.contains("serve") && help.contains("config") && help.contains("migrate"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -65,8 +68,10 @@ fn a_bad_config_fails_fast_with_exit_2() {
 
 #[test]
 fn serve_answers_health_and_exits_0_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--port", "0"])
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data.path())
         .env("ROOST_LOG__FORMAT", "json")
         .stderr(Stdio::piped())
         .spawn()
@@ -109,6 +114,18 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         text.contains("roost_primus_closes_total{reason=\"slow_consumer\"} 0"),
         "{text}"
     );
+    // The default app runs: signup is public, and a JWT secret was generated.
+    let signup = rt
+        .block_on(roost_testkit::json_request(
+            addr,
+            "POST",
+            "/users",
+            &serde_json::json!({"email": "x@example.com", "password": "pw"}),
+        ))
+        .unwrap();
+    assert_eq!(signup.status, 201, "{:?}", signup.json());
+    assert!(signup.json().get("password").is_none());
+    assert!(data.path().join("secret").is_file());
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")
@@ -128,4 +145,65 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         );
         std::thread::park_timeout(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn chat_config_with_env_overrides_and_secrets_redacted() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../interop/config/chat.toml"
+    );
+    let out = Command::new(BIN)
+        .args(["config", "--config", config])
+        .env("ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN", "2s")
+        .env("ROOST_APP__PUBLISH_RULES", "reference")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let printed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(
+        printed["auth"]["jwt_options"]["expires_in"].as_str(),
+        Some("2s")
+    );
+    assert_eq!(
+        printed["auth"]["jwt_options"]["audience"].as_str(),
+        Some("https://yourdomain.com")
+    );
+    assert!(printed["auth"]["jwt_options"].get("issuer").is_none());
+    assert_eq!(printed["app"]["publish_rules"].as_str(), Some("reference"));
+    assert_eq!(printed["auth"]["secret"].as_str(), Some("<redacted>"));
+    assert_eq!(
+        printed["app"]["seed_users"][0]["password"].as_str(),
+        Some("<redacted>")
+    );
+    assert!(!text.contains("alice-pw") && !text.contains("not-for-production"));
+    // A custom rule list and a bad preset.
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        "[[app.publish_rules]]\nservice = \"messages\"\nwhen = \"roomId\"\nchannel = \"room/{{roomId}}\"\n[[app.publish_rules]]\nchannel = \"everyone\""
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "--config"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let printed: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(
+        printed["app"]["publish_rules"][1]["channel"].as_str(),
+        Some("everyone")
+    );
+    let out = Command::new(BIN)
+        .args(["config"])
+        .env("ROOST_APP__PUBLISH_RULES", "bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown preset `bogus`"));
 }

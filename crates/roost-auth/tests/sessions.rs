@@ -1,0 +1,164 @@
+//! Socket logins without a transport (semantics §E20–E22): [`SocketSessions`] stores the
+//! login on the connection, logs it out for the matching token only, and expires it on one
+//! shared timer without closing anything. Runs on paused tokio time.
+#![allow(clippy::unwrap_used)]
+
+use roost_auth::{protect, AuthConfig, Authentication, ExpiresIn, SocketSessions};
+use roost_core::external::call_external;
+use roost_core::hooks::{HookMap, ALL};
+use roost_core::{json, App, ConnectionId, ConnectionInfo, Error, Map, MemoryService, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Setup {
+    app: App,
+    sessions: SocketSessions,
+}
+
+async fn setup(expires_in: &str) -> Setup {
+    let app = App::new();
+    let users = app
+        .use_service("users", MemoryService::default(), Default::default())
+        .unwrap();
+    let mut config = AuthConfig::with_secret("sessions-test-secret");
+    config.local.hash_size = 4;
+    config.jwt_options.expires_in = Some(ExpiresIn::Span(expires_in.to_owned()));
+    let auth = Authentication::new(&app, config).unwrap();
+    auth.mount("authentication").unwrap();
+    users
+        .hooks(
+            HookMap::new()
+                .before("create", auth.hash_password("password"))
+                .after(ALL, protect(&["password"])),
+        )
+        .unwrap();
+    users
+        .create(
+            json!({"email": "a@example.com", "password": "pw"}),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    app.on_connection(|app, conn| {
+        app.channel("anonymous").join([conn.id()]);
+    });
+    let sessions = SocketSessions::install(&auth);
+    Setup { app, sessions }
+}
+
+impl Setup {
+    fn connect(&self) -> Arc<ConnectionInfo> {
+        self.app.connect(ConnectionInfo::new(
+            ConnectionId::next(),
+            "primus",
+            Map::new(),
+        ))
+    }
+
+    async fn call(
+        &self,
+        conn: &ConnectionInfo,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, Error> {
+        call_external(
+            &self.app,
+            method,
+            &json!("authentication"),
+            args,
+            conn.params(),
+        )
+        .await
+        .map(|ctx| ctx.result.unwrap_or(Value::Null))
+    }
+
+    async fn login(&self, conn: &ConnectionInfo) -> Value {
+        let data = json!({"strategy": "local", "email": "a@example.com", "password": "pw"});
+        self.call(conn, "create", vec![data, json!({})])
+            .await
+            .unwrap()
+    }
+}
+
+/// Yields until `cond` holds, on paused time (bounded).
+async fn eventually(mut cond: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test(start_paused = true)]
+async fn login_stores_the_auth_and_expiry_clears_it_without_closing() {
+    let s = setup("2s").await;
+    let conn = s.connect();
+    let other = s.connect();
+    let login = s.login(&conn).await;
+    let token = login["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        conn.authentication(),
+        Some(json!({"strategy": "jwt", "accessToken": token}))
+    );
+    assert_eq!(conn.user().unwrap()["email"], "a@example.com");
+    assert!(conn.user().unwrap().get("password").is_none());
+    assert!(s.sessions.deadline(conn.id()).is_some());
+    assert!(s.sessions.deadline(other.id()).is_none());
+    s.app.channel("room").join([conn.id()]);
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually(|| conn.authentication().is_none()).await;
+    assert!(conn.user().is_none());
+    assert!(s.app.channels().channels_of(conn.id()).is_empty());
+    assert!(s.app.connection(conn.id()).is_some(), "still connected");
+    // The other connection was not touched.
+    assert_eq!(
+        s.app.channels().channels_of(other.id()),
+        vec!["anonymous".to_owned()]
+    );
+    assert_eq!(s.sessions.armed(), 0);
+
+    // Logging in again restores and re-arms.
+    s.login(&conn).await;
+    assert!(conn.user().is_some());
+    assert_eq!(s.sessions.armed(), 1);
+    s.app.disconnect(conn.id());
+    assert_eq!(s.sessions.armed(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relogin_rearms_and_logout_needs_the_matching_token() {
+    let s = setup("1h").await;
+    let conn = s.connect();
+    let first = s.login(&conn).await;
+    let armed = s.sessions.deadline(conn.id()).unwrap();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let second = s.login(&conn).await;
+    assert!(s.sessions.deadline(conn.id()).unwrap() > armed);
+    assert_eq!(s.sessions.armed(), 1);
+
+    // Removing another token is refused by the service itself.
+    let err = s
+        .call(
+            &conn,
+            "remove",
+            vec![first["accessToken"].clone(), json!({})],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "Invalid access token");
+    assert!(conn.user().is_some());
+
+    s.app.channel("room").join([conn.id()]);
+    let out = s
+        .call(&conn, "remove", vec![Value::Null, json!({})])
+        .await
+        .unwrap();
+    assert_eq!(out["accessToken"], second["accessToken"]);
+    assert!(conn.user().is_none() && conn.authentication().is_none());
+    assert!(s.app.channels().channels_of(conn.id()).is_empty());
+    assert_eq!(s.sessions.armed(), 0);
+    assert!(s.app.connection(conn.id()).is_some());
+}

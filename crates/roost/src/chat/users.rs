@@ -1,0 +1,257 @@
+//! `users` (CHAT-APP.md): public signup, bcrypt-hashed passwords that are never returned,
+//! unique emails (409), JWT for everything else, and only yourself unless admin (403).
+
+use super::store::StoreSpec;
+use roost_auth::{protect, Authentication};
+use roost_core::hooks::{hook_fn, sync_hook, Hook, HookMap, ALL};
+use roost_core::js::to_string;
+use roost_core::params::PaginateOverride;
+use roost_core::schema::FieldType;
+use roost_core::service::{AdapterOptions, Multi};
+use roost_core::{json, Error, HookContext, Map, Params, Result, Service, Value};
+use std::sync::Arc;
+
+/// Fields only seed users and admins may set.
+const PRIVILEGED: [&str; 2] = ["roles", "permissions"];
+
+/// The message of a change to someone else's user.
+pub const NOT_YOURSELF: &str = "You can only change your own user";
+
+/// The store spec of `users` at `path`.
+pub fn spec(path: &str, email_field: &str, password_field: &str) -> StoreSpec {
+    let schema = [
+        (email_field.to_owned(), FieldType::String),
+        (password_field.to_owned(), FieldType::String),
+        ("roles".to_owned(), FieldType::Json),
+        ("permissions".to_owned(), FieldType::Json),
+    ]
+    .into_iter()
+    .collect();
+    StoreSpec {
+        path: path.to_owned(),
+        adapter: AdapterOptions {
+            id: "id".to_owned(),
+            multi: Multi::All(false),
+            paginate: None,
+        },
+        start_id: 1,
+        schema,
+        unique: vec![email_field.to_owned()],
+    }
+}
+
+/// The store plus the unique-email rule. Checking and writing happen under one lock, so
+/// two signups with the same email cannot both pass; hashing happens before (in hooks),
+/// so the lock is held only for the lookup and the write.
+pub struct Users {
+    store: Arc<dyn Service>,
+    id_field: String,
+    email_field: String,
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Users {
+    /// `users` on `store`, emails in `email_field`.
+    pub fn new(store: Arc<dyn Service>, id_field: &str, email_field: &str) -> Self {
+        Users {
+            store,
+            id_field: id_field.to_owned(),
+            email_field: email_field.to_owned(),
+            writes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// 409 when a user other than `except` has the email of `data`.
+    async fn check_email(&self, data: &Value, except: Option<&Value>) -> Result<()> {
+        let Some(Value::String(email)) = data.get(&self.email_field) else {
+            return Ok(());
+        };
+        let mut query = Map::new();
+        query.insert(self.email_field.clone(), Value::String(email.clone()));
+        query.insert("$limit".into(), json!(2));
+        let params = Params {
+            query,
+            paginate: Some(PaginateOverride::Disabled),
+            ..Params::default()
+        };
+        let found = self.store.find(&params).await?;
+        let taken = found.as_array().is_some_and(|users| {
+            users.iter().any(|user| match except {
+                Some(id) => user.get(&self.id_field).map(to_string) != Some(to_string(id)),
+                None => true,
+            })
+        });
+        if taken {
+            return Err(Error::conflict(format!(
+                "A user with this {} already exists",
+                self.email_field
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for Users {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        self.store.find(params).await
+    }
+    async fn get(&self, id: &Value, params: &Params) -> Result<Value> {
+        self.store.get(id, params).await
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        let _guard = self.writes.lock().await;
+        match &data {
+            Value::Array(items) => {
+                for item in items {
+                    self.check_email(item, None).await?;
+                }
+            }
+            item => self.check_email(item, None).await?,
+        }
+        self.store.create(data, params).await
+    }
+    async fn update(&self, id: &Value, data: Value, params: &Params) -> Result<Value> {
+        let _guard = self.writes.lock().await;
+        self.check_email(&data, Some(id)).await?;
+        self.store.update(id, data, params).await
+    }
+    async fn patch(&self, id: &Value, data: Value, params: &Params) -> Result<Value> {
+        let _guard = self.writes.lock().await;
+        if !id.is_null() {
+            self.check_email(&data, Some(id)).await?;
+        }
+        self.store.patch(id, data, params).await
+    }
+    async fn remove(&self, id: &Value, params: &Params) -> Result<Value> {
+        self.store.remove(id, params).await
+    }
+    async fn begin(
+        &self,
+        method: &str,
+        params: &Params,
+    ) -> Result<Option<roost_core::transaction::TransactionHandle>> {
+        self.store.begin(method, params).await
+    }
+}
+
+/// The caller's entity (`params.user` for the entity `user`).
+pub fn caller<'p>(params: &'p Params, entity: &str) -> Option<&'p Value> {
+    if entity == "user" {
+        params.user.as_ref()
+    } else {
+        params.extra.get(entity)
+    }
+}
+
+/// Whether `user` has `role`.
+pub fn has_role(user: &Value, role: &str) -> bool {
+    user.get("roles")
+        .and_then(Value::as_array)
+        .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
+}
+
+/// The hooks of `users`.
+pub fn hooks(auth: &Authentication, admin_role: &str) -> Result<HookMap> {
+    let config = auth.config();
+    let entity = config.entity.clone().unwrap_or_else(|| "user".to_owned());
+    let password = config.local.entity_password_field().to_owned();
+    let jwt = auth.authenticate_hook(&["jwt"])?;
+    let mut map = HookMap::new().before("create", drop_privileged_on_signup());
+    for method in ["find", "get", "update", "patch", "remove"] {
+        map = map.around(method, jwt.clone());
+    }
+    for method in ["update", "patch", "remove"] {
+        map = map.before(method, only_yourself(&entity, admin_role));
+    }
+    for method in ["update", "patch"] {
+        map = map.before(method, keep_privileged(&entity, admin_role));
+    }
+    for method in ["create", "update", "patch"] {
+        map = map.before(method, auth.hash_password(&password));
+    }
+    Ok(map.after(ALL, protect(&[password])))
+}
+
+fn strip(data: &mut Value) {
+    match data {
+        Value::Object(map) => {
+            for field in PRIVILEGED {
+                map.shift_remove(field);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// External creates may not set roles or permissions.
+fn drop_privileged_on_signup() -> Arc<dyn Hook> {
+    sync_hook(|ctx| {
+        if ctx.params.is_external() {
+            if let Some(data) = ctx.data.as_mut() {
+                strip(data);
+            }
+        }
+        Ok(())
+    })
+}
+
+fn is_admin(ctx: &HookContext, entity: &str, admin_role: &str) -> bool {
+    caller(&ctx.params, entity).is_some_and(|user| has_role(user, admin_role))
+}
+
+/// External update/patch/remove of another user: 403, unless the caller is an admin.
+fn only_yourself(entity: &str, admin_role: &str) -> Arc<dyn Hook> {
+    let entity = entity.to_owned();
+    let admin_role = admin_role.to_owned();
+    sync_hook(move |ctx| {
+        if !ctx.params.is_external() || is_admin(ctx, &entity, &admin_role) {
+            return Ok(());
+        }
+        let own = caller(&ctx.params, &entity)
+            .and_then(|user| user.get("id"))
+            .map(to_string);
+        let target = ctx.id.as_ref().filter(|id| !id.is_null()).map(to_string);
+        match (own, target) {
+            (Some(own), Some(target)) if own == target => Ok(()),
+            _ => Err(Error::forbidden(NOT_YOURSELF)),
+        }
+    })
+}
+
+/// A non-admin changing their own user keeps their roles and permissions: a patch drops
+/// those fields, an update (which replaces the record) carries the stored ones over.
+fn keep_privileged(entity: &str, admin_role: &str) -> Arc<dyn Hook> {
+    let entity = entity.to_owned();
+    let admin_role = admin_role.to_owned();
+    hook_fn(move |ctx| {
+        let entity = entity.clone();
+        let admin_role = admin_role.clone();
+        Box::pin(async move {
+            if !ctx.params.is_external() || is_admin(ctx, &entity, &admin_role) {
+                return Ok(());
+            }
+            let Some(data) = ctx.data.as_mut() else {
+                return Ok(());
+            };
+            strip(data);
+            if ctx.method == "update" {
+                let id = ctx.id.clone().unwrap_or(Value::Null);
+                let stored = ctx
+                    .app
+                    .service(&ctx.path)?
+                    .get(id, Params::default())
+                    .await?;
+                if let Some(map) = ctx.data.as_mut().and_then(Value::as_object_mut) {
+                    for field in PRIVILEGED {
+                        if let Some(value) = stored.get(field) {
+                            map.insert(field.to_owned(), value.clone());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    })
+}
