@@ -49,7 +49,10 @@ BENCH=target/release/roost-bench
 
 echo "== building (release)"
 cargo build --release -p roost-bench -p roost --bins --example interop
-if [ ! -d bench/reference/node_modules ]; then
+# (Re)install when the lock file is newer than the installed tree (npm writes
+# node_modules/.package-lock.json on every install).
+if [ ! -f bench/reference/node_modules/.package-lock.json ] ||
+  [ bench/reference/package-lock.json -nt bench/reference/node_modules/.package-lock.json ]; then
   (cd bench/reference && npm ci --no-audit --no-fund)
 fi
 
