@@ -305,6 +305,18 @@ pub fn encode_event_args(name: &str, args: &[Value]) -> Vec<u8> {
     escape_separators(out)
 }
 
+/// An EVENT that wants an ack, as a client sends a Feathers call (protocol.md §6):
+/// `{"type":0,"data":["<name>",args…],"id":<n>}`.
+pub fn encode_call(name: &str, args: &[Value], id: &AckId) -> Vec<u8> {
+    let mut out = encode_event_args(name, args);
+    // `encode_event_args` ends with `}`: reopen the object for the id.
+    out.pop();
+    out.extend_from_slice(b",\"id\":");
+    write_json(&mut out, &id.0);
+    out.push(b'}');
+    out
+}
+
 fn encode_ack(id: &AckId, args: &[&Value]) -> Vec<u8> {
     let mut out = Vec::with_capacity(48);
     out.extend_from_slice(b"{\"id\":");
@@ -530,6 +542,27 @@ mod tests {
         assert_eq!(
             text(encode_event_args("x", &[])),
             r#"{"type":0,"data":["x"]}"#
+        );
+    }
+
+    #[test]
+    fn calls_carry_their_ack_id_last() {
+        let frame = encode_call(
+            "get",
+            &[json!("messages"), json!(9999), json!({})],
+            &AckId::from(19),
+        );
+        assert_eq!(
+            text(frame.clone()),
+            r#"{"type":0,"data":["get","messages",9999,{}],"id":19}"#
+        );
+        assert_eq!(
+            decode(&frame).unwrap(),
+            event(
+                "get",
+                vec![json!("messages"), json!(9999), json!({})],
+                Some(19)
+            )
         );
     }
 

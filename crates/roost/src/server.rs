@@ -3,13 +3,14 @@
 
 use crate::config::Config;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use roost_core::App;
 use roost_transport::{Primus, RequestParamsHook};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// The Primus transport for `app` when `[primus] enabled` (the default), with the client
 /// library read from `primus.client_library`. Installs itself as the app's delivery sink.
@@ -67,9 +68,24 @@ pub fn router_with_params_hook(
     ))
 }
 
+/// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+/// `TcpListener::bind` asks for 128: a burst of a few hundred simultaneous connects (clients
+/// reconnecting after a restart; `roost-bench connect`) then overflows the queue and each
+/// dropped SYN costs its client a 1 s retransmit. Node listens with 511.
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds the configured address.
 pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
-    TcpListener::bind(SocketAddr::new(config.server.host, config.server.port)).await
+    let addr = SocketAddr::new(config.server.host, config.server.port);
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's `TcpListener::bind` does on Unix: a restarted server can rebind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, closes every Primus socket (without
@@ -83,6 +99,14 @@ pub async fn serve(
     primus: Option<Primus>,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Small frames (events, acks, pings) go out as soon as the writer flushes: without
+    // TCP_NODELAY, Nagle holds a frame while the previous one is unacknowledged, and the
+    // client's delayed ACK turns that into up to 40 ms of latency. Node's http server sets it.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());

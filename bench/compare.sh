@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Roost and the Node reference side by side: the same roost-bench scenarios with the same
+# parameters against each server in turn, a fresh server (on a free 127.0.0.1 port) for each
+# scenario, then one table with ratios.
+#
+#   bench/compare.sh                 # everything, sized for a 2-core machine (≤ ~10 min)
+#   BENCH_TARGETS=roost BENCH_SCENARIOS="connect rpc" bench/compare.sh
+#
+# Apps: when bench/reference/chat.js exists and `roost config --config bench/roost-bench.toml`
+# accepts the file (the default chat app is in this build), both servers run the chat app and
+# every connection signs up / logs in (JWT over the socket). Otherwise both run the real-time
+# app of interop/REALTIME-APP.md (target/release/examples/interop and
+# bench/reference/realtime.js), unauthenticated. BENCH_APP=realtime|chat forces one.
+#
+# Every parameter is an environment variable (defaults below). Results: $BENCH_OUT/*.jsonl,
+# server logs $BENCH_OUT/*.log, the table $BENCH_OUT/report.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${BENCH_OUT:=target/bench/$(date +%Y%m%d-%H%M%S)}"
+: "${BENCH_TARGETS:=roost reference}"
+: "${BENCH_SCENARIOS:=connect rpc fanout churn}"
+: "${BENCH_PING_MS:=10000}"
+: "${BENCH_THREADS:=}"
+# connect
+: "${BENCH_CONNECTIONS:=10000}"
+: "${BENCH_CONNECT_CONCURRENCY:=256}"
+: "${BENCH_HOLD_SECS:=10}"
+# rpc (methods run one after the other, each on a fresh server)
+: "${BENCH_RPC_METHODS:=get create}"
+: "${BENCH_RPC_CONNECTIONS:=50}"
+: "${BENCH_RPC_SECS:=10}"
+# fanout
+: "${BENCH_SUBSCRIBERS:=10000}"
+: "${BENCH_RATES:=1,2,4,8,16,32,48,64,96,128}"
+: "${BENCH_STEP_SECS:=5}"
+: "${BENCH_DRAIN_SECS:=5}"
+: "${BENCH_MAX_P99_MS:=50}"
+# churn
+: "${BENCH_CHURN_STABLE:=1000}"
+: "${BENCH_CHURN_CHURNERS:=64}"
+: "${BENCH_CHURN_RATE:=20}"
+: "${BENCH_CHURN_SECS:=20}"
+: "${BENCH_SOURCES:=4}"
+: "${BENCH_USER:=bench@example.com:bench-password}"
+
+mkdir -p "$BENCH_OUT"
+BENCH=target/release/roost-bench
+
+echo "== building (release)"
+cargo build --release -p roost-bench -p roost --bins --example interop
+# (Re)install when the lock file is newer than the installed tree (npm writes
+# node_modules/.package-lock.json on every install).
+if [ ! -f bench/reference/node_modules/.package-lock.json ] ||
+  [ bench/reference/package-lock.json -nt bench/reference/node_modules/.package-lock.json ]; then
+  (cd bench/reference && npm ci --no-audit --no-fund)
+fi
+
+if [ -z "${BENCH_APP:-}" ]; then
+  if [ -f bench/reference/chat.js ] &&
+    target/release/roost config --config bench/roost-bench.toml >/dev/null 2>&1; then
+    BENCH_APP=chat
+  else
+    BENCH_APP=realtime
+  fi
+fi
+AUTH=()
+if [ "$BENCH_APP" = chat ]; then AUTH=(--signup "$BENCH_USER"); fi
+echo "== app: $BENCH_APP; results in $BENCH_OUT"
+
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_server TARGET LOGNAME: sets PORT and SERVER_PID, waits for /healthz.
+start_server() {
+  PORT=$(free_port)
+  local log="$BENCH_OUT/$1-$2.log"
+  case "$1/$BENCH_APP" in
+    roost/realtime)
+      RUST_LOG=warn target/release/examples/interop --port "$PORT" \
+        --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
+      ;;
+    roost/chat)
+      local data
+      data=$(mktemp -d "$BENCH_OUT/roost-data.XXXXXX")
+      ROOST_PRIMUS__PING_INTERVAL_MS=$BENCH_PING_MS target/release/roost serve \
+        --config bench/roost-bench.toml --port "$PORT" --data-dir "$data" >"$log" 2>&1 &
+      ;;
+    reference/realtime)
+      node bench/reference/realtime.js --port "$PORT" --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
+      ;;
+    reference/chat)
+      node bench/reference/chat.js --port "$PORT" --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
+      ;;
+    *) echo "unknown target $1" >&2; exit 2 ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 200); do
+    if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$1 did not come up; see $log" >&2
+  exit 1
+}
+
+# bench TARGET VARIANT SCENARIO ARGS...: one scenario on a fresh server.
+bench() {
+  local target=$1 variant=$2
+  shift 2
+  start_server "$target" "$1${variant:+-$variant}"
+  echo "== $target: $* (pid $SERVER_PID, port $PORT)"
+  local threads=()
+  if [ -n "$BENCH_THREADS" ]; then threads=(--threads "$BENCH_THREADS"); fi
+  "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$SERVER_PID" --label "$target" \
+    --variant "$variant" --json-out "$BENCH_OUT/$target.jsonl" --sources "$BENCH_SOURCES" \
+    "${threads[@]}" "${AUTH[@]}" "$@" || echo "!! $target $1 failed" >&2
+  stop_server
+}
+
+for target in $BENCH_TARGETS; do
+  for scenario in $BENCH_SCENARIOS; do
+    case $scenario in
+      connect)
+        bench "$target" "" connect --connections "$BENCH_CONNECTIONS" \
+          --concurrency "$BENCH_CONNECT_CONCURRENCY" --hold-secs "$BENCH_HOLD_SECS"
+        ;;
+      rpc)
+        for method in $BENCH_RPC_METHODS; do
+          bench "$target" "$method" rpc --method "$method" \
+            --connections "$BENCH_RPC_CONNECTIONS" --secs "$BENCH_RPC_SECS"
+        done
+        ;;
+      fanout)
+        bench "$target" "" fanout --subscribers "$BENCH_SUBSCRIBERS" --rates "$BENCH_RATES" \
+          --step-secs "$BENCH_STEP_SECS" --drain-secs "$BENCH_DRAIN_SECS" \
+          --max-p99-ms "$BENCH_MAX_P99_MS"
+        ;;
+      churn)
+        bench "$target" "" churn --stable "$BENCH_CHURN_STABLE" \
+          --churners "$BENCH_CHURN_CHURNERS" --rate "$BENCH_CHURN_RATE" --secs "$BENCH_CHURN_SECS"
+        ;;
+      *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+    esac
+  done
+done
+
+set -- $BENCH_TARGETS
+if [ $# -ge 2 ] && [ -f "$BENCH_OUT/$1.jsonl" ] && [ -f "$BENCH_OUT/$2.jsonl" ]; then
+  echo "== $1 vs $2 ($BENCH_APP app, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$BENCH" report "$BENCH_OUT/$1.jsonl" "$BENCH_OUT/$2.jsonl" | tee "$BENCH_OUT/report.md"
+fi
