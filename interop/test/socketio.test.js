@@ -267,3 +267,30 @@ describe(`Socket.IO authentication and mixed transports against the ${serverKind
     for (const s of seen) same(s.slice().sort(), texts.slice().sort())
   })
 })
+
+describe(`Socket.IO token expiry against the ${serverKind()} server (chat app, expiresIn 2s)`, function () {
+  let server
+  before(async function () {
+    this.timeout(30000)
+    server = await startChatServer({ expiresIn: '2s' })
+  })
+  after(async function () {
+    if (server) await server.stop()
+  })
+
+  it('at expiry the server disconnects the socket (semantics §E22)', async function () {
+    this.timeout(15000)
+    const socket = await connectSocket(server.url, { transports: ['websocket'] })
+    try {
+      const app = clientApp(socket, { auth: true, extraMethods: ['join', 'leave'] })
+      const disconnected = new Promise((resolve) => socket.once('disconnect', resolve))
+      await app.authenticate(local(ALICE))
+      const started = Date.now()
+      const reason = await within(disconnected, 8000, 'the disconnect at expiry')
+      assert.strictEqual(reason, 'io server disconnect')
+      assert.ok(Date.now() - started > 1000, 'not before the token expired')
+    } finally {
+      socket.close()
+    }
+  })
+})
