@@ -50,7 +50,7 @@ async fn sio_connect(addr: SocketAddr) -> WsClient {
     let open: Value = serde_json::from_str(&open[1..]).unwrap();
     assert_eq!(open["upgrades"], json!([]));
     client.send_text("40").await;
-    let connected = text(&mut client).await;
+    let connected = packet(&mut client).await;
     assert!(connected.starts_with("40{\"sid\":"), "{connected}");
     client
 }
