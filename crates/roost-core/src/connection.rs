@@ -243,14 +243,36 @@ impl App {
     /// ([`Channels::connect`](crate::Channels::connect)) and runs the `connection` listeners.
     /// Call it before reading the connection's first frame.
     pub fn connect(&self, info: impl Into<Arc<ConnectionInfo>>) -> Arc<ConnectionInfo> {
+        let info = self.register_connection(info);
+        self.announce_connection(&info);
+        info
+    }
+
+    /// For transports that authenticate a connection before accepting it (Socket.IO
+    /// handshake auth, `login` before `connection`): the first half of [`App::connect`].
+    /// The connection is known and joinable, but no `connection` listener ran yet; follow
+    /// with [`App::announce_connection`], or [`App::forget_connection`] to refuse it.
+    pub fn register_connection(&self, info: impl Into<Arc<ConnectionInfo>>) -> Arc<ConnectionInfo> {
         let info = info.into();
         write(&self.inner.connections.infos).insert(info.id, Arc::clone(&info));
         self.inner.channels.connect(info.id);
+        info
+    }
+
+    /// The second half of [`App::connect`]: runs the `connection` listeners.
+    pub fn announce_connection(&self, info: &Arc<ConnectionInfo>) {
         let listeners = read(&self.inner.connections.on_connection).clone();
         for listener in listeners {
-            listener(self, &info);
+            listener(self, info);
         }
-        info
+    }
+
+    /// Undoes [`App::register_connection`] for a refused connection: it leaves every
+    /// channel and is forgotten, and no `disconnect` listener runs (no `connection` did).
+    pub fn forget_connection(&self, id: ConnectionId) -> Option<Arc<ConnectionInfo>> {
+        let info = write(&self.inner.connections.infos).remove(&id)?;
+        self.inner.channels.disconnect(id);
+        Some(info)
     }
 
     /// For transports: the socket of `id` closed. The connection leaves every channel (§D13),

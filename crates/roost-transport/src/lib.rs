@@ -17,10 +17,12 @@ pub mod cors;
 pub mod primus;
 pub mod response;
 pub mod rest;
+pub mod socketio;
 
 pub use cors::CorsConfig;
 pub use primus::{Primus, PrimusConfig};
 pub use rest::{RequestParamsHook, RestConfig, RestState};
+pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 
 use axum::Router;
 use roost_core::App;

@@ -300,9 +300,19 @@ async fn run(args: Args) -> std::result::Result<(), String> {
         .map_err(|e| format!("cannot listen on port {}: {e}", args.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let primus = server::primus(&app, &config)?;
+    let socketio = server::socketio(&app, &config, None);
     let router = server::router(&app, &config, primus.as_ref());
+    let router = server::with_socketio(router, socketio.as_ref());
     tracing::info!(%addr, ping_interval_ms = args.ping_interval_ms, storage = %storage.url(), "interop app listening");
-    let served = server::serve(listener, router, 2, server::shutdown_signal(), primus).await;
+    let served = server::serve_with_socketio(
+        listener,
+        router,
+        2,
+        server::shutdown_signal(),
+        primus,
+        socketio,
+    )
+    .await;
     storage.close().await;
     served.map_err(|e| e.to_string())
 }

@@ -6,7 +6,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use roost_core::schema::Schema;
 use roost_core::service::{Multi, Paginate};
-use roost_transport::{CorsConfig, PrimusConfig, RestConfig};
+use roost_transport::{CorsConfig, PrimusConfig, RestConfig, SocketIoConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -35,6 +35,8 @@ pub struct Config {
     pub rest: RestConfig,
     /// The Primus websocket transport: heartbeat, limits, queues, client library.
     pub primus: PrimusConfig,
+    /// The Socket.IO transport at `/socket.io/`: heartbeat, limits.
+    pub socketio: SocketIoConfig,
     /// Logging.
     pub log: LogConfig,
     /// Services declared without code, by path.
@@ -188,8 +190,8 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 9] = [
-    "server", "cors", "rest", "primus", "log", "services", "storage", "app", "auth",
+const SECTIONS: [&str; 10] = [
+    "server", "cors", "rest", "primus", "socketio", "log", "services", "storage", "app", "auth",
 ];
 
 impl Config {
@@ -238,6 +240,7 @@ impl Config {
             return Err(ConfigError::Invalid("rest.body_limit must be > 0".into()));
         }
         self.primus.validate().map_err(ConfigError::Invalid)?;
+        self.socketio.validate().map_err(ConfigError::Invalid)?;
         if let Some(path) = &self.primus.client_library {
             if !path.is_file() {
                 return Err(ConfigError::Invalid(format!(

@@ -133,13 +133,17 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%addr, "roost listening");
     let primus = server::primus(&app, &config)?;
     let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
+    let handshake_auth = chat.as_ref().map(chat::ChatApp::socketio_handshake_auth);
+    let socketio = server::socketio(&app, &config, handshake_auth);
     let router = server::router_with_params_hook(&app, &config, primus.as_ref(), rest_hook);
-    server::serve(
+    let router = server::with_socketio(router, socketio.as_ref());
+    server::serve_with_socketio(
         listener,
         router,
         config.server.shutdown_grace_secs,
         server::shutdown_signal(),
         primus,
+        socketio,
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use roost_core::App;
-use roost_transport::{Primus, RequestParamsHook};
+use roost_transport::{HandshakeAuth, Primus, RequestParamsHook, SocketIo};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,6 +31,28 @@ pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
         config.primus.clone(),
         library,
     )))
+}
+
+/// The Socket.IO transport for `app` when `[socketio] enabled` (the default), with the
+/// handshake authentication of the default app when given. Routes the app's deliveries for
+/// Socket.IO connections to itself. Call inside the runtime.
+pub fn socketio(
+    app: &App,
+    config: &Config,
+    handshake_auth: Option<HandshakeAuth>,
+) -> Option<SocketIo> {
+    config
+        .socketio
+        .enabled
+        .then(|| SocketIo::new(app.clone(), config.socketio.clone(), handshake_auth))
+}
+
+/// `router` with `/socket.io/…` handled by `socketio` first (when given).
+pub fn with_socketio(router: Router, socketio: Option<&SocketIo>) -> Router {
+    match socketio {
+        Some(socketio) => socketio.wrap(router),
+        None => router,
+    }
 }
 
 /// The full router: health and every transport on one port.
@@ -98,6 +120,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     primus: Option<Primus>,
 ) -> std::io::Result<()> {
+    serve_with_socketio(listener, router, grace_secs, shutdown, primus, None).await
+}
+
+/// [`serve`], also closing every Socket.IO socket at shutdown.
+pub async fn serve_with_socketio(
+    listener: TcpListener,
+    router: Router,
+    grace_secs: u64,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    primus: Option<Primus>,
+    socketio: Option<SocketIo>,
+) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // Small frames (events, acks, pings) go out as soon as the writer flushes: without
     // TCP_NODELAY, Nagle holds a frame while the previous one is unacknowledged, and the
@@ -110,6 +144,9 @@ pub async fn serve(
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());
+        if let Some(socketio) = socketio {
+            socketio.shutdown(Duration::from_secs(grace_secs)).await;
+        }
         if let Some(primus) = primus {
             primus.shutdown(Duration::from_secs(grace_secs)).await;
         }

@@ -42,6 +42,9 @@ pub(crate) struct Registry {
     /// Where deliveries go; the transport installs it. Kept here, beside the connection
     /// registry the transport also feeds, so `App` needs no extra field.
     pub(crate) sink: RwLock<Option<Arc<dyn DeliverySink>>>,
+    /// Sinks that own the connections of one provider (`"socketio"`): a delivery's
+    /// recipients are split by their connection's provider ([`App::deliver`](crate::App::deliver)).
+    pub(crate) routes: RwLock<Vec<(String, Arc<dyn DeliverySink>)>>,
 }
 
 impl Registry {

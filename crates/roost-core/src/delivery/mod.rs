@@ -273,21 +273,101 @@ impl App {
             .unwrap_or_else(PoisonError::into_inner) = Some(sink);
     }
 
-    /// Hands `delivery` to the installed sink; without one (no transport) it is dropped, as
+    /// Installs a sink for the connections whose provider is `provider` (a second transport
+    /// beside the one installed with [`App::set_delivery_sink`]). Deliveries are split by
+    /// recipient: connections of a routed provider go to its sink, the others to the default
+    /// sink. Each sink receives only its own recipients, so it encodes each payload once.
+    pub fn add_delivery_sink(&self, provider: impl Into<String>, sink: Arc<dyn DeliverySink>) {
+        let provider = provider.into();
+        let registry = self.inner.channels.registry();
+        let mut routes = registry
+            .routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        routes.retain(|(p, _)| *p != provider);
+        routes.push((provider, sink));
+    }
+
+    /// Hands `delivery` to the installed sinks; without one (no transport) it is dropped, as
     /// Feathers does when nothing listens to `publish`.
     pub fn deliver(&self, delivery: Delivery) {
-        let sink = self
-            .inner
-            .channels
-            .registry()
+        let registry = self.inner.channels.registry();
+        let sink = registry
             .sink
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        match sink {
-            Some(sink) => sink.deliver(delivery),
-            None => tracing::debug!(event = %delivery.event, "no delivery sink installed"),
+        let routes = registry
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if routes.is_empty() {
+            match sink {
+                Some(sink) => sink.deliver(delivery),
+                None => tracing::debug!(event = %delivery.event, "no delivery sink installed"),
+            }
+            return;
         }
+        // Slot `routes.len()` is the default sink.
+        let parts = self.split_by_provider(&delivery, &routes);
+        for (slot, part) in parts.into_iter().enumerate() {
+            let Some(part) = part else {
+                continue;
+            };
+            match routes.get(slot) {
+                Some((_, route)) => route.deliver(part),
+                None => match &sink {
+                    Some(sink) => sink.deliver(part),
+                    None => tracing::debug!(event = %part.event, "no delivery sink installed"),
+                },
+            }
+        }
+    }
+
+    /// One delivery per route (and one for the default sink, last), each with the batches
+    /// restricted to that route's connections; `None` where a route has no recipient.
+    fn split_by_provider(
+        &self,
+        delivery: &Delivery,
+        routes: &[(String, Arc<dyn DeliverySink>)],
+    ) -> Vec<Option<Delivery>> {
+        let slots = routes.len() + 1;
+        let mut parts: Vec<Vec<Batch>> = (0..slots).map(|_| Vec::new()).collect();
+        let connections = self.connections();
+        for batch in &delivery.batches {
+            let mut split: Vec<Vec<ConnectionId>> = (0..slots).map(|_| Vec::new()).collect();
+            for &conn in &batch.connections {
+                let slot = connections
+                    .get(conn)
+                    .and_then(|info| routes.iter().position(|(p, _)| p == info.provider()))
+                    .unwrap_or(routes.len());
+                if let Some(list) = split.get_mut(slot) {
+                    list.push(conn);
+                }
+            }
+            for (slot, list) in split.into_iter().enumerate() {
+                if list.is_empty() {
+                    continue;
+                }
+                if let Some(part) = parts.get_mut(slot) {
+                    part.push(Batch {
+                        payload: Arc::clone(&batch.payload),
+                        connections: list,
+                    });
+                }
+            }
+        }
+        parts
+            .into_iter()
+            .map(|batches| {
+                (!batches.is_empty()).then(|| Delivery {
+                    path: delivery.path.clone(),
+                    event: delivery.event.clone(),
+                    batches,
+                })
+            })
+            .collect()
     }
 
     /// A custom server event to every connected connection. `None` when nobody is connected.

@@ -450,3 +450,93 @@ async fn concurrent_publishing_joining_and_disconnecting() {
     assert!(app.channel_names().is_empty());
     assert_eq!(app.channels().connection_count(), 0);
 }
+
+#[test]
+fn deliveries_are_split_by_provider() {
+    use crate::connection::ConnectionInfo;
+    let app = App::new();
+    let ids: Vec<ConnectionId> = ["primus", "socketio", "primus", "socketio"]
+        .iter()
+        .map(|provider| {
+            let id = ConnectionId::next();
+            app.connect(ConnectionInfo::new(id, *provider, serde_json::Map::new()));
+            id
+        })
+        .collect();
+    let primus = Arc::new(RecordingSink::new());
+    let socketio = Arc::new(RecordingSink::new());
+    app.set_delivery_sink(primus.clone());
+    app.add_delivery_sink("socketio", socketio.clone());
+    let shared = Arc::new(json!({"id": 1}));
+    let other = Arc::new(json!({"id": 2}));
+    app.deliver(Delivery {
+        path: Some("messages".into()),
+        event: "created".into(),
+        batches: vec![
+            Batch {
+                payload: Arc::clone(&shared),
+                connections: vec![ids[0], ids[1], ids[2]],
+            },
+            Batch {
+                payload: Arc::clone(&other),
+                connections: vec![ids[3]],
+            },
+        ],
+    });
+    let p = primus.take();
+    let s = socketio.take();
+    assert_eq!(p.len(), 1);
+    assert_eq!(s.len(), 1);
+    assert_eq!(p[0].batches.len(), 1);
+    assert_eq!(p[0].batches[0].connections, vec![ids[0], ids[2]]);
+    assert!(
+        Arc::ptr_eq(&p[0].batches[0].payload, &shared),
+        "payload shared, not copied"
+    );
+    assert_eq!(s[0].wire_name(), "messages created");
+    assert_eq!(s[0].batches.len(), 2);
+    assert_eq!(s[0].batches[0].connections, vec![ids[1]]);
+    assert_eq!(s[0].batches[1].connections, vec![ids[3]]);
+    assert_eq!(s[0].recipient_count() + p[0].recipient_count(), 4);
+    // Only Primus recipients: the Socket.IO sink hears nothing.
+    app.deliver(Delivery {
+        path: None,
+        event: "x".into(),
+        batches: vec![Batch {
+            payload: shared,
+            connections: vec![ids[0]],
+        }],
+    });
+    assert_eq!(primus.take().len(), 1);
+    assert!(socketio.take().is_empty());
+}
+
+#[test]
+fn a_refused_connection_fires_no_listener() {
+    use crate::connection::ConnectionInfo;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let app = App::new();
+    let fired = Arc::new(AtomicUsize::new(0));
+    let (a, b) = (Arc::clone(&fired), Arc::clone(&fired));
+    app.on_connection(move |_, _| {
+        a.fetch_add(1, Ordering::SeqCst);
+    });
+    app.on_disconnect(move |_, _| {
+        b.fetch_add(1, Ordering::SeqCst);
+    });
+    let id = ConnectionId::next();
+    let info = app.register_connection(ConnectionInfo::new(id, "socketio", serde_json::Map::new()));
+    app.channel("x").join([id]);
+    assert!(app.connection(id).is_some());
+    assert!(app.forget_connection(id).is_some());
+    assert!(app.connection(id).is_none());
+    assert!(app.channel("x").is_empty());
+    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    // Accepted instead: announced once.
+    let id = ConnectionId::next();
+    let info2 =
+        app.register_connection(ConnectionInfo::new(id, "socketio", serde_json::Map::new()));
+    app.announce_connection(&info2);
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    drop(info);
+}

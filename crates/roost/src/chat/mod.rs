@@ -80,6 +80,20 @@ impl ChatApp {
         &self.sessions
     }
 
+    /// For the Socket.IO transport: the authentication `create` a handshake with an
+    /// `Authorization` header runs before the connection is accepted (`login` before
+    /// `connection`): the header parsed as REST parses it, against the mounted service.
+    pub fn socketio_handshake_auth(&self) -> roost_transport::HandshakeAuth {
+        let auth = self.auth.clone();
+        Arc::new(
+            move |headers: &roost_core::Map<String, roost_core::Value>| {
+                let path = auth.path()?.to_owned();
+                let data = auth.parse_headers(headers)?;
+                Some((path, data))
+            },
+        )
+    }
+
     /// For the REST transport: puts the `Authorization` header, parsed with the parse
     /// strategies, into `params.authentication` (semantics §E15). Never fails a request.
     pub fn rest_params_hook(&self) -> RequestParamsHook {

@@ -1,0 +1,63 @@
+//! [`SocketIoConfig`]: the `[socketio]` settings.
+
+use serde::{Deserialize, Serialize};
+
+/// The Socket.IO transport's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocketIoConfig {
+    /// Serve Socket.IO at `/socket.io/` (default `true`). When off, those paths fall
+    /// through to REST.
+    pub enabled: bool,
+    /// Engine.IO `pingInterval` in milliseconds (default 25000, Socket.IO's default).
+    pub ping_interval_ms: u64,
+    /// Engine.IO `pingTimeout` in milliseconds (default 20000).
+    pub ping_timeout_ms: u64,
+    /// Engine.IO `maxPayload`: largest packet (polling body or websocket message) accepted,
+    /// in bytes (default 1000000, Socket.IO's `maxHttpBufferSize`).
+    pub max_payload: u64,
+    /// Most packets waiting to be written to one connection (default 1024; socketioxide's
+    /// `max_buffer_size`). A connection whose buffer is full when an event or an ack is
+    /// queued is counted and closed as a slow consumer; nothing is dropped silently.
+    pub max_buffer_size: usize,
+    /// Most calls one connection may have in flight (default 64). A call beyond it is
+    /// answered with a `TooManyRequests` error ack and not run.
+    pub max_pending_calls: usize,
+    /// Milliseconds a client gets to connect to the namespace after the Engine.IO
+    /// handshake (default 45000, Socket.IO's `connectTimeout`).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        SocketIoConfig {
+            enabled: true,
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            max_payload: 1_000_000,
+            max_buffer_size: 1024,
+            max_pending_calls: 64,
+            connect_timeout_ms: 45_000,
+        }
+    }
+}
+
+impl SocketIoConfig {
+    /// The settings that would only fail at first use, checked up front.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("ping_interval_ms", self.ping_interval_ms),
+            ("ping_timeout_ms", self.ping_timeout_ms),
+            ("max_payload", self.max_payload),
+            ("max_buffer_size", self.max_buffer_size as u64),
+            ("max_pending_calls", self.max_pending_calls as u64),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(format!("socketio.{key} must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}
