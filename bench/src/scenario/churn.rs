@@ -99,7 +99,7 @@ async fn churn_loop(
             }
         })
         .await;
-        conn.close(n % 4 == 0).await;
+        conn.close(n.is_multiple_of(4)).await;
         cycles.ok.fetch_add(1, Ordering::Relaxed);
     }
 }
