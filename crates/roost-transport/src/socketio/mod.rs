@@ -381,7 +381,6 @@ async fn accept(inner: &Arc<Inner>, socket: &SocketRef) -> Result<(), ConnectRef
         .await;
         if let Err(error) = result {
             inner.app.forget_connection(id);
-            TransportMetrics::inc(&inner.metrics.refused_connections);
             tracing::debug!(%id, reason = %error.message, "socket.io handshake authentication failed");
             return Err(ConnectRefused::Authentication(error.message));
         }
