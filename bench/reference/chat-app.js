@@ -19,6 +19,7 @@ const { LocalStrategy, hooks: localHooks } = require('@feathersjs/authentication
 const { MemoryService } = require('@feathersjs/memory')
 const { BadRequest, Conflict, Forbidden } = require('@feathersjs/errors')
 const { primus } = require('./primus')
+const socketio = require('@feathersjs/socketio')
 
 const { hashPassword, protect } = localHooks
 const STANDARD_METHODS = ['find', 'get', 'create', 'update', 'patch', 'remove']
@@ -247,6 +248,8 @@ function createChatApp({ pingInterval = 10000, expiresIn = '1d', publishRules = 
   app.use(bodyParser())
   app.configure(rest())
   app.configure(primus({ transformer: 'websockets', pingInterval }))
+  // Socket.IO on the same port (protocol.md §13), as Roost serves it.
+  app.configure(socketio())
   app.configure(usersService)
   app.configure(messagesService)
   app.configure(authentication)

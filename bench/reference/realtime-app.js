@@ -12,6 +12,7 @@ const { feathers } = require('@feathersjs/feathers')
 const { koa, rest, bodyParser, errorHandler } = require('@feathersjs/koa')
 const { MemoryService } = require('@feathersjs/memory')
 const { primus } = require('./primus')
+const socketio = require('@feathersjs/socketio')
 
 const STANDARD_METHODS = ['find', 'get', 'create', 'update', 'patch', 'remove']
 
@@ -138,6 +139,8 @@ function createRealtimeApp({ pingInterval = 10000 } = {}) {
   app.use(bodyParser())
   app.configure(rest())
   app.configure(primus({ transformer: 'websockets', pingInterval }))
+  // Socket.IO on the same port (protocol.md §13), as Roost serves it.
+  app.configure(socketio())
   app.configure(services)
   app.configure(channels)
 

@@ -1,4 +1,4 @@
-//! Roost transports on one axum port: REST and Primus websockets (Socket.IO later).
+//! Roost transports on one axum port: REST, Primus websockets and Socket.IO.
 //!
 //! # Map
 //! - [`rest`]: routes, verbs to methods, status codes, query strings, bodies.
@@ -6,6 +6,8 @@
 //! - [`cors`]: the CORS layer.
 //! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
 //!   fan-out engine (see its module docs for the life of a call and of an event).
+//! - [`socketio`]: the Socket.IO transport on `socketioxide`: handshake authentication,
+//!   calls, deliveries for Socket.IO connections (see its module docs).
 //!
 //! # The life of a REST request
 //! [`router`] sends every path that no other route claims to [`rest::handle`], which finds

@@ -135,8 +135,13 @@ async fn serve(config: Config) -> Result<(), String> {
     let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
     let handshake_auth = chat.as_ref().map(chat::ChatApp::socketio_handshake_auth);
     let socketio = server::socketio(&app, &config, handshake_auth);
-    let router = server::router_with_params_hook(&app, &config, primus.as_ref(), rest_hook);
-    let router = server::with_socketio(router, socketio.as_ref());
+    let router = server::router_with_transports(
+        &app,
+        &config,
+        primus.as_ref(),
+        socketio.as_ref(),
+        rest_hook,
+    );
     server::serve_with_socketio(
         listener,
         router,

@@ -1,7 +1,7 @@
 //! `/metrics`: the transports' counters in the Prometheus text format.
 
 use roost_transport::primus::{CloseReason, TransportMetrics};
-use roost_transport::Primus;
+use roost_transport::{Primus, SocketIo};
 use std::fmt::Write;
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
@@ -13,81 +13,94 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 
 /// Renders every counter of `primus` (when the transport is on).
 pub fn render(primus: Option<&Primus>) -> String {
+    render_all(primus, None)
+}
+
+/// Renders the counters of every transport that is on: `roost_primus_…` and
+/// `roost_socketio_…` (the same set for both).
+pub fn render_all(primus: Option<&Primus>, socketio: Option<&SocketIo>) -> String {
     let mut out = String::new();
-    let Some(primus) = primus else {
-        return out;
-    };
-    let m = primus.metrics();
+    if let Some(primus) = primus {
+        render_transport(&mut out, "primus", "Primus", primus.metrics());
+    }
+    if let Some(socketio) = socketio {
+        render_transport(&mut out, "socketio", "Socket.IO", socketio.metrics());
+    }
+    out
+}
+
+fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetrics) {
     let get = TransportMetrics::get;
-    let counters: [(&str, &str, &str, u64); 10] = [
+    let counters: [(String, &str, String, u64); 10] = [
         (
-            "roost_primus_connections_open",
+            format!("roost_{key}_connections_open"),
             "gauge",
-            "Primus connections open now.",
+            format!("{label} connections open now."),
             get(&m.connections_open),
         ),
         (
-            "roost_primus_connections_total",
+            format!("roost_{key}_connections_total"),
             "counter",
-            "Primus connections accepted since start.",
+            format!("{label} connections accepted since start."),
             get(&m.connections_total),
         ),
         (
-            "roost_primus_frames_in_total",
+            format!("roost_{key}_frames_in_total"),
             "counter",
-            "Text frames received.",
+            "Frames (Socket.IO: events) received.".to_owned(),
             get(&m.frames_in),
         ),
         (
-            "roost_primus_frames_out_total",
+            format!("roost_{key}_frames_out_total"),
             "counter",
-            "Frames enqueued for writing.",
+            "Frames (Socket.IO: events and acks) enqueued for writing.".to_owned(),
             get(&m.frames_out),
         ),
         (
-            "roost_primus_malformed_frames_total",
+            format!("roost_{key}_malformed_frames_total"),
             "counter",
-            "Text frames that were not JSON.",
+            "Frames that could not be decoded.".to_owned(),
             get(&m.malformed_frames),
         ),
         (
-            "roost_primus_ignored_frames_total",
+            format!("roost_{key}_ignored_frames_total"),
             "counter",
-            "Frames ignored as the reference ignores them.",
+            "Frames ignored as the reference ignores them.".to_owned(),
             get(&m.ignored_frames),
         ),
         (
-            "roost_primus_calls_total",
+            format!("roost_{key}_calls_total"),
             "counter",
-            "Service calls run over Primus.",
+            format!("Service calls run over {label}."),
             get(&m.calls),
         ),
         (
-            "roost_primus_refused_connections_total",
+            format!("roost_{key}_refused_connections_total"),
             "counter",
-            "Upgrades refused at max_connections.",
+            "Connections refused at max_connections (Primus).".to_owned(),
             get(&m.refused_connections),
         ),
         (
-            "roost_primus_pending_call_limit_total",
+            format!("roost_{key}_pending_call_limit_total"),
             "counter",
-            "Calls refused at max_pending_calls.",
+            "Calls refused at max_pending_calls.".to_owned(),
             get(&m.pending_call_limit_hits),
         ),
         (
-            "roost_primus_limit_hits_total",
+            format!("roost_{key}_limit_hits_total"),
             "counter",
-            "Every limit hit: refused upgrades and calls, oversized frames, slow consumers.",
+            "Every limit hit: refused connections and calls, oversized frames, slow consumers."
+                .to_owned(),
             m.limit_hits(),
         ),
     ];
     for (name, kind, help, value) in counters {
-        metric(&mut out, name, kind, help, value);
+        metric(out, &name, kind, &help, value);
     }
-    let name = "roost_primus_closes_total";
+    let name = format!("roost_{key}_closes_total");
     let _ = writeln!(
         out,
-        "# HELP {name} Primus connections closed, by reason.\n# TYPE {name} counter"
+        "# HELP {name} {label} connections closed, by reason.\n# TYPE {name} counter"
     );
     for reason in CloseReason::ALL {
         let _ = writeln!(
@@ -97,5 +110,4 @@ pub fn render(primus: Option<&Primus>) -> String {
             m.closes(reason)
         );
     }
-    out
 }

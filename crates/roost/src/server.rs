@@ -68,7 +68,20 @@ pub fn router_with_params_hook(
     primus: Option<&Primus>,
     params_hook: Option<RequestParamsHook>,
 ) -> Router {
+    router_with_transports(app, config, primus, None, params_hook)
+}
+
+/// Every transport on one router: health, `/metrics` (both socket transports), Socket.IO
+/// (when given) in front of Primus (when given) in front of REST.
+pub fn router_with_transports(
+    app: &App,
+    config: &Config,
+    primus: Option<&Primus>,
+    socketio: Option<&SocketIo>,
+    params_hook: Option<RequestParamsHook>,
+) -> Router {
     let metrics_primus = primus.cloned();
+    let metrics_socketio = socketio.cloned();
     let health = Router::new()
         .route(
             "/healthz",
@@ -77,17 +90,19 @@ pub fn router_with_params_hook(
         .route(
             "/metrics",
             get(move || {
-                let body = crate::metrics::render(metrics_primus.as_ref());
+                let body =
+                    crate::metrics::render_all(metrics_primus.as_ref(), metrics_socketio.as_ref());
                 async move { ([("content-type", "text/plain; version=0.0.4")], body) }
             }),
         );
-    health.merge(roost_transport::router_with_primus_and_hook(
+    let router = health.merge(roost_transport::router_with_primus_and_hook(
         app.clone(),
         config.rest.clone(),
         &config.cors,
         primus,
         params_hook,
-    ))
+    ));
+    with_socketio(router, socketio)
 }
 
 /// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).

@@ -381,12 +381,26 @@ async fn accept(inner: &Arc<Inner>, socket: &SocketRef) -> Result<(), ConnectRef
         .await;
         if let Err(error) = result {
             inner.app.forget_connection(id);
-            TransportMetrics::inc(&inner.metrics.refused_connections);
             tracing::debug!(%id, reason = %error.message, "socket.io handshake authentication failed");
             return Err(ConnectRefused::Authentication(error.message));
         }
     }
-    inner.write().pending.insert(socket.id, id);
+    let sid = socket.id;
+    inner.write().pending.insert(sid, id);
+    // socketioxide may still fail to send the CONNECT answer after the middleware, and then
+    // never runs the connect handler: a connection still pending after a while is forgotten.
+    let weak = Arc::downgrade(inner);
+    let grace = Duration::from_millis(inner.config.connect_timeout_ms);
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        if let Some(inner) = weak.upgrade() {
+            let stale = inner.write().pending.remove(&sid);
+            if let Some(id) = stale {
+                tracing::debug!(%id, "socket.io socket never connected; forgotten");
+                inner.app.forget_connection(id);
+            }
+        }
+    });
     Ok(())
 }
 
