@@ -23,7 +23,7 @@ pub mod socketio;
 
 pub use cors::CorsConfig;
 pub use primus::{Primus, PrimusConfig};
-pub use rest::{RequestParamsHook, RestConfig, RestState};
+pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 
 use axum::Router;
@@ -33,21 +33,23 @@ use std::sync::Arc;
 /// The REST router for `app`: every unclaimed path is a service path. Put Primus in front
 /// of it with [`Primus::wrap`] (or use [`router_with_primus`]).
 pub fn router(app: App, rest: RestConfig, cors: &CorsConfig) -> Router {
-    router_with_params_hook(app, rest, cors, None)
+    router_with_params_hook(app, rest, cors, None, RestMetrics::default())
 }
 
 /// [`router`] with a [`RequestParamsHook`] run on every REST request's params (the binary
-/// parses the `Authorization` header there).
+/// parses the `Authorization` header there), counting into `metrics`.
 pub fn router_with_params_hook(
     app: App,
     rest: RestConfig,
     cors: &CorsConfig,
     params_hook: Option<RequestParamsHook>,
+    metrics: RestMetrics,
 ) -> Router {
     let state = RestState {
         app,
         config: Arc::new(rest),
         params_hook,
+        metrics,
     };
     let router = Router::new().fallback(rest::handle).with_state(state);
     match cors.layer() {
@@ -63,18 +65,20 @@ pub fn router_with_primus(
     cors: &CorsConfig,
     primus: Option<&Primus>,
 ) -> Router {
-    router_with_primus_and_hook(app, rest, cors, primus, None)
+    router_with_primus_and_hook(app, rest, cors, primus, None, RestMetrics::default())
 }
 
-/// [`router_with_primus`] with a [`RequestParamsHook`] for REST requests.
+/// [`router_with_primus`] with a [`RequestParamsHook`] for REST requests and the REST
+/// counters to fill.
 pub fn router_with_primus_and_hook(
     app: App,
     rest: RestConfig,
     cors: &CorsConfig,
     primus: Option<&Primus>,
     params_hook: Option<RequestParamsHook>,
+    metrics: RestMetrics,
 ) -> Router {
-    let router = router_with_params_hook(app, rest, cors, params_hook);
+    let router = router_with_params_hook(app, rest, cors, params_hook, metrics);
     match primus {
         Some(primus) => primus.wrap(router),
         None => router,

@@ -12,6 +12,7 @@ use roost_core::hooks::Http;
 use roost_core::{App, CallArgs, Error, Map, Params, Value};
 use roost_wire::qs::{self, QsOptions};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The REST settings.
@@ -41,6 +42,57 @@ impl Default for RestConfig {
 /// `authenticate` hook of a service that demands one (§E16).
 pub type RequestParamsHook = Arc<dyn Fn(&mut Params) + Send + Sync>;
 
+/// The REST counters `/metrics` shows. Cheap to clone: clones count into the same cells.
+#[derive(Debug, Clone, Default)]
+pub struct RestMetrics {
+    inner: Arc<RestCounters>,
+}
+
+#[derive(Debug, Default)]
+struct RestCounters {
+    requests: AtomicU64,
+    body_limit_hits: AtomicU64,
+    query_limit_hits: AtomicU64,
+    bad_bodies: AtomicU64,
+}
+
+impl RestMetrics {
+    /// Requests answered (any status).
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Bodies refused at `rest.body_limit`.
+    pub fn body_limit_hits(&self) -> u64 {
+        self.inner.body_limit_hits.load(Ordering::Relaxed)
+    }
+
+    /// Query strings (and form bodies) refused at a `rest.query` limit: depth, parameter or
+    /// array limit with `strict_depth` / `throw_on_limit_exceeded` set.
+    pub fn query_limit_hits(&self) -> u64 {
+        self.inner.query_limit_hits.load(Ordering::Relaxed)
+    }
+
+    /// Bodies that were not valid JSON objects/arrays or form data.
+    pub fn bad_bodies(&self) -> u64 {
+        self.inner.bad_bodies.load(Ordering::Relaxed)
+    }
+
+    /// Every limit hit: bodies over the size limit and queries over a `qs` limit.
+    pub fn limit_hits(&self) -> u64 {
+        self.body_limit_hits() + self.query_limit_hits()
+    }
+
+    fn count(cell: &AtomicU64) {
+        cell.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every [`qs::QsError`] is a limit refusing the input.
+    fn count_qs_error(&self, _error: &qs::QsError) {
+        Self::count(&self.inner.query_limit_hits);
+    }
+}
+
 /// What the REST handler needs, shared by every request.
 #[derive(Clone)]
 pub struct RestState {
@@ -50,6 +102,8 @@ pub struct RestState {
     pub config: Arc<RestConfig>,
     /// Runs on every request's params before the call (see [`RequestParamsHook`]).
     pub params_hook: Option<RequestParamsHook>,
+    /// The counters.
+    pub metrics: RestMetrics,
 }
 
 impl std::fmt::Debug for RestState {
@@ -132,11 +186,17 @@ pub(crate) fn header_map(headers: &HeaderMap) -> Map<String, Value> {
 /// Reads the request body within `limit` bytes, as koa-body does: JSON (objects and arrays
 /// only, like its strict mode) or `application/x-www-form-urlencoded` (parsed with `qs`,
 /// values stay strings). An empty body is `{}`.
-async fn read_body(body: Body, headers: &HeaderMap, config: &RestConfig) -> Result<Value, Error> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    config: &RestConfig,
+    metrics: &RestMetrics,
+) -> Result<Value, Error> {
     let limit = config.body_limit;
     // A body over the limit is bad input like any other: a Feathers BadRequest (the
     // reference answers a bare 500 `request entity too large`).
     let bytes = to_bytes(body, limit).await.map_err(|_| {
+        RestMetrics::count(&metrics.inner.body_limit_hits);
         Error::bad_request(format!(
             "Request body is larger than the limit of {limit} bytes"
         ))
@@ -150,11 +210,16 @@ async fn read_body(body: Body, headers: &HeaderMap, config: &RestConfig) -> Resu
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     if is_form {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Error::bad_request("The form body is not valid UTF-8"))?;
-        return qs::parse(text, &config.query).map_err(|e| Error::bad_request(e.to_string()));
+        let text = std::str::from_utf8(&bytes).map_err(|_| {
+            RestMetrics::count(&metrics.inner.bad_bodies);
+            Error::bad_request("The form body is not valid UTF-8")
+        })?;
+        return qs::parse(text, &config.query).map_err(|e| {
+            metrics.count_qs_error(&e);
+            Error::bad_request(e.to_string())
+        });
     }
-    match serde_json::from_slice(&bytes) {
+    let parsed = match serde_json::from_slice(&bytes) {
         Ok(value @ (Value::Object(_) | Value::Array(_))) => Ok(value),
         Ok(_) => Err(Error::bad_request(
             "Invalid JSON: the body must be an object or an array",
@@ -162,11 +227,16 @@ async fn read_body(body: Body, headers: &HeaderMap, config: &RestConfig) -> Resu
         Err(e) => Err(Error::bad_request(format!(
             "Invalid JSON in request body: {e}"
         ))),
+    };
+    if parsed.is_err() {
+        RestMetrics::count(&metrics.inner.bad_bodies);
     }
+    parsed
 }
 
 /// Answers one REST request.
 pub async fn handle(State(state): State<RestState>, request: Request) -> Response {
+    RestMetrics::count(&state.metrics.inner.requests);
     let is_head = request.method() == Method::HEAD;
     let mut response = match call(&state, request).await {
         Ok(response) => response,
@@ -201,13 +271,16 @@ async fn call(state: &RestState, request: Request) -> Result<Response, Error> {
         Some(raw) => match qs::parse(raw, &state.config.query) {
             Ok(Value::Object(map)) => map,
             Ok(_) => Map::new(),
-            Err(e) => return Err(Error::bad_request(e.to_string())),
+            Err(e) => {
+                state.metrics.count_qs_error(&e);
+                return Err(Error::bad_request(e.to_string()));
+            }
         },
         None => Map::new(),
     };
     let has_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     let data = if has_body {
-        Some(read_body(body, &parts.headers, &state.config).await?)
+        Some(read_body(body, &parts.headers, &state.config, &state.metrics).await?)
     } else {
         None
     };

@@ -408,6 +408,7 @@ async fn a_params_hook_completes_every_request() {
         RestConfig::default(),
         &no_cors(),
         Some(hook),
+        roost_transport::RestMetrics::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

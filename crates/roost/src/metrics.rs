@@ -1,7 +1,7 @@
 //! `/metrics`: the transports' counters in the Prometheus text format.
 
 use roost_transport::primus::{CloseReason, TransportMetrics};
-use roost_transport::{Primus, SocketIo};
+use roost_transport::{Primus, RestMetrics, SocketIo};
 use std::fmt::Write;
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
@@ -13,13 +13,20 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 
 /// Renders every counter of `primus` (when the transport is on).
 pub fn render(primus: Option<&Primus>) -> String {
-    render_all(primus, None)
+    render_all(None, primus, None)
 }
 
-/// Renders the counters of every transport that is on: `roost_primus_…` and
-/// `roost_socketio_…` (the same set for both).
-pub fn render_all(primus: Option<&Primus>, socketio: Option<&SocketIo>) -> String {
+/// Renders the counters of every transport that is on: `roost_rest_…`, then
+/// `roost_primus_…` and `roost_socketio_…` (the same set for both socket transports).
+pub fn render_all(
+    rest: Option<&RestMetrics>,
+    primus: Option<&Primus>,
+    socketio: Option<&SocketIo>,
+) -> String {
     let mut out = String::new();
+    if let Some(rest) = rest {
+        render_rest(&mut out, rest);
+    }
     if let Some(primus) = primus {
         render_transport(&mut out, "primus", "Primus", primus.metrics());
     }
@@ -27,6 +34,39 @@ pub fn render_all(primus: Option<&Primus>, socketio: Option<&SocketIo>) -> Strin
         render_transport(&mut out, "socketio", "Socket.IO", socketio.metrics());
     }
     out
+}
+
+fn render_rest(out: &mut String, m: &RestMetrics) {
+    let counters = [
+        (
+            "roost_rest_requests_total",
+            "REST requests answered.",
+            m.requests(),
+        ),
+        (
+            "roost_rest_body_limit_total",
+            "Request bodies refused at rest.body_limit.",
+            m.body_limit_hits(),
+        ),
+        (
+            "roost_rest_query_limit_total",
+            "Query strings and form bodies refused at a rest.query limit.",
+            m.query_limit_hits(),
+        ),
+        (
+            "roost_rest_bad_bodies_total",
+            "Request bodies that were not a JSON object/array or form data.",
+            m.bad_bodies(),
+        ),
+        (
+            "roost_rest_limit_hits_total",
+            "Every REST limit hit: oversized bodies and queries over a qs limit.",
+            m.limit_hits(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        metric(out, name, "counter", help, value);
+    }
 }
 
 fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetrics) {

@@ -82,6 +82,8 @@ pub fn router_with_transports(
 ) -> Router {
     let metrics_primus = primus.cloned();
     let metrics_socketio = socketio.cloned();
+    let rest_metrics = roost_transport::RestMetrics::default();
+    let metrics_rest = rest_metrics.clone();
     let health = Router::new()
         .route(
             "/healthz",
@@ -90,8 +92,11 @@ pub fn router_with_transports(
         .route(
             "/metrics",
             get(move || {
-                let body =
-                    crate::metrics::render_all(metrics_primus.as_ref(), metrics_socketio.as_ref());
+                let body = crate::metrics::render_all(
+                    Some(&metrics_rest),
+                    metrics_primus.as_ref(),
+                    metrics_socketio.as_ref(),
+                );
                 async move { ([("content-type", "text/plain; version=0.0.4")], body) }
             }),
         );
@@ -101,6 +106,7 @@ pub fn router_with_transports(
         &config.cors,
         primus,
         params_hook,
+        rest_metrics,
     ));
     with_socketio(router, socketio)
 }
