@@ -14,6 +14,9 @@
 #
 # Every parameter is an environment variable (defaults below). Results: $BENCH_OUT/*.jsonl,
 # server logs $BENCH_OUT/*.log, the table $BENCH_OUT/report.md.
+#
+#   BENCH_ROOST_BIN=/path/to/roost   # another roost build (a "before" binary), same scenarios
+#   BENCH_PIN="0 1"                  # taskset: server on CPU 0, generator on CPU 1 (empty: off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +25,8 @@ cd "$(dirname "$0")/.."
 : "${BENCH_SCENARIOS:=connect rpc fanout churn}"
 : "${BENCH_PING_MS:=10000}"
 : "${BENCH_THREADS:=}"
+: "${BENCH_ROOST_BIN:=target/release/roost}"
+: "${BENCH_PIN:=}"
 # connect
 : "${BENCH_CONNECTIONS:=10000}"
 : "${BENCH_CONNECT_CONCURRENCY:=256}"
@@ -46,6 +51,13 @@ cd "$(dirname "$0")/.."
 
 mkdir -p "$BENCH_OUT"
 BENCH=target/release/roost-bench
+SERVER_PIN=()
+BENCH_PIN_CMD=()
+if [ -n "$BENCH_PIN" ]; then
+  read -r server_cpu bench_cpu <<<"$BENCH_PIN"
+  SERVER_PIN=(taskset -c "$server_cpu")
+  BENCH_PIN_CMD=(taskset -c "${bench_cpu:?BENCH_PIN needs two CPU lists, e.g. \"0 1\"}")
+fi
 
 echo "== building (release)"
 cargo build --release -p roost-bench -p roost --bins --example interop
@@ -91,20 +103,20 @@ start_server() {
   local log="$BENCH_OUT/$1-$2.log"
   case "$1/$BENCH_APP" in
     roost/realtime)
-      RUST_LOG=warn target/release/examples/interop --port "$PORT" \
+      RUST_LOG=warn "${SERVER_PIN[@]}" target/release/examples/interop --port "$PORT" \
         --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
       ;;
     roost/chat)
       local data
       data=$(mktemp -d "$BENCH_OUT/roost-data.XXXXXX")
-      ROOST_PRIMUS__PING_INTERVAL_MS=$BENCH_PING_MS target/release/roost serve \
+      ROOST_PRIMUS__PING_INTERVAL_MS=$BENCH_PING_MS "${SERVER_PIN[@]}" "$BENCH_ROOST_BIN" serve \
         --config bench/roost-bench.toml --port "$PORT" --data-dir "$data" >"$log" 2>&1 &
       ;;
     reference/realtime)
-      node bench/reference/realtime.js --port "$PORT" --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
+      "${SERVER_PIN[@]}" node bench/reference/realtime.js --port "$PORT" --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
       ;;
     reference/chat)
-      node bench/reference/chat.js --port "$PORT" --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
+      "${SERVER_PIN[@]}" node bench/reference/chat.js --port "$PORT" --ping-interval-ms "$BENCH_PING_MS" >"$log" 2>&1 &
       ;;
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
@@ -126,7 +138,7 @@ bench() {
   echo "== $target: $* (pid $SERVER_PID, port $PORT)"
   local threads=()
   if [ -n "$BENCH_THREADS" ]; then threads=(--threads "$BENCH_THREADS"); fi
-  "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$SERVER_PID" --label "$target" \
+  "${BENCH_PIN_CMD[@]}" "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$SERVER_PID" --label "$target" \
     --variant "$variant" --json-out "$BENCH_OUT/$target.jsonl" --sources "$BENCH_SOURCES" \
     "${threads[@]}" "${AUTH[@]}" "$@" || echo "!! $target $1 failed" >&2
   stop_server
