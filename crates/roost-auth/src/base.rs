@@ -5,6 +5,7 @@
 use crate::config::{AuthConfig, AuthConfigError};
 use crate::events::AuthEvents;
 use crate::jwt::{self, Algorithm, TokenPayload, VerifyOptions};
+use crate::metrics::AuthMetrics;
 use crate::password::PasswordHasher;
 use crate::strategy::{AuthStrategy, JwtStrategy, LocalStrategy};
 use roost_core::js::is_truthy;
@@ -31,6 +32,7 @@ struct Inner {
     strategies: Vec<(String, Arc<dyn AuthStrategy>)>,
     hasher: PasswordHasher,
     events: AuthEvents,
+    metrics: AuthMetrics,
     path: OnceLock<String>,
 }
 
@@ -86,6 +88,7 @@ impl AuthenticationBuilder {
                 strategies: self.strategies,
                 hasher,
                 events: AuthEvents::default(),
+                metrics: AuthMetrics::default(),
                 path: OnceLock::new(),
                 config,
             }),
@@ -136,6 +139,11 @@ impl Authentication {
     /// The `login`/`logout` events.
     pub fn events(&self) -> &AuthEvents {
         &self.inner.events
+    }
+
+    /// The counters `/metrics` shows: logins, failures, logouts, expiries.
+    pub fn metrics(&self) -> &AuthMetrics {
+        &self.inner.metrics
     }
 
     /// The path the service is mounted at, once [`Authentication::mount`] ran.

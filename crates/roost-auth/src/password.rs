@@ -7,7 +7,7 @@
 //! most `password_queue` wait; beyond that the caller gets 429 at once.
 
 use roost_core::Error;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -23,6 +23,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
+    refused: AtomicU64,
     /// A hash of a random password at `cost`, verified when the user does not exist so a
     /// failed lookup takes as long as a wrong password.
     dummy: OnceCell<String>,
@@ -47,9 +48,15 @@ impl PasswordHasher {
                 permits: Arc::new(Semaphore::new(concurrency.max(1))),
                 waiting: AtomicUsize::new(0),
                 max_waiting,
+                refused: AtomicU64::new(0),
                 dummy: OnceCell::new(),
             }),
         }
+    }
+
+    /// Hashes and verifications refused because `password_queue` callers were waiting.
+    pub fn refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
     }
 
     /// The cost of new hashes.
@@ -65,6 +72,7 @@ impl PasswordHasher {
         let inner = &self.inner;
         if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.max_waiting {
             inner.waiting.fetch_sub(1, Ordering::AcqRel);
+            inner.refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("password hashing queue full; request refused");
             return Err(Error::new(
                 roost_core::ErrorKind::TooManyRequests,
@@ -159,6 +167,7 @@ mod tests {
         let e = h.hash("x".into()).await.unwrap_err();
         assert_eq!(e.code(), 429);
         assert_eq!(h.inner.waiting.load(Ordering::SeqCst), 1);
+        assert_eq!(h.refused(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

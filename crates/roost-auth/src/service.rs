@@ -31,11 +31,17 @@ impl AuthenticationService {
 #[async_trait]
 impl Service for AuthenticationService {
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        self.auth.create(&data, params).await
+        let result = self.auth.create(&data, params).await;
+        self.auth.metrics().count_login(result.is_ok());
+        result
     }
 
     async fn remove(&self, id: &Value, params: &Params) -> Result<Value> {
-        self.auth.remove(id, params).await
+        let result = self.auth.remove(id, params).await;
+        if result.is_ok() {
+            self.auth.metrics().count_logout();
+        }
+        result
     }
 
     fn implemented_methods(&self) -> Vec<String> {

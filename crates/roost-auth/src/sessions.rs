@@ -188,6 +188,7 @@ impl Inner {
     fn expire(&self, id: ConnectionId) {
         if self.app.connection(id).is_some() {
             tracing::debug!(connection = %id, "access token expired: connection logged out, socket kept open");
+            self.auth.metrics().count_expiry();
             // Leaves every channel and runs the `disconnect` listeners, ours included.
             self.app.emit_disconnect(id);
         }

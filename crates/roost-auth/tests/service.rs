@@ -449,6 +449,15 @@ async fn login_and_logout_events() {
         ]
     );
     assert_eq!(AuthEventKind::Logout.as_str(), "logout");
+    let metrics = s.auth.metrics();
+    assert_eq!(
+        (
+            metrics.logins(),
+            metrics.login_failures(),
+            metrics.logouts()
+        ),
+        (3, 1, 1)
+    );
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 struct Setup {
     app: App,
+    auth: Authentication,
     sessions: SocketSessions,
 }
 
@@ -43,7 +44,11 @@ async fn setup(expires_in: &str) -> Setup {
         app.channel("anonymous").join([conn.id()]);
     });
     let sessions = SocketSessions::install(&auth);
-    Setup { app, sessions }
+    Setup {
+        app,
+        auth,
+        sessions,
+    }
 }
 
 impl Setup {
@@ -119,6 +124,7 @@ async fn login_stores_the_auth_and_expiry_clears_it_without_closing() {
         vec!["anonymous".to_owned()]
     );
     assert_eq!(s.sessions.armed(), 0);
+    assert_eq!(s.auth.metrics().expiries(), 1);
 
     // Logging in again restores and re-arms.
     s.login(&conn).await;

@@ -301,8 +301,14 @@ async fn run(args: Args) -> std::result::Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let primus = server::primus(&app, &config)?;
     let socketio = server::socketio(&app, &config, None);
-    let router =
-        server::router_with_transports(&app, &config, primus.as_ref(), socketio.as_ref(), None);
+    let router = server::router_with_transports(
+        &app,
+        &config,
+        primus.as_ref(),
+        socketio.as_ref(),
+        None,
+        None,
+    );
     tracing::info!(%addr, ping_interval_ms = args.ping_interval_ms, storage = %storage.url(), "interop app listening");
     let served = server::serve_with_socketio(
         listener,

@@ -141,6 +141,7 @@ async fn serve(config: Config) -> Result<(), String> {
         primus.as_ref(),
         socketio.as_ref(),
         rest_hook,
+        chat.as_ref().map(chat::ChatApp::auth),
     );
     server::serve_with_socketio(
         listener,

@@ -36,6 +36,42 @@ pub fn render_all(
     out
 }
 
+/// Appends the authentication counters: logins, failed logins, logouts, socket expiries and
+/// password checks refused at `auth.password_queue`.
+pub fn render_auth(out: &mut String, auth: &roost_auth::Authentication) {
+    let m = auth.metrics();
+    let counters = [
+        (
+            "roost_auth_logins_total",
+            "Successful authentication.create calls.",
+            m.logins(),
+        ),
+        (
+            "roost_auth_login_failures_total",
+            "Failed authentication.create calls.",
+            m.login_failures(),
+        ),
+        (
+            "roost_auth_logouts_total",
+            "Successful authentication.remove calls.",
+            m.logouts(),
+        ),
+        (
+            "roost_auth_expiries_total",
+            "Socket connections logged out because their access token expired.",
+            m.expiries(),
+        ),
+        (
+            "roost_auth_password_queue_full_total",
+            "Password hashes and checks refused at auth.password_queue (429).",
+            auth.hasher().refused(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        metric(out, name, "counter", help, value);
+    }
+}
+
 fn render_rest(out: &mut String, m: &RestMetrics) {
     let counters = [
         (

@@ -68,18 +68,21 @@ pub fn router_with_params_hook(
     primus: Option<&Primus>,
     params_hook: Option<RequestParamsHook>,
 ) -> Router {
-    router_with_transports(app, config, primus, None, params_hook)
+    router_with_transports(app, config, primus, None, params_hook, None)
 }
 
-/// Every transport on one router: health, `/metrics` (both socket transports), Socket.IO
-/// (when given) in front of Primus (when given) in front of REST.
+/// Every transport on one router: health, `/metrics` (REST, both socket transports and,
+/// when given, authentication), Socket.IO (when given) in front of Primus (when given) in
+/// front of REST.
 pub fn router_with_transports(
     app: &App,
     config: &Config,
     primus: Option<&Primus>,
     socketio: Option<&SocketIo>,
     params_hook: Option<RequestParamsHook>,
+    auth: Option<&roost_auth::Authentication>,
 ) -> Router {
+    let metrics_auth = auth.cloned();
     let metrics_primus = primus.cloned();
     let metrics_socketio = socketio.cloned();
     let rest_metrics = roost_transport::RestMetrics::default();
@@ -92,11 +95,14 @@ pub fn router_with_transports(
         .route(
             "/metrics",
             get(move || {
-                let body = crate::metrics::render_all(
+                let mut body = crate::metrics::render_all(
                     Some(&metrics_rest),
                     metrics_primus.as_ref(),
                     metrics_socketio.as_ref(),
                 );
+                if let Some(auth) = &metrics_auth {
+                    crate::metrics::render_auth(&mut body, auth);
+                }
                 async move { ([("content-type", "text/plain; version=0.0.4")], body) }
             }),
         );

@@ -126,6 +126,30 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
     assert_eq!(signup.status, 201, "{:?}", signup.json());
     assert!(signup.json().get("password").is_none());
     assert!(data.path().join("secret").is_file());
+    // Logins are counted at /metrics, the failed one too.
+    for (password, status) in [("wrong", 401), ("pw", 201)] {
+        let login = rt
+            .block_on(roost_testkit::json_request(
+                addr,
+                "POST",
+                "/authentication",
+                &serde_json::json!({"strategy": "local", "email": "x@example.com", "password": password}),
+            ))
+            .unwrap();
+        assert_eq!(login.status, status, "{:?}", login.json());
+    }
+    let metrics = rt
+        .block_on(roost_testkit::request(addr, "GET", "/metrics", &[], None))
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.body);
+    for line in [
+        "\nroost_auth_logins_total 1\n",
+        "\nroost_auth_login_failures_total 1\n",
+        "\nroost_auth_password_queue_full_total 0\n",
+        "\nroost_rest_requests_total 3\n",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")

@@ -25,7 +25,7 @@ async fn rest_limit_hits_are_counted() {
         .unwrap();
     let listener = server::bind(&config).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = server::router_with_transports(&app, &config, None, None, None);
+    let router = server::router_with_transports(&app, &config, None, None, None, None);
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let big = serde_json::json!({"text": "x".repeat(100)});
