@@ -15,11 +15,10 @@
 mod common;
 
 use common::{backends, drop_table, fresh_table, Backend};
-use roost_core::params::PaginateOverride;
 use roost_core::schema::{FieldType, Schema};
-use roost_core::service::{AdapterOptions, Multi, Paginate};
 use roost_core::{json, MemoryOptions, MemoryService, Params, Service, Value};
 use roost_sql::{IdType, SqlOptions, SqlService};
+use roost_testkit::vectors::{self, adapter_of, call, check, params_of};
 
 /// Cases a backend cannot answer like memory, with the reason. Keep this list short and true.
 const SKIPS: &[(&str, &[&str], &str)] = &[
@@ -51,47 +50,6 @@ fn skip_reason(name: &str, backend: &str) -> Option<&'static str> {
         .iter()
         .find(|(n, bs, _)| *n == name && bs.contains(&backend))
         .map(|(_, _, why)| *why)
-}
-
-fn paginate_of(v: &Value) -> Option<Paginate> {
-    let obj = v.as_object()?;
-    let n = |k: &str| obj.get(k).and_then(Value::as_u64).map(|n| n as usize);
-    Some(Paginate {
-        default: n("default"),
-        max: n("max"),
-    })
-}
-
-fn adapter_of(v: &Value) -> AdapterOptions {
-    AdapterOptions {
-        id: v
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("id")
-            .to_owned(),
-        multi: match v.get("multi") {
-            Some(m) => serde_json::from_value::<Multi>(m.clone()).unwrap(),
-            None => Multi::default(),
-        },
-        paginate: v.get("paginate").and_then(paginate_of),
-    }
-}
-
-/// JSON equality, numbers by value, object key order ignored.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(xs), Value::Array(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(xm), Value::Object(ym)) => {
-            xm.len() == ym.len()
-                && xm
-                    .iter()
-                    .all(|(k, x)| ym.get(k).is_some_and(|y| same(x, y)))
-        }
-        _ => a == b,
-    }
 }
 
 /// The column type for a field whose non-null values are `values`.
@@ -165,86 +123,13 @@ fn with_ids(records: &[Value], id: &str, start: i64) -> (Vec<Value>, i64) {
     (out, next)
 }
 
-async fn call(service: &dyn Service, case: &Value, params: &Params) -> roost_core::Result<Value> {
-    let id = case.get("id").cloned().unwrap_or(Value::Null);
-    let body = case.get("body").cloned().unwrap_or(Value::Null);
-    match case["method"].as_str().unwrap() {
-        "find" => service.find(params).await,
-        "get" => service.get(&id, params).await,
-        "create" => service.create(body, params).await,
-        "update" => service.update(&id, body, params).await,
-        "patch" => service.patch(&id, body, params).await,
-        "remove" => service.remove(&id, params).await,
-        m => panic!("unknown method {m}"),
-    }
-}
-
-fn params_of(case: &Value) -> Params {
-    let mut params =
-        Params::default().with_query(case["query"].as_object().cloned().unwrap_or_default());
-    if let Some(p) = case.get("paginate") {
-        params.paginate = Some(match paginate_of(p) {
-            Some(p) => PaginateOverride::With(p),
-            None => PaginateOverride::Disabled,
-        });
-    }
-    params
-}
-
-fn check(result: roost_core::Result<Value>, expected: &Value) -> Result<(), String> {
-    match (result, expected.get("error")) {
-        (Ok(got), None) => {
-            if !same(&got, &expected["result"]) {
-                return Err(format!("result {got}\n   expected {}", expected["result"]));
-            }
-        }
-        (Err(got), Some(want)) => {
-            let name = want["name"].as_str().unwrap_or_default();
-            if name == "Error" || name == "TypeError" {
-                if got.code() != 400 || (name == "Error" && got.message != want["message"]) {
-                    return Err(format!("error {}\n   expected {want}", got.to_json()));
-                }
-            } else {
-                let mut got_json = got.to_json();
-                if let Some(o) = got_json.as_object_mut() {
-                    o.remove("className");
-                }
-                if !same(&got_json, want) {
-                    return Err(format!("error {got_json}\n   expected {want}"));
-                }
-            }
-        }
-        (Ok(got), Some(want)) => return Err(format!("result {got}\n   expected error {want}")),
-        (Err(got), None) => {
-            return Err(format!(
-                "error {}\n   expected {}",
-                got.to_json(),
-                expected["result"]
-            ))
-        }
-    }
-    Ok(())
-}
-
-async fn all_records(service: &dyn Service) -> Value {
-    let all = Params {
-        paginate: Some(PaginateOverride::Disabled),
-        ..Params::default()
-    };
-    service.find(&all).await.unwrap()
-}
-
 async fn run_case(b: &Backend, case: &Value, datasets: &Value) -> Result<(), String> {
     let adapter = adapter_of(&case["options"]);
     let start = case["options"]
         .get("startId")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let data = match &case["data"] {
-        Value::String(name) => datasets[name].clone(),
-        other => other.clone(),
-    };
-    let data = data.as_array().cloned().unwrap_or_default();
+    let data = vectors::seed(case, datasets);
     let mut typed: Vec<&Value> = data.iter().collect();
     let body = case.get("body").cloned().unwrap_or(Value::Null);
     match &body {
@@ -275,35 +160,15 @@ async fn run_case(b: &Backend, case: &Value, datasets: &Value) -> Result<(), Str
         .await
         .map_err(|e| format!("seeding failed: {}", e.to_json()))?;
     let result = call(&service, case, &params_of(case)).await;
-    let outcome = check(result, &case["expected"]);
-    let outcome = match (outcome, case["expected"].get("store")) {
-        (Ok(()), Some(store)) => {
-            let got = all_records(&service).await;
-            if same(&got, store) {
-                Ok(())
-            } else {
-                Err(format!("store {got}\n   expected {store}"))
-            }
-        }
-        (other, _) => other,
-    };
+    let outcome = vectors::check_with_store(&service, result, &case["expected"]).await;
     drop_table(&b.db, &table).await;
     outcome
 }
 
-fn load() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../roost-core/tests/vectors/query.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_agrees_with_memory_on_every_vector() {
-    let file = load();
-    let cases = file["cases"].as_array().unwrap();
+    let file = vectors::load();
+    let cases = vectors::cases(&file);
     let mut report = Vec::new();
     let mut failed_total = 0;
     for b in backends().await {
@@ -356,7 +221,7 @@ fn typed_people(datasets: &Value) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_columns_agree_with_memory_on_people_queries() {
-    let file = load();
+    let file = vectors::load();
     let people = typed_people(&file["datasets"]);
     let mut failed_total = 0;
     let mut report = Vec::new();

@@ -1,5 +1,8 @@
 //! Test helpers for Roost's integration tests: a minimal HTTP/1.1 client over a real TCP
-//! socket, so tests speak the same bytes a client would without a heavy HTTP client crate.
+//! socket, so tests speak the same bytes a client would without a heavy HTTP client crate,
+//! and [`vectors`], the Feathers query vectors every adapter is checked against.
+
+pub mod vectors;
 
 use serde_json::Value;
 use std::net::SocketAddr;
