@@ -113,7 +113,8 @@ async fn migrate(config: Config) -> ExitCode {
         }
         Err(e) => {
             eprintln!("roost: {e}");
-            ExitCode::from(if e.is_destructive() { 2 } else { 1 })
+            let destructive = e.is_destructive() || storage.refused_destructive();
+            ExitCode::from(if destructive { 2 } else { 1 })
         }
     }
 }

@@ -25,6 +25,7 @@ use roost_sql::{Change, Database, IdType, SqlConfig, SqlError, SqlOptions, SqlSe
 use serde::{Deserialize, Serialize};
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
@@ -132,6 +133,8 @@ pub struct Storage {
     config: SqlConfig,
     db: OnceCell<Database>,
     changes: Mutex<Vec<Change>>,
+    /// Set once a destructive migration was refused, whatever error type carried it up.
+    refused_destructive: AtomicBool,
 }
 
 /// A SQL table for [`service_for`].
@@ -158,6 +161,7 @@ impl Storage {
             config,
             db: OnceCell::new(),
             changes: Mutex::new(Vec::new()),
+            refused_destructive: AtomicBool::new(false),
         }
     }
 
@@ -199,6 +203,13 @@ impl Storage {
             .lock()
             .map(|c| c.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Whether a migration was refused because it would lose data. The default app's tables
+    /// are opened through a store factory whose errors are Feathers errors, so `roost
+    /// migrate` asks here rather than matching the error it got.
+    pub fn refused_destructive(&self) -> bool {
+        self.refused_destructive.load(Ordering::Relaxed)
     }
 
     /// Closes the pool (if it was opened).
@@ -253,6 +264,7 @@ pub async fn service_for(
     })?;
     let changes = service.migrate().await.map_err(|source| match source {
         SqlError::Destructive(why) => {
+            storage.refused_destructive.store(true, Ordering::Relaxed);
             StorageError::Destructive(format!("service `{path}` (table `{name}`): {why}"))
         }
         source => StorageError::Sql {

@@ -78,6 +78,22 @@ fn migrate_prints_changes_and_refuses_destructive_ones() {
 }
 
 #[test]
+fn a_destructive_change_to_a_default_app_table_is_exit_2_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A declared service that owns the default app's `users` table with another type for
+    // `email`: the default app's migration of that table must be refused like any other.
+    let config = config_file(
+        dir.path(),
+        "[services.accounts]\nadapter = \"sql\"\ntable = \"users\"\nschema = { email = \"integer\" }\n",
+    );
+    let out = roost(&["migrate"], &config, &data, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let message = text(&out.stderr);
+    assert!(message.contains("users"), "{message}");
+}
+
+#[test]
 fn an_unreachable_database_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), PEOPLE_SQL);
