@@ -281,6 +281,101 @@ impl AroundHook for HashPasswordHook {
     }
 }
 
+/// Where [`UserFieldHook`] writes the caller's user field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFieldTarget {
+    /// `set_from_user`: into `data` (every item of an array) of create/update/patch, so a
+    /// record records who made it.
+    Data,
+    /// `restrict_to_user`: into `params.query` of find/get/update/patch/remove, so a caller
+    /// reaches only their own records (another's record is a 404, as if it did not exist).
+    Query,
+}
+
+/// `set_from_user(field, user_field)` and `restrict_to_user(field, user_field)`: copy
+/// `params.user[user_field]` into the call's data or query under `field` (like
+/// feathers-authentication-hooks' `setField`). Internal calls without a user pass untouched;
+/// an external call without a user is refused with NotAuthenticated, so put `authenticate`
+/// first. Use as a before (or around) hook.
+#[derive(Debug, Clone)]
+pub struct UserFieldHook {
+    target: UserFieldTarget,
+    field: String,
+    user_field: String,
+}
+
+impl UserFieldHook {
+    /// The hook writing `params.user[user_field]` to `field` of `target`.
+    pub fn new(target: UserFieldTarget, field: &str, user_field: &str) -> Arc<UserFieldHook> {
+        Arc::new(UserFieldHook {
+            target,
+            field: field.to_owned(),
+            user_field: user_field.to_owned(),
+        })
+    }
+
+    fn apply(&self, ctx: &mut HookContext) -> Result<()> {
+        let applies = match self.target {
+            UserFieldTarget::Data => matches!(ctx.method.as_str(), "create" | "update" | "patch"),
+            UserFieldTarget::Query => {
+                matches!(
+                    ctx.method.as_str(),
+                    "find" | "get" | "update" | "patch" | "remove"
+                )
+            }
+        };
+        if !applies {
+            return Ok(());
+        }
+        let value = ctx
+            .params
+            .user
+            .as_ref()
+            .and_then(|user| get_path(user, &self.user_field))
+            .filter(|v| !v.is_null())
+            .cloned();
+        let Some(value) = value else {
+            if ctx.params.is_external() {
+                return Err(Error::not_authenticated(format!(
+                    "Expected field params.user.{} not available",
+                    self.user_field
+                )));
+            }
+            return Ok(());
+        };
+        match self.target {
+            UserFieldTarget::Data => match ctx.data.as_mut() {
+                Some(Value::Array(items)) => {
+                    for item in items.iter_mut() {
+                        set_path(item, &self.field, value.clone());
+                    }
+                }
+                Some(item) => set_path(item, &self.field, value),
+                None => {}
+            },
+            UserFieldTarget::Query => {
+                ctx.params.query.insert(self.field.clone(), value);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Hook for UserFieldHook {
+    async fn call(&self, ctx: &mut HookContext) -> Result<()> {
+        self.apply(ctx)
+    }
+}
+
+#[async_trait]
+impl AroundHook for UserFieldHook {
+    async fn call(&self, ctx: &mut HookContext, next: Next<'_>) -> Result<()> {
+        self.apply(ctx)?;
+        next.run(ctx).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,9 @@ pub use config::{AuthConfig, AuthConfigError, ExpiresIn, JwtHeader, JwtOptions, 
 pub use connection::{is_valid_logout, ConnectionAuth};
 pub use events::{AuthEventKind, AuthEvents};
 pub use header::{parse_authorization_header, parse_authorization_header_with};
-pub use hooks::{protect, AuthenticateHook, HashPasswordHook, ProtectHook};
+pub use hooks::{
+    protect, AuthenticateHook, HashPasswordHook, ProtectHook, UserFieldHook, UserFieldTarget,
+};
 pub use jwt::{JwtError, TokenPayload};
 pub use metrics::AuthMetrics;
 pub use password::PasswordHasher;

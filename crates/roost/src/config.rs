@@ -151,6 +151,8 @@ pub struct DeclaredService {
     pub table: Option<String>,
     /// SQL only: `integer` (default, generated), `uuid` (generated) or `string` (given).
     pub id_type: Option<roost_sql::IdType>,
+    /// Built-in hooks by name (`[services.<path>.hooks.before]` / `.after`).
+    pub hooks: crate::declared_hooks::DeclaredHooks,
 }
 
 impl Default for DeclaredService {
@@ -164,6 +166,7 @@ impl Default for DeclaredService {
             schema: Schema::new(),
             table: None,
             id_type: None,
+            hooks: crate::declared_hooks::DeclaredHooks::default(),
         }
     }
 }
@@ -287,6 +290,16 @@ impl Config {
                 if d > m {
                     return Err(bad("paginate.default is larger than paginate.max"));
                 }
+            }
+            service
+                .hooks
+                .validate(service.methods.as_deref())
+                .map_err(|why| bad(&why))?;
+            if service.hooks.needs_auth() && !self.app.enabled {
+                return Err(bad(
+                    "`authenticate` and `hash_password` need the default app's authentication, \
+                     and [app] enabled = false",
+                ));
             }
         }
         Ok(())

@@ -1,12 +1,13 @@
 //! The `roost` application: the only part of Roost that reads files and environment
 //! variables. It merges the configuration ([`config`]), registers declared services
-//! ([`services`]) and the default chat app ([`chat`], with its `[auth]` section and secret
+//! ([`services`], with the built-in hooks they name in [`declared_hooks`]) and the default chat app ([`chat`], with its `[auth]` section and secret
 //! in [`auth_config`]), and starts every transport on one port ([`server`]). The `roost` binary
 //! (`src/main.rs`) is a thin CLI over these modules, which integration tests use directly.
 
 pub mod auth_config;
 pub mod chat;
 pub mod config;
+pub mod declared_hooks;
 pub mod metrics;
 pub mod server;
 pub mod services;

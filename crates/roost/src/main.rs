@@ -92,6 +92,7 @@ async fn build_app(
     let app = App::new();
     services::register_declared(&app, &config.services, storage).await?;
     let chat = chat::install(&app, config, storage).await?;
+    services::attach_declared_hooks(&app, &config.services, chat.as_ref().map(|c| c.auth()))?;
     Ok((app, chat))
 }
 

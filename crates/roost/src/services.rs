@@ -52,6 +52,28 @@ pub async fn register_declared(
     Ok(())
 }
 
+/// Registers the built-in hooks each declared service names (`[services.<path>.hooks]`),
+/// after the default app is installed: `authenticate` and `hash_password` use its
+/// authentication (`auth`), and `set_from_user`/`restrict_to_user` default to its entity's id
+/// field. Runs after the schema's query coercion, so hooks see typed queries.
+pub fn attach_declared_hooks(
+    app: &App,
+    services: &BTreeMap<String, DeclaredService>,
+    auth: Option<&roost_auth::Authentication>,
+) -> Result<(), StorageError> {
+    let user_id_field = auth.map_or("id", |a| a.config().entity_id_field());
+    for (path, declared) in services {
+        if declared.hooks.is_empty() {
+            continue;
+        }
+        let bad = |why: String| StorageError::App(format!("services.{path}: {why}"));
+        let map = declared.hooks.build(auth, user_id_field).map_err(bad)?;
+        let handle = app.service(path).map_err(|e| bad(e.message))?;
+        handle.hooks(map).map_err(|e| bad(e.message))?;
+    }
+    Ok(())
+}
+
 /// A before hook that coerces REST query strings to the schema's types; socket queries
 /// already carry JSON types and are left alone.
 fn coerce_rest_query(schema: &Schema) -> Arc<dyn roost_core::hooks::Hook> {
