@@ -252,8 +252,17 @@ impl MemoryService {
         if let Err(QueryError::Invalid(e)) = query {
             return Err(e);
         }
-        let (_, record) = self.lookup(&self.read().store, id, &query)?;
-        self.project(query.as_ref().map_err(|e| e.clone().into_error())?, &record)
+        // Projected straight from the stored record: one copy, not two.
+        let state = self.read();
+        let record = state
+            .store
+            .get(&js::to_string(id))
+            .ok_or_else(|| not_found(id))?;
+        let query = query.as_ref().map_err(|e| e.clone().into_error())?;
+        if !query.matches(record) {
+            return Err(not_found(id));
+        }
+        self.project(query, record)
     }
 
     fn create_sync(&self, data: Value, params: &Params) -> Result<Value> {
