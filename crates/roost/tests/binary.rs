@@ -1,5 +1,6 @@
-//! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`, and
-//! a graceful exit 0 on SIGTERM.
+//! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`,
+//! `/metrics` and a Socket.IO limit set from the environment, and a graceful exit 0 on
+//! SIGTERM.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -73,6 +74,7 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data.path())
         .env("ROOST_LOG__FORMAT", "json")
+        .env("ROOST_SOCKETIO__MAX_CONNECTIONS", "1")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -126,6 +128,31 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
     assert_eq!(signup.status, 201, "{:?}", signup.json());
     assert!(signup.json().get("password").is_none());
     assert!(data.path().join("secret").is_file());
+    // Socket.IO with `socketio.max_connections = 1` from the environment: a second
+    // Engine.IO handshake is refused with 503 and counted; the open session is closed by
+    // the shutdown below.
+    let handshake = "/socket.io/?EIO=4&transport=polling";
+    let first = rt
+        .block_on(roost_testkit::request(addr, "GET", handshake, &[], None))
+        .unwrap();
+    assert_eq!(first.status, 200);
+    assert!(first.body.starts_with(b"0{\"sid\""));
+    let second = rt
+        .block_on(roost_testkit::request(addr, "GET", handshake, &[], None))
+        .unwrap();
+    assert_eq!(second.status, 503);
+    assert_eq!(second.json()["message"], "Too many connections");
+    let metrics = rt
+        .block_on(roost_testkit::request(addr, "GET", "/metrics", &[], None))
+        .unwrap();
+    let text = String::from_utf8_lossy(&metrics.body);
+    for line in [
+        "\nroost_socketio_refused_connections_total 1\n",
+        "\nroost_socketio_sessions_open 1\n",
+        "\nroost_socketio_connect_errors_total 0\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")
