@@ -81,10 +81,13 @@ pub(super) async fn check_handshake(
                     .and_then(|v| v.parse::<u64>().ok())
                     .is_some_and(|len| len > inner.config.max_payload);
                 if too_large {
-                    if let Ok(sid) = sid.parse::<Sid>() {
-                        if let Some(socket) = inner.read().sessions.get(&sid) {
-                            socket.data.hint_close(CloseReason::FrameTooLarge);
-                        }
+                    // Out of the registry first: the session lock is never taken inside it.
+                    let socket = sid
+                        .parse::<Sid>()
+                        .ok()
+                        .and_then(|sid| inner.read().sessions.get(&sid).cloned());
+                    if let Some(socket) = socket {
+                        socket.data.hint_close(CloseReason::FrameTooLarge);
                     }
                 }
             }

@@ -10,7 +10,7 @@
 //! - `handler`: the Engine.IO handler: a session's life, the namespace connect (handshake
 //!   authentication), packets in, the connect timeout.
 //! - `call`: one event from the client → [`call_external`] → its ack.
-//! - `delivery`: the [`DeliverySink`] for Socket.IO connections.
+//! - `delivery`: the [`DeliverySink`](roost_core::DeliverySink) for Socket.IO connections.
 //! - this module: [`SocketIo`], the connection registry, the one close, shutdown.
 //!
 //! # The life of a connection
@@ -39,7 +39,7 @@
 //! counted, as Socket.IO closes on a parse error.
 //!
 //! # The life of an event
-//! The app splits each [`Delivery`] by provider ([`App::add_delivery_sink`]); this sink gets
+//! The app splits each [`Delivery`](roost_core::Delivery) by provider ([`App::add_delivery_sink`]); this sink gets
 //! only Socket.IO recipients. Each batch is encoded once (`42["<path> <event>",payload]`)
 //! into shared bytes and each recipient's Engine.IO buffer gets a clone. A recipient whose
 //! buffer (`max_buffer_size` packets) is full is counted and closed as a slow consumer.
