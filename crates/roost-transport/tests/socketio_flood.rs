@@ -138,8 +138,14 @@ async fn flood(addr: SocketAddr, socketio: &SocketIo, round: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_malformed_packets_change_nothing() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    // The warm-up client reads nothing during a flood (a minute on a loaded machine): the
+    // heartbeat must not end it meanwhile, as primus_flood.rs turns its heartbeat off.
+    let config = SocketIoConfig {
+        ping_interval_ms: 3_600_000,
+        ping_timeout_ms: 3_600_000,
+        ..SocketIoConfig::default()
+    };
+    let (addr, _primus, socketio) = sio_client::start(common::app(), config).await;
     // Warm up (runtime, allocator arenas, one connection's buffers) before the baseline.
     let mut warm = sio_connect(addr).await;
     sync(&mut warm, 1).await;
