@@ -6,7 +6,8 @@
 //   errors, a method no service has, polling and websocket-only clients, and
 //   @feathersjs/adapter-tests on people / people-customid (same SKIPPED list);
 // - the chat app (CHAT-APP.md): login, reAuthenticate, logout; handshake
-//   authentication with a good and a bad token; a room holding Primus and
+//   authentication with a good and a bad token (`connect_error` message and
+//   `data`, websocket and polling); a room holding Primus and
 //   Socket.IO connections delivers each room event exactly once to each.
 
 const assert = require('node:assert')
@@ -246,10 +247,24 @@ describe(`Socket.IO authentication and mixed transports against the ${serverKind
       'connect_error'
     )
     assert.strictEqual(error.message, 'jwt malformed')
-    if (serverKind() === 'reference') {
-      // socketioxide's connect_error carries only `message`: Roost sends no `data` (README).
-      same(error.data, { name: 'JsonWebTokenError' })
-    }
+    // CONNECT_ERROR `44{"message":"jwt malformed","data":{"name":"JsonWebTokenError"}}`:
+    // the Feathers error's `data` reaches the client as `err.data`.
+    assert.deepStrictEqual(error.data, { name: 'JsonWebTokenError' })
+  })
+
+  it('handshake authentication: a bad token over polling is refused the same way', async function () {
+    const socket = io(server.url, { reconnection: false, transports: ['polling'], extraHeaders: { Authorization: 'Bearer not-a-jwt' } })
+    track(() => socket.close())
+    const error = await within(
+      new Promise((resolve, reject) => {
+        socket.once('connect_error', resolve)
+        socket.once('connect', () => reject(new Error('connected with a bad token')))
+      }),
+      WAIT_MS,
+      'connect_error'
+    )
+    assert.strictEqual(error.message, 'jwt malformed')
+    assert.deepStrictEqual(error.data, { name: 'JsonWebTokenError' })
   })
 
   it('a room with Primus and Socket.IO clients: each receives every room event exactly once', async function () {

@@ -172,12 +172,28 @@ pub mod ws {
 
     /// Connects to `ws://addr{path}` (path with query).
     pub async fn connect(addr: SocketAddr, path: &str) -> Result<WsClient, String> {
+        connect_with_headers(addr, path, &[]).await
+    }
+
+    /// [`connect`] with extra handshake headers (e.g. `Authorization`).
+    pub async fn connect_with_headers(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
         let url = format!("ws://{addr}{path}");
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(name, value);
+        }
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(64 << 20);
         config.max_frame_size = Some(64 << 20);
-        let connect =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), false);
         match tokio::time::timeout(RECV_TIMEOUT, connect).await {
             Ok(Ok((stream, _response))) => Ok(WsClient { stream }),
             Ok(Err(e)) => Err(e.to_string()),

@@ -6,8 +6,8 @@
 //! - [`cors`]: the CORS layer.
 //! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
 //!   fan-out engine (see its module docs for the life of a call and of an event).
-//! - [`socketio`]: the Socket.IO transport on `socketioxide`: handshake authentication,
-//!   calls, deliveries for Socket.IO connections (see its module docs).
+//! - [`socketio`]: the Socket.IO transport (our packet layer on `engineioxide`): handshake
+//!   authentication, calls, deliveries for Socket.IO connections (see its module docs).
 //!
 //! # The life of a REST request
 //! [`router`] sends every path that no other route claims to [`rest::handle`], which finds

@@ -1,70 +1,35 @@
-//! Socket.IO over real sockets with a minimal websocket-only Engine.IO client: the
-//! handshake, calls and acks (`42<id>[…]` → `43<id>[…]`), the caller's events before its
-//! ack, a channel mixing Primus and Socket.IO connections, the pending-call limit and a
-//! slow consumer closed and counted.
+//! Socket.IO over real sockets with minimal Engine.IO clients (websocket-only and
+//! long-polling): the handshake, calls and acks (`42<id>[…]` → `43<id>[…]`), the caller's
+//! events before its ack, a channel mixing Primus and Socket.IO connections, the pending-call
+//! limit, a slow consumer closed and counted, handshake authentication (`login` before
+//! `connection`, CONNECT_ERROR with the error's `data`), other namespaces, binary packets,
+//! packets out of order, the server's namespace disconnect and shutdown.
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod sio_client;
 
 use roost_core::json;
-use roost_testkit::ws::{connect, Received, WsClient};
-use roost_transport::primus::CloseReason;
-use roost_transport::{CorsConfig, Primus, PrimusConfig, RestConfig, SocketIo, SocketIoConfig};
+use roost_testkit::ws::connect;
+use roost_transport::primus::{CloseReason, TransportMetrics};
+use roost_transport::SocketIoConfig;
 use serde_json::Value;
+use sio_client::{
+    bearer_auth, eventually, packet, sio_connect, until_closed, ws_session, ws_session_at, Polling,
+    WS_PATH,
+};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-async fn start(config: SocketIoConfig) -> (SocketAddr, Primus, SocketIo) {
-    let app = common::app();
-    let primus = Primus::new(app.clone(), PrimusConfig::default());
-    let socketio = SocketIo::new(app.clone(), config, None);
-    let router = roost_transport::router_with_primus(
-        app,
-        RestConfig::default(),
-        &CorsConfig::default(),
-        Some(&primus),
-    );
-    let router = socketio.wrap(router);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    (addr, primus, socketio)
-}
-
-async fn text(client: &mut WsClient) -> String {
-    match tokio::time::timeout(Duration::from_secs(5), client.recv()).await {
-        Ok(Received::Text(text)) => text,
-        other => panic!("expected a text frame, got {other:?}"),
-    }
-}
-
-/// Engine.IO open + namespace connect: returns the client after `40{"sid":…}`.
-async fn sio_connect(addr: SocketAddr) -> WsClient {
-    let mut client = connect(addr, "/socket.io/?EIO=4&transport=websocket")
-        .await
-        .unwrap();
-    let open = text(&mut client).await;
-    assert!(open.starts_with("0{"), "{open}");
-    let open: Value = serde_json::from_str(&open[1..]).unwrap();
-    assert_eq!(open["upgrades"], json!([]));
-    client.send_text("40").await;
-    let connected = packet(&mut client).await;
-    assert!(connected.starts_with("40{\"sid\":"), "{connected}");
-    client
-}
-
-/// The next Socket.IO packet that is not an Engine.IO ping (answered).
-async fn packet(client: &mut WsClient) -> String {
-    loop {
-        let t = text(client).await;
-        if t == "2" {
-            client.send_text("3").await;
-            continue;
-        }
-        return t;
-    }
+async fn start(
+    config: SocketIoConfig,
+) -> (
+    SocketAddr,
+    roost_transport::Primus,
+    roost_transport::SocketIo,
+) {
+    sio_client::start(common::app(), config).await
 }
 
 #[tokio::test]
@@ -190,4 +155,234 @@ async fn the_pending_call_limit_answers_too_many_requests() {
         refused as u64,
         roost_transport::primus::TransportMetrics::get(&socketio.metrics().pending_call_limit_hits)
     );
+}
+
+const JWT_MALFORMED: &str = r#"44{"message":"jwt malformed","data":{"name":"JsonWebTokenError"}}"#;
+
+#[tokio::test]
+async fn handshake_authentication_logs_in_before_connection_or_refuses_with_the_error_data() {
+    let app = common::app();
+    let auth = sio_client::FakeAuth::default();
+    app.use_service("authentication", auth.clone(), Default::default())
+        .unwrap();
+    let log = auth.log.clone();
+    app.on_connection(move |_, _| log.lock().unwrap().push("connection"));
+    let (addr, _primus, socketio) =
+        sio_client::start_with(app, SocketIoConfig::default(), Some(bearer_auth())).await;
+
+    // A bad token: CONNECT_ERROR with the Feathers error's message and data, exactly.
+    let bearer = [("Authorization", "Bearer not-a-jwt")];
+    let mut c = roost_testkit::ws::connect_with_headers(addr, WS_PATH, &bearer)
+        .await
+        .unwrap();
+    assert!(sio_client::text(&mut c).await.starts_with("0{"));
+    c.send_text("40").await;
+    assert_eq!(packet(&mut c).await, JWT_MALFORMED);
+    assert_eq!(socketio.connection_count(), 0);
+    assert!(socketio.app().connections().is_empty());
+    // The session stays open, as with Socket.IO: the client may try again.
+    c.send_text("40").await;
+    assert_eq!(packet(&mut c).await, JWT_MALFORMED);
+    assert_eq!(socketio.session_count(), 1);
+
+    // The same over long-polling.
+    let p = Polling::open_with(addr, &bearer).await.unwrap();
+    assert_eq!(p.post("40").await.status, 200);
+    assert_eq!(p.get().await, vec![JWT_MALFORMED.to_owned()]);
+    assert_eq!(
+        TransportMetrics::get(&socketio.socketio_metrics().connect_errors),
+        3
+    );
+    assert_eq!(*auth.log.lock().unwrap(), ["refused"; 3]);
+
+    // A good token: `login` before `connection`, then `40{"sid":…}`.
+    auth.log.lock().unwrap().clear();
+    let mut good =
+        roost_testkit::ws::connect_with_headers(addr, WS_PATH, &[("Authorization", "Bearer good")])
+            .await
+            .unwrap();
+    assert!(sio_client::text(&mut good).await.starts_with("0{"));
+    good.send_text("40").await;
+    assert!(packet(&mut good).await.starts_with("40{\"sid\":"));
+    assert_eq!(*auth.log.lock().unwrap(), ["login", "connection"]);
+    assert_eq!(socketio.connection_count(), 1);
+    good.send_text(r#"421["get","echo",5]"#).await;
+    assert_eq!(packet(&mut good).await, "431[null,5]");
+}
+
+#[tokio::test]
+async fn another_namespace_is_refused_and_the_session_may_join_the_default_one() {
+    let (addr, _primus, socketio) = start(SocketIoConfig::default()).await;
+    let mut c = ws_session(addr).await;
+    c.send_text("40/admin,").await;
+    assert_eq!(
+        packet(&mut c).await,
+        r#"44/admin,{"message":"Invalid namespace"}"#
+    );
+    c.send_text(r#"40/admin,{"token":"x"}"#).await;
+    assert_eq!(
+        packet(&mut c).await,
+        r#"44/admin,{"message":"Invalid namespace"}"#
+    );
+    c.send_text(r#"40{"token":"ignored"}"#).await;
+    assert!(packet(&mut c).await.starts_with("40{\"sid\":"));
+    c.send_text(r#"420["get","echo",1]"#).await;
+    assert_eq!(packet(&mut c).await, "430[null,1]");
+    // An event for a namespace the session has not joined closes it, as Socket.IO does.
+    c.send_text(r#"42/admin,1["get","echo",1]"#).await;
+    until_closed(&mut c).await;
+    assert_eq!(socketio.metrics().closes(CloseReason::ProtocolError), 1);
+    assert_eq!(
+        TransportMetrics::get(&socketio.socketio_metrics().connect_errors),
+        2
+    );
+}
+
+#[tokio::test]
+async fn packets_out_of_order_close_the_session() {
+    let (addr, _primus, socketio) = start(SocketIoConfig::default()).await;
+    // Each of these before (or instead of) joining the namespace, or a second CONNECT.
+    for (join, bad) in [
+        (false, r#"420["get","echo",1]"#),
+        (false, "41"),
+        (false, "430[null]"),
+        (false, r#"44{"message":"x"}"#),
+        (true, "40"),
+        (true, r#"44{"message":"x"}"#),
+    ] {
+        let mut c = if join {
+            sio_connect(addr).await
+        } else {
+            ws_session(addr).await
+        };
+        c.send_text(bad).await;
+        let texts = until_closed(&mut c).await;
+        assert!(
+            texts.iter().all(|t| t == "1"),
+            "{bad}: only the Engine.IO close: {texts:?}"
+        );
+    }
+    eventually("every session closed", || socketio.session_count() == 0).await;
+    assert_eq!(
+        TransportMetrics::get(&socketio.metrics().malformed_frames),
+        6
+    );
+    assert_eq!(socketio.metrics().closes(CloseReason::ProtocolError), 2);
+    // A client ack for nothing is ignored, like Socket.IO ignores it.
+    let mut c = sio_connect(addr).await;
+    c.send_text("435[null,1]").await;
+    c.send_text(r#"421["get","echo",2]"#).await;
+    assert_eq!(packet(&mut c).await, "431[null,2]");
+    assert_eq!(TransportMetrics::get(&socketio.metrics().ignored_frames), 1);
+}
+
+#[tokio::test]
+async fn binary_packets_are_refused_with_a_clear_error_and_close_the_session() {
+    let (addr, _primus, socketio) = start(SocketIoConfig::default()).await;
+    let mut c = sio_connect(addr).await;
+    c.send_text(r#"451-7["create","messages",{"_placeholder":true,"num":0}]"#)
+        .await;
+    let ack: Value = {
+        let p = packet(&mut c).await;
+        assert!(p.starts_with("437["), "{p}");
+        serde_json::from_str(&p[3..]).unwrap()
+    };
+    assert_eq!(
+        ack,
+        json!([{"name": "BadRequest", "message": "Binary attachments are not supported by this server", "code": 400, "className": "bad-request"}])
+    );
+    until_closed(&mut c).await;
+    // An Engine.IO binary message, too.
+    let mut c = sio_connect(addr).await;
+    assert!(c.send_binary(vec![1, 2, 3]).await);
+    until_closed(&mut c).await;
+    eventually("both closed", || socketio.session_count() == 0).await;
+    assert_eq!(
+        TransportMetrics::get(&socketio.socketio_metrics().binary_packets),
+        2
+    );
+    assert_eq!(socketio.metrics().closes(CloseReason::ProtocolError), 2);
+    assert!(socketio.app().connections().is_empty());
+}
+
+#[tokio::test]
+async fn the_server_disconnects_a_connection_with_41_and_the_client_may_join_again() {
+    let (addr, _primus, socketio) = start(SocketIoConfig::default()).await;
+    let disconnects = Arc::new(Mutex::new(0));
+    let d = disconnects.clone();
+    socketio
+        .app()
+        .on_disconnect(move |_, _| *d.lock().unwrap() += 1);
+    let mut c = sio_connect(addr).await;
+    let ids = socketio.connection_ids();
+    assert!(socketio.close(ids[0]));
+    assert_eq!(packet(&mut c).await, "41");
+    assert_eq!(socketio.connection_count(), 0);
+    assert_eq!(socketio.session_count(), 1, "the client closes its session");
+    // Token expiry goes the same way: the app emits `disconnect` for the connection.
+    c.send_text("40").await;
+    assert!(packet(&mut c).await.starts_with("40{\"sid\":"));
+    let id = socketio.connection_ids()[0];
+    socketio.app().disconnect(id);
+    assert_eq!(packet(&mut c).await, "41");
+    assert_eq!(socketio.metrics().closes(CloseReason::ServerClosed), 2);
+    assert_eq!(*disconnects.lock().unwrap(), 2);
+    assert!(socketio.app().connections().is_empty());
+}
+
+#[tokio::test]
+async fn a_session_that_never_joins_is_closed_after_the_connect_timeout() {
+    let (addr, _primus, socketio) = start(SocketIoConfig {
+        connect_timeout_ms: 300,
+        ..SocketIoConfig::default()
+    })
+    .await;
+    let mut idle = ws_session(addr).await;
+    let mut joined = sio_connect(addr).await;
+    assert_eq!(until_closed(&mut idle).await, ["1"]);
+    assert_eq!(
+        TransportMetrics::get(&socketio.socketio_metrics().connect_timeouts),
+        1
+    );
+    // A joined session stays, and one that leaves gets the timeout again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    joined.send_text(r#"421["get","echo",1]"#).await;
+    assert_eq!(packet(&mut joined).await, "431[null,1]");
+    joined.send_text("41").await;
+    assert_eq!(until_closed(&mut joined).await, ["1"]);
+    assert_eq!(
+        TransportMetrics::get(&socketio.socketio_metrics().connect_timeouts),
+        2
+    );
+    assert_eq!(socketio.metrics().closes(CloseReason::ClientClosed), 1);
+    // Over long-polling too.
+    let p = Polling::open(addr).await.unwrap();
+    eventually("the polling session timed out", || {
+        TransportMetrics::get(&socketio.socketio_metrics().connect_timeouts) == 3
+    })
+    .await;
+    assert_eq!(p.get_raw().await.status, 400);
+    assert_eq!(socketio.session_count(), 0);
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_session_and_refuses_new_ones() {
+    let (addr, _primus, socketio) = start(SocketIoConfig::default()).await;
+    let mut a = sio_connect(addr).await;
+    let mut b = sio_connect(addr).await;
+    let mut idle = ws_session(addr).await;
+    eventually("3 sessions", || socketio.session_count() == 3).await;
+    socketio.shutdown(Duration::from_secs(5)).await;
+    for c in [&mut a, &mut b, &mut idle] {
+        // The Engine.IO close (no `41`): clients reconnect to the restarted server.
+        assert_eq!(until_closed(c).await, ["1"]);
+    }
+    assert_eq!(socketio.metrics().closes(CloseReason::ServerShutdown), 2);
+    assert_eq!(socketio.session_count(), 0);
+    assert!(socketio.app().connections().is_empty());
+    let refused = Polling::open(addr).await.err().unwrap();
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.json()["name"], "Unavailable");
+    assert!(connect(addr, WS_PATH).await.is_err());
+    let _ = ws_session_at; // (used by the limit tests)
 }

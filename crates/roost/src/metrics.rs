@@ -1,6 +1,7 @@
 //! `/metrics`: the transports' counters in the Prometheus text format.
 
 use roost_transport::primus::{CloseReason, TransportMetrics};
+use roost_transport::socketio::SocketIoMetrics;
 use roost_transport::{Primus, RestMetrics, SocketIo};
 use std::fmt::Write;
 
@@ -32,6 +33,7 @@ pub fn render_all(
     }
     if let Some(socketio) = socketio {
         render_transport(&mut out, "socketio", "Socket.IO", socketio.metrics());
+        render_socketio(&mut out, socketio.socketio_metrics());
     }
     out
 }
@@ -123,19 +125,19 @@ fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetri
         (
             format!("roost_{key}_frames_in_total"),
             "counter",
-            "Frames (Socket.IO: events) received.".to_owned(),
+            "Frames (Socket.IO: packets) received.".to_owned(),
             get(&m.frames_in),
         ),
         (
             format!("roost_{key}_frames_out_total"),
             "counter",
-            "Frames (Socket.IO: events and acks) enqueued for writing.".to_owned(),
+            "Frames (Socket.IO: packets) enqueued for writing.".to_owned(),
             get(&m.frames_out),
         ),
         (
             format!("roost_{key}_malformed_frames_total"),
             "counter",
-            "Frames that could not be decoded.".to_owned(),
+            "Frames that could not be decoded (Socket.IO: or came out of order; each closed its session).".to_owned(),
             get(&m.malformed_frames),
         ),
         (
@@ -153,7 +155,7 @@ fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetri
         (
             format!("roost_{key}_refused_connections_total"),
             "counter",
-            "Connections refused at max_connections (Primus).".to_owned(),
+            "Connections (Socket.IO: Engine.IO handshakes) refused at max_connections.".to_owned(),
             get(&m.refused_connections),
         ),
         (
@@ -185,5 +187,39 @@ fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetri
             reason.as_str(),
             m.closes(reason)
         );
+    }
+}
+
+/// The counters only Socket.IO has.
+fn render_socketio(out: &mut String, m: &SocketIoMetrics) {
+    let get = TransportMetrics::get;
+    let counters = [
+        (
+            "roost_socketio_sessions_open",
+            "gauge",
+            "Engine.IO sessions open now, joined to the namespace or not.",
+            get(&m.sessions_open),
+        ),
+        (
+            "roost_socketio_connect_errors_total",
+            "counter",
+            "Namespace connects refused with CONNECT_ERROR (handshake authentication, invalid namespace).",
+            get(&m.connect_errors),
+        ),
+        (
+            "roost_socketio_connect_timeouts_total",
+            "counter",
+            "Engine.IO sessions closed for joining no namespace within connect_timeout_ms.",
+            get(&m.connect_timeouts),
+        ),
+        (
+            "roost_socketio_binary_packets_total",
+            "counter",
+            "Binary packets refused (no attachments are supported); each closed its session.",
+            get(&m.binary_packets),
+        ),
+    ];
+    for (name, kind, help, value) in counters {
+        metric(out, name, kind, help, value);
     }
 }

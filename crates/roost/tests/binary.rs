@@ -1,5 +1,6 @@
-//! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`, and
-//! a graceful exit 0 on SIGTERM.
+//! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`,
+//! `/metrics` and a Socket.IO limit set from the environment, and a graceful exit 0 on
+//! SIGTERM.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -73,6 +74,7 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data.path())
         .env("ROOST_LOG__FORMAT", "json")
+        .env("ROOST_SOCKETIO__MAX_CONNECTIONS", "1")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -138,6 +140,20 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
             .unwrap();
         assert_eq!(login.status, status, "{:?}", login.json());
     }
+    // Socket.IO with `socketio.max_connections = 1` from the environment: a second
+    // Engine.IO handshake is refused with 503 and counted; the open session is closed by
+    // the shutdown below.
+    let handshake = "/socket.io/?EIO=4&transport=polling";
+    let first = rt
+        .block_on(roost_testkit::request(addr, "GET", handshake, &[], None))
+        .unwrap();
+    assert_eq!(first.status, 200);
+    assert!(first.body.starts_with(b"0{\"sid\""));
+    let second = rt
+        .block_on(roost_testkit::request(addr, "GET", handshake, &[], None))
+        .unwrap();
+    assert_eq!(second.status, 503);
+    assert_eq!(second.json()["message"], "Too many connections");
     let metrics = rt
         .block_on(roost_testkit::request(addr, "GET", "/metrics", &[], None))
         .unwrap();
@@ -147,8 +163,11 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         "\nroost_auth_login_failures_total 1\n",
         "\nroost_auth_password_queue_full_total 0\n",
         "\nroost_rest_requests_total 3\n",
+        "\nroost_socketio_refused_connections_total 1\n",
+        "\nroost_socketio_sessions_open 1\n",
+        "\nroost_socketio_connect_errors_total 0\n",
     ] {
-        assert!(text.contains(line), "{line} in {text}");
+        assert!(text.contains(line), "{line:?} in {text}");
     }
 
     let pid = child.id().to_string();

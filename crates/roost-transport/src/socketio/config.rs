@@ -13,18 +13,26 @@ pub struct SocketIoConfig {
     pub ping_interval_ms: u64,
     /// Engine.IO `pingTimeout` in milliseconds (default 20000).
     pub ping_timeout_ms: u64,
-    /// Engine.IO `maxPayload`: largest packet (polling body or websocket message) accepted,
-    /// in bytes (default 1000000, Socket.IO's `maxHttpBufferSize`).
+    /// Engine.IO `maxPayload`: largest polling body or websocket message accepted, in bytes
+    /// (default 1000000, Socket.IO's `maxHttpBufferSize`). A larger polling body is answered
+    /// 413 and a larger websocket message ends the socket; both close the session.
     pub max_payload: u64,
-    /// Most packets waiting to be written to one connection (default 1024; socketioxide's
-    /// `max_buffer_size`). A connection whose buffer is full when an event or an ack is
-    /// queued is counted and closed as a slow consumer; nothing is dropped silently.
+    /// Most packets waiting to be written to one connection (default 1024; Engine.IO's
+    /// per-socket buffer). A connection whose buffer is full when an event or an ack is
+    /// queued is counted and closed as a slow consumer; nothing is dropped silently. With
+    /// long-polling the buffer empties only when the client polls.
     pub max_buffer_size: usize,
+    /// Most Engine.IO sessions open at once, whether or not they joined the namespace yet
+    /// (default 100000, like `primus.max_connections`). A handshake beyond it (a request to
+    /// `/socket.io/` without `sid`) is refused with 503 and a Feathers `Unavailable` error
+    /// before any session is created, and counted.
+    pub max_connections: usize,
     /// Most calls one connection may have in flight (default 64). A call beyond it is
     /// answered with a `TooManyRequests` error ack and not run.
     pub max_pending_calls: usize,
     /// Milliseconds a client gets to connect to the namespace after the Engine.IO
-    /// handshake (default 45000, Socket.IO's `connectTimeout`).
+    /// handshake (default 45000, Socket.IO's `connectTimeout`); a session that has not
+    /// joined by then (or within as long after leaving it) is closed and counted.
     pub connect_timeout_ms: u64,
 }
 
@@ -36,6 +44,7 @@ impl Default for SocketIoConfig {
             ping_timeout_ms: 20_000,
             max_payload: 1_000_000,
             max_buffer_size: 1024,
+            max_connections: 100_000,
             max_pending_calls: 64,
             connect_timeout_ms: 45_000,
         }
@@ -50,6 +59,7 @@ impl SocketIoConfig {
             ("ping_timeout_ms", self.ping_timeout_ms),
             ("max_payload", self.max_payload),
             ("max_buffer_size", self.max_buffer_size as u64),
+            ("max_connections", self.max_connections as u64),
             ("max_pending_calls", self.max_pending_calls as u64),
             ("connect_timeout_ms", self.connect_timeout_ms),
         ];

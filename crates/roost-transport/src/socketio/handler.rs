@@ -1,0 +1,370 @@
+//! The Engine.IO handler: what happens to a session from its handshake to its close, and to
+//! every packet it sends.
+//!
+//! A session is in one [`Phase`] at a time: `Idle` (no namespace joined: after the
+//! handshake, a refused connect or leaving), `Connecting` (handshake authentication
+//! running), `Connected` (a registered connection) or `Closed`. The phase changes only under
+//! the session's own lock, which is never held while calling into the app; the registry lock
+//! is taken inside it, never the other way round.
+
+use super::{authenticate, call, close_reason, packet, register, Conn, EioSocket, Inner, PROVIDER};
+use crate::primus::{CloseReason, TransportMetrics};
+use bytes::Bytes;
+use engineioxide::handler::EngineIoHandler;
+use engineioxide::socket::DisconnectReason;
+use engineioxide::Str;
+use packet::{PacketType, ROOT_NAMESPACE};
+use roost_core::{ConnectionId, ConnectionInfo, Error};
+use std::fmt;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+/// Where a session stands with the namespace.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Idle,
+    Connecting,
+    Connected(ConnectionId),
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct NsState {
+    phase: Phase,
+    /// Bumped each time the session leaves the namespace, so a connect timeout armed
+    /// before that does not fire.
+    generation: u64,
+    /// The reason to count when Engine.IO closes the session, when we know better than
+    /// Engine.IO's own (a polling body over `max_payload`).
+    close_hint: Option<CloseReason>,
+    /// We asked Engine.IO to close the session (once is enough: each ask queues a close
+    /// packet).
+    closing: bool,
+}
+
+/// What we keep on each Engine.IO session.
+#[derive(Debug, Default)]
+pub(crate) struct SocketState {
+    ns: Mutex<NsState>,
+}
+
+impl SocketState {
+    fn lock(&self) -> MutexGuard<'_, NsState> {
+        self.ns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection, when the session joined the namespace.
+    fn connected(&self) -> Option<ConnectionId> {
+        match self.lock().phase {
+            Phase::Connected(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Connection `id` left the namespace. True when the session is still open.
+    pub(super) fn leave(&self, id: ConnectionId) -> bool {
+        let mut ns = self.lock();
+        if ns.phase == Phase::Connected(id) {
+            ns.phase = Phase::Idle;
+            ns.generation += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Closes the session unless we did already.
+    pub(super) fn close(socket: &EioSocket, reason: DisconnectReason) {
+        let first = !std::mem::replace(&mut socket.data.lock().closing, true);
+        if first {
+            socket.close(reason);
+        }
+    }
+
+    /// Count `reason` when Engine.IO closes this session.
+    pub(super) fn hint_close(&self, reason: CloseReason) {
+        self.lock().close_hint = Some(reason);
+    }
+}
+
+/// The [`EngineIoHandler`] of the transport. Holds the transport weakly: open sessions hold
+/// the handler, and the transport holds the sessions.
+#[derive(Clone)]
+pub(crate) struct Handler {
+    inner: Weak<Inner>,
+}
+
+impl Handler {
+    pub(super) fn new(inner: &Arc<Inner>) -> Handler {
+        Handler {
+            inner: Arc::downgrade(inner),
+        }
+    }
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("socketio::Handler").finish_non_exhaustive()
+    }
+}
+
+impl EngineIoHandler for Handler {
+    type Data = SocketState;
+
+    fn on_connect(self: Arc<Self>, socket: Arc<EioSocket>) {
+        let Some(inner) = self.inner.upgrade() else {
+            SocketState::close(&socket, DisconnectReason::ClosingServer);
+            return;
+        };
+        if inner
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            SocketState::close(&socket, DisconnectReason::ClosingServer);
+            return;
+        }
+        inner
+            .write()
+            .sessions
+            .insert(socket.id, Arc::clone(&socket));
+        TransportMetrics::inc(&inner.sio_metrics.sessions_open);
+        tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "socket.io session open");
+        arm_connect_timeout(&inner, &socket);
+    }
+
+    fn on_disconnect(&self, socket: Arc<EioSocket>, reason: DisconnectReason) {
+        let (phase, hint) = {
+            let mut ns = socket.data.lock();
+            let phase = std::mem::replace(&mut ns.phase, Phase::Closed);
+            (phase, ns.close_hint.take())
+        };
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        if inner.write().sessions.remove(&socket.id).is_some() {
+            inner
+                .sio_metrics
+                .sessions_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tracing::debug!(sid = %socket.id, ?reason, "socket.io session closed");
+        if let Phase::Connected(id) = phase {
+            inner.close(id, hint.unwrap_or_else(|| close_reason(&reason)));
+        }
+        // A session closed while `Connecting`: the connect task finds it `Closed` and
+        // forgets its connection.
+    }
+
+    fn on_message(self: &Arc<Self>, msg: Str, socket: Arc<EioSocket>) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        TransportMetrics::inc(&inner.metrics.frames_in);
+        let packet = match packet::parse(&msg) {
+            Ok(packet) => packet,
+            Err(error) => {
+                tracing::debug!(sid = %socket.id, %error, "malformed socket.io packet");
+                TransportMetrics::inc(&inner.metrics.malformed_frames);
+                protocol_error(&inner, &socket);
+                return;
+            }
+        };
+        if packet.kind.is_binary() {
+            refuse_binary(&inner, &socket, packet.kind, packet.id);
+            return;
+        }
+        if packet.kind == PacketType::Connect {
+            if packet.nsp == ROOT_NAMESPACE {
+                connect(&inner, &socket);
+            } else {
+                // Socket.IO's answer; the session stays open for another connect.
+                TransportMetrics::inc(&inner.sio_metrics.connect_errors);
+                let refusal = packet::connect_error(packet.nsp, "Invalid namespace", None);
+                emit_or_close(&inner, &socket, refusal);
+            }
+            return;
+        }
+        let conn = match socket.data.connected() {
+            Some(id) if packet.nsp == ROOT_NAMESPACE => inner.conn(id),
+            _ => None,
+        };
+        let Some(conn) = conn else {
+            // An event, ack or disconnect for a namespace the session has not joined, or a
+            // CONNECT_ERROR from a client: Socket.IO closes the session ("invalid state").
+            tracing::debug!(sid = %socket.id, kind = ?packet.kind, nsp = packet.nsp, "socket.io packet out of order");
+            TransportMetrics::inc(&inner.metrics.malformed_frames);
+            protocol_error(&inner, &socket);
+            return;
+        };
+        match packet.kind {
+            PacketType::Event => call::on_event(&inner, conn, packet.id, packet.data),
+            PacketType::Disconnect => {
+                inner.close(conn.id, CloseReason::ClientClosed);
+            }
+            // An ack for an event we never sent with an id: ignored, as Socket.IO does.
+            PacketType::Ack => TransportMetrics::inc(&inner.metrics.ignored_frames),
+            _ => {
+                TransportMetrics::inc(&inner.metrics.malformed_frames);
+                protocol_error(&inner, &socket);
+            }
+        }
+    }
+
+    fn on_binary(self: &Arc<Self>, _data: Bytes, socket: Arc<EioSocket>) {
+        if let Some(inner) = self.inner.upgrade() {
+            TransportMetrics::inc(&inner.metrics.frames_in);
+            refuse_binary(&inner, &socket, PacketType::BinaryEvent, None);
+        }
+    }
+}
+
+/// Closes a session that broke the protocol, with its connection when it has one.
+fn protocol_error(inner: &Arc<Inner>, socket: &EioSocket) {
+    if let Some(id) = socket.data.connected() {
+        inner.close(id, CloseReason::ProtocolError);
+    }
+    SocketState::close(socket, DisconnectReason::PacketParsingError);
+}
+
+/// Roost supports no binary attachments: an event that expects an answer gets a
+/// `BadRequest` ack saying so, then the session is closed as a protocol error.
+fn refuse_binary(inner: &Arc<Inner>, socket: &EioSocket, kind: PacketType, ack_id: Option<u64>) {
+    TransportMetrics::inc(&inner.sio_metrics.binary_packets);
+    tracing::debug!(sid = %socket.id, ?kind, "socket.io binary packet refused");
+    if let (PacketType::BinaryEvent, Some(id)) = (kind, ack_id) {
+        let error = Error::bad_request("Binary attachments are not supported by this server");
+        if socket.emit(packet::ack(id, &[error.to_json()])).is_ok() {
+            TransportMetrics::inc(&inner.metrics.frames_out);
+        }
+    }
+    protocol_error(inner, socket);
+}
+
+/// Sends a packet outside any connection; a full buffer closes the session.
+fn emit_or_close(inner: &Inner, socket: &EioSocket, text: String) {
+    match socket.emit(text) {
+        Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
+        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+            SocketState::close(socket, DisconnectReason::TransportError);
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+/// `CONNECT` to `/`: register the connection, authenticate the handshake when it carries
+/// credentials, then join (or refuse with `CONNECT_ERROR`).
+fn connect(inner: &Arc<Inner>, socket: &Arc<EioSocket>) {
+    {
+        let mut ns = socket.data.lock();
+        if ns.phase != Phase::Idle {
+            drop(ns);
+            tracing::debug!(sid = %socket.id, "socket.io CONNECT while connecting or connected");
+            TransportMetrics::inc(&inner.metrics.malformed_frames);
+            protocol_error(inner, socket);
+            return;
+        }
+        ns.phase = Phase::Connecting;
+    }
+    let (info, credentials) = register(inner, socket);
+    match credentials {
+        None => join(inner, socket, &info),
+        Some(credentials) => {
+            let inner = Arc::clone(inner);
+            let socket = Arc::clone(socket);
+            tokio::spawn(async move {
+                match authenticate(&inner, &info, credentials).await {
+                    Ok(()) => join(&inner, &socket, &info),
+                    Err(error) => refuse(&inner, &socket, &info, &error),
+                }
+            });
+        }
+    }
+}
+
+/// The namespace connect succeeded: the connection is registered here, announced to the
+/// app (`connection`), and the client gets `40{"sid":…}`.
+fn join(inner: &Arc<Inner>, socket: &Arc<EioSocket>, info: &Arc<ConnectionInfo>) {
+    let id = info.id();
+    let joined = {
+        let mut ns = socket.data.lock();
+        if ns.phase == Phase::Connecting {
+            ns.phase = Phase::Connected(id);
+            let conn = Arc::new(Conn {
+                id,
+                socket: Arc::clone(socket),
+                pending_calls: AtomicUsize::new(0),
+            });
+            inner.write().conns.insert(id, conn);
+            true
+        } else {
+            false
+        }
+    };
+    if !joined {
+        // The session closed while authenticating.
+        inner.app.forget_connection(id);
+        return;
+    }
+    TransportMetrics::inc(&inner.metrics.connections_open);
+    TransportMetrics::inc(&inner.metrics.connections_total);
+    tracing::debug!(%id, sid = %socket.id, provider = PROVIDER, "socket.io connection open");
+    // Announced before the client hears `40`, so nothing it sends can overtake its
+    // `connection` listeners; events they publish to it wait in the client's buffer until
+    // it sees `40`, as socket.io-client buffers events before its connect.
+    inner.app.announce_connection(info);
+    if inner.conn(id).is_none() {
+        return;
+    }
+    match socket.emit(packet::connect(&socket.id.to_string())) {
+        Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
+        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+            inner.close(id, CloseReason::SlowConsumer);
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+/// Handshake authentication failed: `44{"message":…,"data":…}`; the session stays open
+/// (the client may connect again) until its connect timeout.
+fn refuse(inner: &Arc<Inner>, socket: &EioSocket, info: &ConnectionInfo, error: &Error) {
+    inner.app.forget_connection(info.id());
+    {
+        let mut ns = socket.data.lock();
+        if ns.phase != Phase::Connecting {
+            return;
+        }
+        ns.phase = Phase::Idle;
+    }
+    TransportMetrics::inc(&inner.sio_metrics.connect_errors);
+    tracing::debug!(sid = %socket.id, reason = %error.message, "socket.io handshake authentication failed");
+    let refusal = packet::connect_error(ROOT_NAMESPACE, &error.message, error.data.as_ref());
+    emit_or_close(inner, socket, refusal);
+}
+
+/// Closes the session if it has not joined the namespace `connect_timeout_ms` from now
+/// (and has not joined and left meanwhile). The task ends with the session.
+pub(super) fn arm_connect_timeout(inner: &Arc<Inner>, socket: &Arc<EioSocket>) {
+    let generation = socket.data.lock().generation;
+    let timeout = Duration::from_millis(inner.config.connect_timeout_ms);
+    let weak = Arc::downgrade(inner);
+    let socket = Arc::clone(socket);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => {}
+            () = socket.closed() => return,
+        }
+        let idle = {
+            let ns = socket.data.lock();
+            ns.phase == Phase::Idle && ns.generation == generation
+        };
+        if idle {
+            if let Some(inner) = weak.upgrade() {
+                TransportMetrics::inc(&inner.sio_metrics.connect_timeouts);
+            }
+            tracing::debug!(sid = %socket.id, "socket.io session joined no namespace in time; closed");
+            SocketState::close(&socket, DisconnectReason::TransportClose);
+        }
+    });
+}
