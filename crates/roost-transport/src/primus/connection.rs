@@ -53,7 +53,7 @@ pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake,
     let inner = &primus.inner;
     let id = ConnectionId::next();
     let (sink, mut stream) = socket.split();
-    let (outbox, rx) = Outbox::new(
+    let outbox = Outbox::new(
         inner.config.writer_queue_frames,
         inner.config.writer_queue_bytes,
         inner.shutdown.child_token(),
@@ -76,7 +76,7 @@ pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake,
     let writer_primus = primus.clone();
     let writer_handle = Arc::clone(&handle);
     inner.tasks.spawn(async move {
-        let exit = run_writer(sink, rx, &writer_handle.outbox, close_timeout).await;
+        let exit = run_writer(sink, &writer_handle.outbox, close_timeout).await;
         if let WriterExit::WriteFailed = exit {
             writer_primus
                 .inner
