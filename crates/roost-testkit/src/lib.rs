@@ -182,6 +182,29 @@ pub mod ws {
         }
     }
 
+    /// [`connect`] with extra handshake headers, sent in this order (a name may repeat).
+    pub async fn connect_with_headers(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, String> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        let url = format!("ws://{addr}{path}");
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            request.headers_mut().append(name, value);
+        }
+        let connect = tokio_tungstenite::connect_async(request);
+        match tokio::time::timeout(RECV_TIMEOUT, connect).await {
+            Ok(Ok((stream, _response))) => Ok(WsClient { stream }),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("connect timed out".to_owned()),
+        }
+    }
+
     impl WsClient {
         /// Sends a text frame.
         pub async fn send_text(&mut self, text: &str) {

@@ -14,7 +14,7 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use roost_core::connection::SOCKET_QUERY_FIELD;
 use roost_core::external::call_external;
-use roost_core::{ConnectionId, ConnectionInfo, Error, ErrorKind, Map, Value};
+use roost_core::{ConnectionId, ConnectionInfo, Error, ErrorKind, HandshakeHeaders, Value};
 use roost_wire::primus::{self as wire, AckId, Decoded};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// What the handshake told us about the connection.
 pub(crate) struct Handshake {
-    pub(crate) headers: Map<String, Value>,
+    pub(crate) headers: HandshakeHeaders,
     pub(crate) query: Value,
 }
 
@@ -65,7 +65,7 @@ pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake,
         alive: AtomicBool::new(true),
         pending_calls: AtomicUsize::new(0),
     });
-    let info = ConnectionInfo::new(id, "primus", handshake.headers)
+    let info = ConnectionInfo::from_handshake(id, "primus", handshake.headers)
         .with_field(SOCKET_QUERY_FIELD, handshake.query);
     inner.registry.insert(Arc::clone(&handle));
     TransportMetrics::inc(&inner.metrics.connections_open);
