@@ -135,5 +135,9 @@ async fn upgrade(primus: Primus, request: Request) -> Response {
         )
         .max_message_size(config.max_frame_size)
         .max_frame_size(config.max_frame_size)
-        .on_upgrade(move |socket| connection::run(primus, socket, handshake, slot))
+        .on_upgrade(move |socket| {
+            // Tracked, so shutdown waits for the connection's last words.
+            let tasks = primus.inner.tasks.clone();
+            tasks.track_future(connection::run(primus, socket, handshake, slot))
+        })
 }

@@ -4,7 +4,7 @@
 //! # Map
 //! - [`endpoint`]: the HTTP side — upgrades, `426`, `/primus/spec`, `/primus/primus.js`.
 //! - `connection`: one connection — registration, the reader loop, calls.
-//! - `writer`: the bounded per-connection queue and the writer task.
+//! - `writer`: the bounded per-connection queue and the writer that drains it.
 //! - `registry`: open connections by id, and the [`DeliverySink`](roost_core::DeliverySink)
 //!   that fans events out.
 //! - `heartbeat`: one ticker pinging every connection and closing silent ones.
@@ -24,7 +24,7 @@
 //! writes them and flushes once. A full queue closes its connection as a slow consumer.
 //!
 //! # Task shape per connection
-//! The upgrade task (reader) and one writer task; calls in flight run in short-lived tasks.
+//! One task, the upgrade task, reads and writes; calls in flight run in short-lived tasks.
 //! Every close goes through [`Primus::close`] with a [`CloseReason`].
 
 pub mod config;
@@ -67,7 +67,7 @@ pub(crate) struct Inner {
     pub(crate) metrics: TransportMetrics,
     /// The root of every connection's cancellation.
     pub(crate) shutdown: CancellationToken,
-    /// Writers and calls in flight, awaited at shutdown.
+    /// Connection tasks and calls in flight, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
     pub(crate) client_library: Option<Bytes>,
     /// Connections open or being upgraded, checked against `max_connections`.

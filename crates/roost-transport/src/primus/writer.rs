@@ -1,9 +1,10 @@
 //! The writer side of a connection: a bounded queue of encoded frames ([`Outbox`]) that anyone
-//! may fill without waiting, and the one writer task per connection that drains it.
+//! may fill without waiting, and the [`Writer`] that drains it into the socket.
 //!
 //! Enqueueing never awaits: when the queue is full (in frames or in bytes) the caller gets
-//! [`Full`](EnqueueError::Full) and closes the connection as a slow consumer. The writer waits
-//! for the first frame, takes everything else already queued, writes it all and flushes once.
+//! [`Full`](EnqueueError::Full) and closes the connection as a slow consumer. The
+//! [`Writer`] (polled by the connection's one task) waits for the first frame, takes
+//! everything else already queued, writes it all and flushes once.
 //!
 //! # Memory
 //! An idle connection's queue owns no allocation: the `VecDeque` is allocated by the first
@@ -13,14 +14,13 @@
 
 use super::metrics::CloseReason;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::SplitSink;
 use futures_util::task::AtomicWaker;
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt};
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::Poll;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -123,21 +123,8 @@ impl Outbox {
         true
     }
 
-    /// Waits until a frame is queued.
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            self.waker.register(cx.waker());
-            if self.lock().frames.is_empty() {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
-    }
-
-    /// Refuses further frames; returns those still queued.
-    fn close(&self) -> VecDeque<Frame> {
+    /// Refuses further frames (the connection is closing); returns those still queued.
+    pub(crate) fn close(&self) -> VecDeque<Frame> {
         let mut queue = self.lock();
         queue.closed = true;
         std::mem::take(&mut queue.frames)
@@ -148,80 +135,94 @@ impl Outbox {
     }
 }
 
-/// How the writer ended.
-pub(crate) enum WriterExit {
-    /// Cancelled by the close function.
-    Closed,
-    /// The socket refused a write: the caller closes the connection with `WriteError`.
-    WriteFailed,
+/// The write side of a connection's task: the frames taken from the [`Outbox`] and not yet
+/// handed to the socket, and whether the socket has unflushed frames. Polled by the
+/// connection task beside its reads ([`super::connection`]), so one task per connection
+/// does both.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    batch: VecDeque<Frame>,
+    unflushed: bool,
 }
 
-/// The writer task: owns the socket's write half until the connection ends.
-pub(crate) async fn run_writer(
-    mut sink: SplitSink<WebSocket, Message>,
-    outbox: &Outbox,
-    close_timeout: Duration,
-) -> WriterExit {
-    let mut batch: VecDeque<Frame> = VecDeque::new();
-    loop {
-        tokio::select! {
-            biased;
-            () = outbox.cancel.cancelled() => break,
-            () = outbox.wait() => {}
-        }
-        let write = async {
-            while outbox.take(&mut batch) {
-                while let Some(frame) = batch.pop_front() {
-                    outbox.dequeued(&frame);
-                    sink.feed(Message::Text(frame)).await?;
+impl Writer {
+    /// Writes what is queued: every frame taken, then one flush, then the next batch. Pending
+    /// when everything is written and flushed (the outbox wakes the task on the next frame)
+    /// or while the socket is not ready; ready only with the socket's error.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut WebSocket,
+        outbox: &Outbox,
+    ) -> Poll<axum::Error> {
+        loop {
+            if !self.batch.is_empty() {
+                if let Err(e) = ready!(Pin::new(&mut *socket).poll_ready(cx)) {
+                    return Poll::Ready(e);
                 }
-                sink.flush().await?;
+                let Some(frame) = self.batch.pop_front() else {
+                    continue;
+                };
+                outbox.dequeued(&frame);
+                if let Err(e) = Pin::new(&mut *socket).start_send(Message::Text(frame)) {
+                    return Poll::Ready(e);
+                }
+                self.unflushed = true;
+                continue;
             }
-            Ok::<(), axum::Error>(())
-        };
-        let failed = tokio::select! {
-            biased;
-            () = outbox.cancel.cancelled() => break,
-            result = write => result.is_err(),
-        };
-        if failed {
-            outbox.close();
-            return WriterExit::WriteFailed;
+            if self.unflushed {
+                if let Err(e) = ready!(Pin::new(&mut *socket).poll_flush(cx)) {
+                    return Poll::Ready(e);
+                }
+                self.unflushed = false;
+            }
+            if outbox.take(&mut self.batch) {
+                continue;
+            }
+            outbox.waker.register(cx.waker());
+            if outbox.lock().frames.is_empty() {
+                return Poll::Pending;
+            }
         }
     }
-    // Frames taken but not yet written when the close came go first.
-    let mut backlog = batch;
-    backlog.extend(outbox.close());
-    let reason = outbox
-        .reason
-        .get()
-        .copied()
-        .unwrap_or(CloseReason::ClientClosed);
-    // The last words, within a deadline: a peer that stopped reading cannot hold us.
-    let _ = tokio::time::timeout(close_timeout, async {
-        if reason == CloseReason::ClientClosed {
-            // tungstenite already queued the answer to the client's close frame.
-            return sink.flush().await;
-        }
-        if reason.flushes_backlog() {
-            for frame in backlog {
-                outbox.dequeued(&frame);
-                sink.feed(Message::Text(frame)).await?;
+
+    /// The last words after the connection was closed with `reason`, within `close_timeout`
+    /// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it,
+    /// `"primus::server::close"` when it says so, and a close frame. Refuses new frames.
+    pub(crate) async fn finish(
+        self,
+        socket: &mut WebSocket,
+        outbox: &Outbox,
+        reason: CloseReason,
+        close_timeout: Duration,
+    ) {
+        // Frames taken but not yet written when the close came go first.
+        let mut backlog = self.batch;
+        backlog.extend(outbox.close());
+        let _ = tokio::time::timeout(close_timeout, async {
+            if reason == CloseReason::ClientClosed {
+                // tungstenite already queued the answer to the client's close frame.
+                return socket.flush().await;
             }
-        }
-        if reason.sends_server_close() {
-            let text =
-                String::from_utf8_lossy(&roost_wire::primus::encode_server_close()).into_owned();
-            sink.feed(Message::Text(text.into())).await?;
-        }
-        let frame = reason.close_code().map(|code| CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(""),
-        });
-        sink.send(Message::Close(frame)).await
-    })
-    .await;
-    WriterExit::Closed
+            if reason.flushes_backlog() {
+                for frame in backlog {
+                    outbox.dequeued(&frame);
+                    socket.feed(Message::Text(frame)).await?;
+                }
+            }
+            if reason.sends_server_close() {
+                let text = String::from_utf8_lossy(&roost_wire::primus::encode_server_close())
+                    .into_owned();
+                socket.feed(Message::Text(text.into())).await?;
+            }
+            let frame = reason.close_code().map(|code| CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(""),
+            });
+            socket.send(Message::Close(frame)).await
+        })
+        .await;
+    }
 }
 
 #[cfg(test)]
@@ -303,7 +304,17 @@ mod tests {
         let outbox = std::sync::Arc::new(outbox(10, 1024));
         let waiter = {
             let outbox = std::sync::Arc::clone(&outbox);
-            tokio::spawn(async move { outbox.wait().await })
+            tokio::spawn(async move {
+                std::future::poll_fn(|cx| {
+                    outbox.waker.register(cx.waker());
+                    if outbox.lock().frames.is_empty() {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(())
+                    }
+                })
+                .await;
+            })
         };
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
