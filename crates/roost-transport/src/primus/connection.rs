@@ -20,7 +20,7 @@ use roost_core::external::call_external;
 use roost_core::{ConnectionId, ConnectionInfo, Error, ErrorKind, HandshakeHeaders, Value};
 use roost_wire::primus::{self as wire, AckId, Decoded};
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -32,31 +32,57 @@ pub(crate) struct Handshake {
     pub(crate) query: Value,
 }
 
-/// A 21-character id in nanoid's alphabet, like a Primus spark id. Not a secret: random
-/// enough to tell sparks apart in logs, derived from std's per-process hash keys.
-fn spark_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    const ALPHABET: &[u8; 64] = b"useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict";
-    let mut out = String::with_capacity(21);
-    let mut bits = 0u64;
-    let mut left = 0;
-    while out.len() < 21 {
-        if left < 6 {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_usize(out.len());
-            bits = h.finish();
-            left = 64;
+/// A Primus spark id: 21 characters of nanoid's alphabet, kept inline (no allocation per
+/// connection).
+#[derive(Clone, Copy)]
+pub(crate) struct SparkId([u8; 21]);
+
+impl SparkId {
+    /// A fresh id. Not a secret: random enough to tell sparks apart in logs, derived from
+    /// std's per-process hash keys.
+    fn new() -> SparkId {
+        use std::hash::{BuildHasher, Hasher};
+        const ALPHABET: &[u8; 64] =
+            b"useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict";
+        let mut out = [0u8; 21];
+        let mut bits = 0u64;
+        let mut left = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if left < 6 {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(i);
+                bits = h.finish();
+                left = 64;
+            }
+            *slot = ALPHABET[(bits & 63) as usize];
+            bits >>= 6;
+            left -= 6;
         }
-        out.push(char::from(ALPHABET[(bits & 63) as usize]));
-        bits >>= 6;
-        left -= 6;
+        SparkId(out)
     }
-    out
+
+    /// The id as text.
+    pub(crate) fn as_str(&self) -> &str {
+        // Always ASCII: every byte comes from the alphabet.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for SparkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for SparkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How the connection's loop ended.
 enum End {
-    /// Closed through [`Inner::close`] (the reason is on the outbox).
+    /// Closed through `Inner::close` (the reason is on the outbox).
     Closed,
     /// The read side ended for this reason.
     Read(CloseReason),
@@ -65,19 +91,32 @@ enum End {
 }
 
 /// Runs one upgraded connection to its end: reads and writes in this one task.
-pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake, slot: SlotGuard) {
+///
+/// Registration and the `connection` listeners run here, synchronously; the future returned
+/// holds only what the connection needs while it is open. It is the largest item an idle
+/// connection costs (the task's cell), so what only closing needs is boxed then.
+pub(crate) fn run(
+    primus: Primus,
+    socket: WebSocket,
+    handshake: Handshake,
+    slot: SlotGuard,
+) -> impl Future<Output = ()> + Send + 'static {
+    let handle = open(&primus, handshake);
+    serve(primus, socket, handle, slot)
+}
+
+/// Registers the connection and runs the `connection` listeners (joining `anonymous`,
+/// sending a greeting) before the first frame is read.
+fn open(primus: &Primus, handshake: Handshake) -> Arc<Handle> {
     let inner = &primus.inner;
     let id = ConnectionId::next();
-    let mut socket = socket;
-    let outbox = Outbox::new(
-        inner.config.writer_queue_frames,
-        inner.config.writer_queue_bytes,
-        inner.shutdown.child_token(),
-    );
     let handle = Arc::new(Handle {
         id,
-        spark_id: spark_id(),
-        outbox,
+        spark_id: SparkId::new(),
+        outbox: Outbox::new(
+            inner.config.writer_queue_frames,
+            inner.config.writer_queue_bytes,
+        ),
         alive: AtomicBool::new(true),
         pending_calls: AtomicUsize::new(0),
     });
@@ -87,54 +126,53 @@ pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake,
     TransportMetrics::inc(&inner.metrics.connections_open);
     TransportMetrics::inc(&inner.metrics.connections_total);
     tracing::debug!(%id, spark = %handle.spark_id, "primus connection open");
-
-    // Listeners (joining `anonymous`, sending a greeting) run before the first frame is read.
     inner.app.connect(info);
-    if handle.outbox.cancel.is_cancelled() {
-        // Closed (shutdown) while the listeners ran: undo what they did.
-        inner.app.disconnect(id);
+    if inner.shutdown.is_cancelled() {
+        // Shutdown began while this connection registered; it may have missed the
+        // connection in the registry. Close it as shutdown would have.
+        inner.close(id, CloseReason::ServerShutdown);
     }
+    handle
+}
 
+async fn serve(primus: Primus, mut socket: WebSocket, handle: Arc<Handle>, slot: SlotGuard) {
+    let inner = &primus.inner;
+    let id = handle.id;
+    let outbox = &handle.outbox;
     let mut writer = Writer::default();
-    let end = {
-        let mut cancelled = pin!(handle.outbox.cancel.cancelled());
-        poll_fn(|cx| {
-            if cancelled.as_mut().poll(cx).is_ready() {
+    let end = poll_fn(|cx| {
+        outbox.register(cx.waker());
+        loop {
+            if outbox.close_reason().is_some() {
                 return Poll::Ready(End::Closed);
             }
-            loop {
-                // Writes first: what the last reads queued (acks, the spark id) goes out
-                // before more is read.
-                if let Poll::Ready(e) = writer.poll_write(cx, &mut socket, &handle.outbox) {
-                    tracing::debug!(%id, error = %e, "primus write failed");
-                    return Poll::Ready(End::WriteFailed);
+            // Writes first: what the last reads queued (acks, the spark id) goes out before
+            // more is read.
+            if let Poll::Ready(e) = writer.poll_write(cx, &mut socket, outbox) {
+                tracing::debug!(%id, error = %e, "primus write failed");
+                return Poll::Ready(End::WriteFailed);
+            }
+            let next = match Pin::new(&mut socket).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(next) => next,
+            };
+            match next {
+                None => return Poll::Ready(End::Read(CloseReason::ClientClosed)),
+                Some(Err(e)) => return Poll::Ready(End::Read(classify(e))),
+                Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
+                Some(Ok(Message::Binary(_))) => {
+                    TransportMetrics::inc(&inner.metrics.ignored_frames);
                 }
-                let next = match Pin::new(&mut socket).poll_next(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(next) => next,
-                };
-                match next {
-                    None => return Poll::Ready(End::Read(CloseReason::ClientClosed)),
-                    Some(Err(e)) => return Poll::Ready(End::Read(classify(e))),
-                    Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
-                    Some(Ok(Message::Binary(_))) => {
-                        TransportMetrics::inc(&inner.metrics.ignored_frames);
-                    }
-                    // The websockets transformer counts a websocket ping as a pong.
-                    Some(Ok(Message::Ping(_))) => handle.alive.store(true, Ordering::Release),
-                    Some(Ok(Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) => {
-                        return Poll::Ready(End::Read(CloseReason::ClientClosed))
-                    }
-                }
-                if handle.outbox.cancel.is_cancelled() {
-                    // A frame just read closed the connection (a slow consumer's own call).
-                    return Poll::Ready(End::Closed);
+                // The websockets transformer counts a websocket ping as a pong.
+                Some(Ok(Message::Ping(_))) => handle.alive.store(true, Ordering::Release),
+                Some(Ok(Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) => {
+                    return Poll::Ready(End::Read(CloseReason::ClientClosed))
                 }
             }
-        })
-        .await
-    };
+        }
+    })
+    .await;
     match end {
         End::Closed => {}
         End::Read(reason) => {
@@ -143,21 +181,16 @@ pub(crate) async fn run(primus: Primus, socket: WebSocket, handshake: Handshake,
         End::WriteFailed => {
             inner.close(id, CloseReason::WriteError);
             // Nothing more can be written.
-            handle.outbox.close();
+            outbox.close();
             drop(slot);
             return;
         }
     }
-    let reason = handle
-        .outbox
-        .reason
-        .get()
-        .copied()
-        .unwrap_or(CloseReason::ClientClosed);
+    let reason = outbox.close_reason().unwrap_or(CloseReason::ClientClosed);
     let close_timeout = Duration::from_millis(inner.config.close_timeout_ms);
-    writer
-        .finish(&mut socket, &handle.outbox, reason, close_timeout)
-        .await;
+    // Boxed: the close's futures (a timer, the frames in flight) would otherwise widen every
+    // idle connection's task.
+    Box::pin(writer.finish(&mut socket, outbox, reason, close_timeout)).await;
     drop(slot);
 }
 
@@ -194,7 +227,9 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
     };
     match message {
         wire::Message::Pong(_) => handle.alive.store(true, Ordering::Release),
-        wire::Message::IdRequest => primus.inner.send(handle, wire::encode_id(&handle.spark_id)),
+        wire::Message::IdRequest => primus
+            .inner
+            .send(handle, wire::encode_id(handle.spark_id.as_str())),
         wire::Message::Event { name, args, ack } => start_call(primus, handle, name, args, ack),
         // A ping from a client, or an ack of a request the server never makes.
         wire::Message::Ping(_) | wire::Message::Ack { .. } => {

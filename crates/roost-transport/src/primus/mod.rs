@@ -65,7 +65,7 @@ pub(crate) struct Inner {
     pub(crate) config: PrimusConfig,
     pub(crate) registry: Registry,
     pub(crate) metrics: TransportMetrics,
-    /// The root of every connection's cancellation.
+    /// Cancelled at shutdown: refuses upgrades, stops the heartbeat.
     pub(crate) shutdown: CancellationToken,
     /// Connection tasks and calls in flight, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
@@ -198,15 +198,14 @@ impl Primus {
 }
 
 impl Inner {
-    /// The one close: forgets the connection, tells its writer how to finish, cancels its
-    /// reader, leaves every channel and fires the app's `disconnect`, and counts the
+    /// The one close: forgets the connection, tells its task why (it stops reading and
+    /// writes its last words), leaves every channel and fires the app's `disconnect`, and counts the
     /// reason. Only the first close of a connection does anything.
     pub(crate) fn close(&self, id: ConnectionId, reason: CloseReason) -> bool {
         let Some(handle) = self.registry.remove(id) else {
             return false;
         };
-        let _ = handle.outbox.reason.set(reason);
-        handle.outbox.cancel.cancel();
+        handle.outbox.close_with(reason);
         self.metrics.count_close(reason);
         self.app.disconnect(id);
         tracing::debug!(%id, %reason, "primus connection closed");

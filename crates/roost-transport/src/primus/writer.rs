@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// One encoded text frame. Clones share the bytes, so a fan-out encodes once.
 pub(crate) type Frame = Utf8Bytes;
@@ -55,24 +54,42 @@ pub(crate) struct Outbox {
     queued_bytes: AtomicUsize,
     max_frames: usize,
     max_bytes: usize,
-    /// Cancelled once, by the close function; the reader and the writer stop on it.
-    pub(crate) cancel: CancellationToken,
-    /// Set by the close function before it cancels: how the writer finishes.
-    pub(crate) reason: OnceLock<CloseReason>,
+    /// Set once, by the close function, which then wakes the connection's task: the task
+    /// stops reading and writes its last words for this reason. (A flag and the task's
+    /// waker rather than a child `CancellationToken`: that one cost a tree node and a wait
+    /// future per idle connection.)
+    reason: OnceLock<CloseReason>,
 }
 
 impl Outbox {
     /// A queue of at most `max_frames` frames and `max_bytes` bytes. Allocates nothing.
-    pub(crate) fn new(max_frames: usize, max_bytes: usize, cancel: CancellationToken) -> Self {
+    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
         Outbox {
             queue: Mutex::new(Queue::default()),
             waker: AtomicWaker::new(),
             queued_bytes: AtomicUsize::new(0),
             max_frames: max_frames.max(1),
             max_bytes,
-            cancel,
             reason: OnceLock::new(),
         }
+    }
+
+    /// Marks the connection closed for `reason` and wakes its task. Only the first call
+    /// counts; false for later ones.
+    pub(crate) fn close_with(&self, reason: CloseReason) -> bool {
+        let first = self.reason.set(reason).is_ok();
+        self.waker.wake();
+        first
+    }
+
+    /// Why the connection was closed, once it was.
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.reason.get().copied()
+    }
+
+    /// Registers the connection task to be woken by a frame or a close.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -234,7 +251,7 @@ mod tests {
     }
 
     fn outbox(frames: usize, bytes: usize) -> Outbox {
-        Outbox::new(frames, bytes, CancellationToken::new())
+        Outbox::new(frames, bytes)
     }
 
     #[test]
