@@ -156,7 +156,70 @@ pub struct ConnectionInfo {
     id: ConnectionId,
     provider: String,
     headers: Headers,
-    fields: RwLock<Map<String, Value>>,
+    fields: RwLock<Fields>,
+}
+
+/// A connection's changing fields. The three every socket connection has (or gains at
+/// login) live in their own slots, so a connection without custom fields keeps no map (an
+/// `IndexMap` with its hash table cost about 360 bytes per connection for these three keys).
+#[derive(Default)]
+struct Fields {
+    socket_query: Option<Value>,
+    user: Option<Value>,
+    authentication: Option<Value>,
+    /// Every other field, in the order they were first set.
+    other: Map<String, Value>,
+}
+
+impl Fields {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
+        match key {
+            SOCKET_QUERY_FIELD => Some(&mut self.socket_query),
+            USER_FIELD => Some(&mut self.user),
+            AUTHENTICATION_FIELD => Some(&mut self.authentication),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        match key {
+            SOCKET_QUERY_FIELD => self.socket_query.as_ref(),
+            USER_FIELD => self.user.as_ref(),
+            AUTHENTICATION_FIELD => self.authentication.as_ref(),
+            _ => self.other.get(key),
+        }
+    }
+
+    fn insert(&mut self, key: &str, value: Value) {
+        match self.slot(key) {
+            Some(slot) => *slot = Some(value),
+            None => {
+                self.other.insert(key.to_owned(), value);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        match self.slot(key) {
+            Some(slot) => slot.take(),
+            None => self.other.shift_remove(key),
+        }
+    }
+
+    /// Every field: `socketQuery`, the custom ones in the order set, then `user` and
+    /// `authentication` (the order in which a Feathers connection gains them).
+    fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        fn slot<'a>(
+            key: &'static str,
+            value: &'a Option<Value>,
+        ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+            value.as_ref().map(|v| (key, v)).into_iter()
+        }
+        slot(SOCKET_QUERY_FIELD, &self.socket_query)
+            .chain(self.other.iter().map(|(k, v)| (k.as_str(), v)))
+            .chain(slot(USER_FIELD, &self.user))
+            .chain(slot(AUTHENTICATION_FIELD, &self.authentication))
+    }
 }
 
 impl ConnectionInfo {
@@ -167,7 +230,7 @@ impl ConnectionInfo {
             id,
             provider: provider.into(),
             headers: Headers::Map(headers),
-            fields: RwLock::new(Map::new()),
+            fields: RwLock::new(Fields::default()),
         }
     }
 
@@ -183,7 +246,7 @@ impl ConnectionInfo {
             id,
             provider: provider.into(),
             headers: Headers::Handshake(headers),
-            fields: RwLock::new(Map::new()),
+            fields: RwLock::new(Fields::default()),
         }
     }
 
@@ -219,12 +282,12 @@ impl ConnectionInfo {
 
     /// Sets a field; later calls on this connection see it in their params.
     pub fn set(&self, key: &str, value: Value) {
-        write(&self.fields).insert(key.to_owned(), value);
+        write(&self.fields).insert(key, value);
     }
 
     /// Removes a field.
     pub fn remove(&self, key: &str) -> Option<Value> {
-        write(&self.fields).shift_remove(key)
+        write(&self.fields).remove(key)
     }
 
     /// `connection.user`.
@@ -240,15 +303,15 @@ impl ConnectionInfo {
     /// Stores a socket login: later calls carry `params.user` and `params.authentication`.
     pub fn set_auth(&self, user: Value, authentication: Value) {
         let mut fields = write(&self.fields);
-        fields.insert(USER_FIELD.to_owned(), user);
-        fields.insert(AUTHENTICATION_FIELD.to_owned(), authentication);
+        fields.user = Some(user);
+        fields.authentication = Some(authentication);
     }
 
     /// Forgets the login (logout, token expiry).
     pub fn clear_auth(&self) {
         let mut fields = write(&self.fields);
-        fields.shift_remove(USER_FIELD);
-        fields.shift_remove(AUTHENTICATION_FIELD);
+        fields.user = None;
+        fields.authentication = None;
     }
 
     /// The params a socket call starts from (`{connection, ...connection}`, §A14, §H16):
@@ -258,14 +321,16 @@ impl ConnectionInfo {
         let mut params = Params::external(self.provider.clone());
         params.headers = self.headers().into_owned();
         params.connection = Some(self.id);
-        for (key, value) in read(&self.fields).iter() {
-            match key.as_str() {
-                USER_FIELD => params.user = Some(value.clone()),
-                AUTHENTICATION_FIELD => params.authentication = Some(value.clone()),
-                _ => {
-                    params.extra.insert(key.clone(), value.clone());
-                }
-            }
+        let fields = read(&self.fields);
+        params.user.clone_from(&fields.user);
+        params.authentication.clone_from(&fields.authentication);
+        if let Some(query) = &fields.socket_query {
+            params
+                .extra
+                .insert(SOCKET_QUERY_FIELD.to_owned(), query.clone());
+        }
+        for (key, value) in &fields.other {
+            params.extra.insert(key.clone(), value.clone());
         }
         params
     }
@@ -276,7 +341,7 @@ impl ConnectionInfo {
         object.insert("provider".into(), Value::String(self.provider.clone()));
         object.insert("headers".into(), Value::Object(self.headers().into_owned()));
         for (key, value) in read(&self.fields).iter() {
-            object.insert(key.clone(), value.clone());
+            object.insert(key.to_owned(), value.clone());
         }
         Value::Object(object)
     }
@@ -456,6 +521,50 @@ mod tests {
         assert_eq!(
             info.to_json(),
             json!({"provider": "primus", "headers": {"host": "x"}, "socketQuery": {"roomId": "r1"}})
+        );
+    }
+
+    #[test]
+    fn fields_in_slots_and_custom_ones_behave_as_one_object() {
+        let info = ConnectionInfo::new(ConnectionId(3), "primus", Map::new());
+        assert_eq!(info.get(SOCKET_QUERY_FIELD), None);
+        info.set("roomId", json!("r1"));
+        info.set(SOCKET_QUERY_FIELD, json!({"a": "1"}));
+        info.set_auth(json!({"id": 1}), json!({"strategy": "jwt"}));
+        info.set("late", json!(true));
+        assert_eq!(info.get(SOCKET_QUERY_FIELD), Some(json!({"a": "1"})));
+        assert_eq!(info.get("roomId"), Some(json!("r1")));
+        assert_eq!(info.user(), Some(json!({"id": 1})));
+        let object = info.to_json();
+        let keys: Vec<&String> = object.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "provider",
+                "headers",
+                "socketQuery",
+                "roomId",
+                "late",
+                "user",
+                "authentication"
+            ]
+        );
+        let params = info.params();
+        assert_eq!(
+            Value::Object(params.extra.clone()),
+            json!({"socketQuery": {"a": "1"}, "roomId": "r1", "late": true})
+        );
+        assert_eq!(params.authentication, Some(json!({"strategy": "jwt"})));
+        // Setting a slot through `set` is the same as through `set_auth`.
+        info.set(USER_FIELD, json!({"id": 2}));
+        assert_eq!(info.params().user, Some(json!({"id": 2})));
+        assert_eq!(info.remove(USER_FIELD), Some(json!({"id": 2})));
+        assert_eq!(info.remove(USER_FIELD), None);
+        assert_eq!(info.remove("roomId"), Some(json!("r1")));
+        assert_eq!(info.remove(SOCKET_QUERY_FIELD), Some(json!({"a": "1"})));
+        assert_eq!(
+            info.to_json(),
+            json!({"provider": "primus", "headers": {}, "late": true, "authentication": {"strategy": "jwt"}})
         );
     }
 
