@@ -135,63 +135,74 @@ fn open(primus: &Primus, handshake: Handshake) -> Arc<Handle> {
     handle
 }
 
-async fn serve(primus: Primus, mut socket: WebSocket, handle: Arc<Handle>, slot: SlotGuard) {
-    let inner = &primus.inner;
-    let id = handle.id;
-    let outbox = &handle.outbox;
-    let mut writer = Writer::default();
-    let end = poll_fn(|cx| {
-        outbox.register(cx.waker());
-        loop {
-            if outbox.close_reason().is_some() {
-                return Poll::Ready(End::Closed);
-            }
-            // Writes first: what the last reads queued (acks, the spark id) goes out before
-            // more is read.
-            if let Poll::Ready(e) = writer.poll_write(cx, &mut socket, outbox) {
-                tracing::debug!(%id, error = %e, "primus write failed");
-                return Poll::Ready(End::WriteFailed);
-            }
-            let next = match Pin::new(&mut socket).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(next) => next,
-            };
-            match next {
-                None => return Poll::Ready(End::Read(CloseReason::ClientClosed)),
-                Some(Err(e)) => return Poll::Ready(End::Read(classify(e))),
-                Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
-                Some(Ok(Message::Binary(_))) => {
-                    TransportMetrics::inc(&inner.metrics.ignored_frames);
+/// The connection's life after `open`. A plain function returning an `async move` block,
+/// not an `async fn`: an `async fn` keeps its arguments in the future twice (as arguments
+/// and as locals), and the socket alone is 368 bytes.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+fn serve(
+    primus: Primus,
+    mut socket: WebSocket,
+    handle: Arc<Handle>,
+    slot: SlotGuard,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let inner = &primus.inner;
+        let id = handle.id;
+        let outbox = &handle.outbox;
+        let mut writer = Writer::default();
+        let end = poll_fn(|cx| {
+            outbox.register(cx.waker());
+            loop {
+                if outbox.close_reason().is_some() {
+                    return Poll::Ready(End::Closed);
                 }
-                // The websockets transformer counts a websocket ping as a pong.
-                Some(Ok(Message::Ping(_))) => handle.alive.store(true, Ordering::Release),
-                Some(Ok(Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) => {
-                    return Poll::Ready(End::Read(CloseReason::ClientClosed))
+                // Writes first: what the last reads queued (acks, the spark id) goes out before
+                // more is read.
+                if let Poll::Ready(e) = writer.poll_write(cx, &mut socket, outbox) {
+                    tracing::debug!(%id, error = %e, "primus write failed");
+                    return Poll::Ready(End::WriteFailed);
+                }
+                let next = match Pin::new(&mut socket).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(next) => next,
+                };
+                match next {
+                    None => return Poll::Ready(End::Read(CloseReason::ClientClosed)),
+                    Some(Err(e)) => return Poll::Ready(End::Read(classify(e))),
+                    Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
+                    Some(Ok(Message::Binary(_))) => {
+                        TransportMetrics::inc(&inner.metrics.ignored_frames);
+                    }
+                    // The websockets transformer counts a websocket ping as a pong.
+                    Some(Ok(Message::Ping(_))) => handle.alive.store(true, Ordering::Release),
+                    Some(Ok(Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) => {
+                        return Poll::Ready(End::Read(CloseReason::ClientClosed))
+                    }
                 }
             }
+        })
+        .await;
+        match end {
+            End::Closed => {}
+            End::Read(reason) => {
+                inner.close(id, reason);
+            }
+            End::WriteFailed => {
+                inner.close(id, CloseReason::WriteError);
+                // Nothing more can be written.
+                outbox.close();
+                drop(slot);
+                return;
+            }
         }
-    })
-    .await;
-    match end {
-        End::Closed => {}
-        End::Read(reason) => {
-            inner.close(id, reason);
-        }
-        End::WriteFailed => {
-            inner.close(id, CloseReason::WriteError);
-            // Nothing more can be written.
-            outbox.close();
-            drop(slot);
-            return;
-        }
+        let reason = outbox.close_reason().unwrap_or(CloseReason::ClientClosed);
+        let close_timeout = Duration::from_millis(inner.config.close_timeout_ms);
+        // Boxed: the close's futures (a timer, the frames in flight) would otherwise widen every
+        // idle connection's task.
+        Box::pin(writer.finish(&mut socket, outbox, reason, close_timeout)).await;
+        drop(slot);
     }
-    let reason = outbox.close_reason().unwrap_or(CloseReason::ClientClosed);
-    let close_timeout = Duration::from_millis(inner.config.close_timeout_ms);
-    // Boxed: the close's futures (a timer, the frames in flight) would otherwise widen every
-    // idle connection's task.
-    Box::pin(writer.finish(&mut socket, outbox, reason, close_timeout)).await;
-    drop(slot);
 }
 
 /// Which close reason a read error means. tungstenite's error is inside axum's opaque one.
