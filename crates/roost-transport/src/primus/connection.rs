@@ -1,10 +1,10 @@
-//! One connection's life: registration, the reader loop (in the upgrade task) and the calls
-//! it starts.
+//! One connection's life: registration, the loop that reads and writes (in the upgrade
+//! task) and the calls it starts.
 //!
 //! Task shape: one task per connection, the upgrade task, owns the socket. It polls the
 //! [`Writer`] (everything queued in the connection's [`Outbox`], one flush per batch) and
 //! the next frame in turn, until the socket ends or the connection is closed, then writes
-//! its last words. A second task per connection for the write half cost about 0.8 KiB per
+//! its last words. A second task per connection for the write half cost about 0.6 KiB per
 //! idle connection (its future, the task, the split lock). A call runs in a task of its own
 //! while it is in flight (bounded by `max_pending_calls`), so a slow service does not stop
 //! the connection from answering heartbeats.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, Weak};
 
-/// What the transport keeps per open connection (the socket halves live in its two tasks).
+/// What the transport keeps per open connection (the socket lives in the connection task).
 #[derive(Debug)]
 pub(crate) struct Handle {
     pub(crate) id: ConnectionId,
