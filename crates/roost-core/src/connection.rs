@@ -154,7 +154,7 @@ enum Headers {
 /// while user code runs.
 pub struct ConnectionInfo {
     id: ConnectionId,
-    provider: String,
+    provider: Cow<'static, str>,
     headers: Headers,
     fields: RwLock<Fields>,
 }
@@ -228,7 +228,7 @@ impl ConnectionInfo {
     pub fn new(id: ConnectionId, provider: impl Into<String>, headers: Map<String, Value>) -> Self {
         ConnectionInfo {
             id,
-            provider: provider.into(),
+            provider: Cow::Owned(provider.into()),
             headers: Headers::Map(headers),
             fields: RwLock::new(Fields::default()),
         }
@@ -236,15 +236,16 @@ impl ConnectionInfo {
 
     /// [`ConnectionInfo::new`] with the headers kept compact: `connection.headers` and
     /// `params.headers` are built from them each time they are read, with the same content
-    /// ([`HandshakeHeaders::to_map`]). For transports that hold many idle connections.
+    /// ([`HandshakeHeaders::to_map`]), and the provider name not copied. For transports that
+    /// hold many idle connections.
     pub fn from_handshake(
         id: ConnectionId,
-        provider: impl Into<String>,
+        provider: &'static str,
         headers: HandshakeHeaders,
     ) -> Self {
         ConnectionInfo {
             id,
-            provider: provider.into(),
+            provider: Cow::Borrowed(provider),
             headers: Headers::Handshake(headers),
             fields: RwLock::new(Fields::default()),
         }
@@ -318,7 +319,7 @@ impl ConnectionInfo {
     /// provider, headers, the connection id, `user` and `authentication` in their own fields
     /// and every other field (`socketQuery`, custom ones) in `extra`.
     pub fn params(&self) -> Params {
-        let mut params = Params::external(self.provider.clone());
+        let mut params = Params::external(self.provider.as_ref());
         params.headers = self.headers().into_owned();
         params.connection = Some(self.id);
         let fields = read(&self.fields);
@@ -338,7 +339,7 @@ impl ConnectionInfo {
     /// The connection object as JSON: `{provider, headers, ...fields}`.
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
-        object.insert("provider".into(), Value::String(self.provider.clone()));
+        object.insert("provider".into(), Value::String(self.provider.to_string()));
         object.insert("headers".into(), Value::Object(self.headers().into_owned()));
         for (key, value) in read(&self.fields).iter() {
             object.insert(key.to_owned(), value.clone());
