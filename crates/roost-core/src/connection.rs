@@ -10,6 +10,7 @@
 use crate::app::{read, write, App};
 use crate::params::Params;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,110 @@ pub const AUTHENTICATION_FIELD: &str = "authentication";
 /// The connection field holding the parsed query string of the handshake URL.
 pub const SOCKET_QUERY_FIELD: &str = "socketQuery";
 
+/// The headers of a connection's handshake, kept compactly: every lower-case name and value
+/// in one string, and where each ends. `connection.headers` / `params.headers` (a JSON map)
+/// is built from them when it is read, so an idle connection does not keep a `serde_json`
+/// map of strings (about 1 KiB for five headers) alive.
+///
+/// Repeated names are kept as they came and joined with `", "` when the map is built, as
+/// Node does ([`HandshakeHeaders::to_map`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HandshakeHeaders {
+    /// Names and values, one after the other: name₀ value₀ name₁ value₁ …
+    text: Box<str>,
+    /// Where each name and each value ends in `text`.
+    ends: Box<[u32]>,
+}
+
+impl HandshakeHeaders {
+    /// Headers from `(name, value)` pairs in the order received. Names are lower-cased
+    /// (ASCII), as Node reports them.
+    pub fn from_pairs<N, V>(pairs: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for (name, value) in pairs {
+            let start = text.len();
+            text.push_str(name.as_ref());
+            text[start..].make_ascii_lowercase();
+            let name_end = text.len();
+            text.push_str(value.as_ref());
+            // Handshakes are bounded far below 4 GiB by the HTTP server; a larger one is cut
+            // rather than mis-indexed.
+            let (Ok(name_end), Ok(value_end)) =
+                (u32::try_from(name_end), u32::try_from(text.len()))
+            else {
+                text.truncate(start);
+                tracing::warn!("handshake headers over 4 GiB; the rest are dropped");
+                break;
+            };
+            ends.push(name_end);
+            ends.push(value_end);
+        }
+        HandshakeHeaders {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    /// The `(name, value)` pairs in the order received (repeated names not joined).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut start = 0usize;
+        self.ends.chunks_exact(2).filter_map(move |pair| {
+            let (name_end, value_end) = (pair[0] as usize, pair[1] as usize);
+            let name = self.text.get(start..name_end)?;
+            let value = self.text.get(name_end..value_end)?;
+            start = value_end;
+            Some((name, value))
+        })
+    }
+
+    /// How many pairs there are.
+    pub fn len(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The headers as Feathers sees them: lower-case names, string values, repeated names
+    /// joined with `", "` in the order received (Node's `IncomingMessage.headers`).
+    pub fn to_map(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        for (name, value) in self.iter() {
+            match map.get_mut(name) {
+                Some(Value::String(existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(value);
+                }
+                _ => {
+                    map.insert(name.to_owned(), Value::String(value.to_owned()));
+                }
+            }
+        }
+        map
+    }
+}
+
+impl fmt::Debug for HandshakeHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Where `connection.headers` comes from.
+enum Headers {
+    /// A map given by the transport ([`ConnectionInfo::new`]).
+    Map(Map<String, Value>),
+    /// Built when read ([`ConnectionInfo::from_handshake`]).
+    Handshake(HandshakeHeaders),
+}
+
 /// The connection object Feathers keeps per real-time connection: `{provider, headers,
 /// socketQuery, user?, authentication?, …}`. Every socket call runs with its fields spread
 /// into `params` ([`ConnectionInfo::params`]).
@@ -49,9 +154,72 @@ pub const SOCKET_QUERY_FIELD: &str = "socketQuery";
 /// while user code runs.
 pub struct ConnectionInfo {
     id: ConnectionId,
-    provider: String,
-    headers: Map<String, Value>,
-    fields: RwLock<Map<String, Value>>,
+    provider: Cow<'static, str>,
+    headers: Headers,
+    fields: RwLock<Fields>,
+}
+
+/// A connection's changing fields. The three every socket connection has (or gains at
+/// login) live in their own slots, so a connection without custom fields keeps no map (an
+/// `IndexMap` with its hash table cost about 360 bytes per connection for these three keys).
+#[derive(Default)]
+struct Fields {
+    socket_query: Option<Value>,
+    user: Option<Value>,
+    authentication: Option<Value>,
+    /// Every other field, in the order they were first set.
+    other: Map<String, Value>,
+}
+
+impl Fields {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
+        match key {
+            SOCKET_QUERY_FIELD => Some(&mut self.socket_query),
+            USER_FIELD => Some(&mut self.user),
+            AUTHENTICATION_FIELD => Some(&mut self.authentication),
+            _ => None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        match key {
+            SOCKET_QUERY_FIELD => self.socket_query.as_ref(),
+            USER_FIELD => self.user.as_ref(),
+            AUTHENTICATION_FIELD => self.authentication.as_ref(),
+            _ => self.other.get(key),
+        }
+    }
+
+    fn insert(&mut self, key: &str, value: Value) {
+        match self.slot(key) {
+            Some(slot) => *slot = Some(value),
+            None => {
+                self.other.insert(key.to_owned(), value);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        match self.slot(key) {
+            Some(slot) => slot.take(),
+            None => self.other.shift_remove(key),
+        }
+    }
+
+    /// Every field: `socketQuery`, the custom ones in the order set, then `user` and
+    /// `authentication` (the order in which a Feathers connection gains them).
+    fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        fn slot<'a>(
+            key: &'static str,
+            value: &'a Option<Value>,
+        ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+            value.as_ref().map(|v| (key, v)).into_iter()
+        }
+        slot(SOCKET_QUERY_FIELD, &self.socket_query)
+            .chain(self.other.iter().map(|(k, v)| (k.as_str(), v)))
+            .chain(slot(USER_FIELD, &self.user))
+            .chain(slot(AUTHENTICATION_FIELD, &self.authentication))
+    }
 }
 
 impl ConnectionInfo {
@@ -60,9 +228,26 @@ impl ConnectionInfo {
     pub fn new(id: ConnectionId, provider: impl Into<String>, headers: Map<String, Value>) -> Self {
         ConnectionInfo {
             id,
-            provider: provider.into(),
-            headers,
-            fields: RwLock::new(Map::new()),
+            provider: Cow::Owned(provider.into()),
+            headers: Headers::Map(headers),
+            fields: RwLock::new(Fields::default()),
+        }
+    }
+
+    /// [`ConnectionInfo::new`] with the headers kept compact: `connection.headers` and
+    /// `params.headers` are built from them each time they are read, with the same content
+    /// ([`HandshakeHeaders::to_map`]), and the provider name not copied. For transports that
+    /// hold many idle connections.
+    pub fn from_handshake(
+        id: ConnectionId,
+        provider: &'static str,
+        headers: HandshakeHeaders,
+    ) -> Self {
+        ConnectionInfo {
+            id,
+            provider: Cow::Borrowed(provider),
+            headers: Headers::Handshake(headers),
+            fields: RwLock::new(Fields::default()),
         }
     }
 
@@ -82,9 +267,13 @@ impl ConnectionInfo {
         &self.provider
     }
 
-    /// `connection.headers`: the handshake headers, lower-case names.
-    pub fn headers(&self) -> &Map<String, Value> {
-        &self.headers
+    /// `connection.headers`: the handshake headers, lower-case names. Built on each call
+    /// when the connection was made with [`ConnectionInfo::from_handshake`].
+    pub fn headers(&self) -> Cow<'_, Map<String, Value>> {
+        match &self.headers {
+            Headers::Map(map) => Cow::Borrowed(map),
+            Headers::Handshake(headers) => Cow::Owned(headers.to_map()),
+        }
     }
 
     /// A field (`user`, `authentication`, `socketQuery`, or any custom one).
@@ -94,12 +283,12 @@ impl ConnectionInfo {
 
     /// Sets a field; later calls on this connection see it in their params.
     pub fn set(&self, key: &str, value: Value) {
-        write(&self.fields).insert(key.to_owned(), value);
+        write(&self.fields).insert(key, value);
     }
 
     /// Removes a field.
     pub fn remove(&self, key: &str) -> Option<Value> {
-        write(&self.fields).shift_remove(key)
+        write(&self.fields).remove(key)
     }
 
     /// `connection.user`.
@@ -115,32 +304,34 @@ impl ConnectionInfo {
     /// Stores a socket login: later calls carry `params.user` and `params.authentication`.
     pub fn set_auth(&self, user: Value, authentication: Value) {
         let mut fields = write(&self.fields);
-        fields.insert(USER_FIELD.to_owned(), user);
-        fields.insert(AUTHENTICATION_FIELD.to_owned(), authentication);
+        fields.user = Some(user);
+        fields.authentication = Some(authentication);
     }
 
     /// Forgets the login (logout, token expiry).
     pub fn clear_auth(&self) {
         let mut fields = write(&self.fields);
-        fields.shift_remove(USER_FIELD);
-        fields.shift_remove(AUTHENTICATION_FIELD);
+        fields.user = None;
+        fields.authentication = None;
     }
 
     /// The params a socket call starts from (`{connection, ...connection}`, §A14, §H16):
     /// provider, headers, the connection id, `user` and `authentication` in their own fields
     /// and every other field (`socketQuery`, custom ones) in `extra`.
     pub fn params(&self) -> Params {
-        let mut params = Params::external(self.provider.clone());
-        params.headers = self.headers.clone();
+        let mut params = Params::external(self.provider.as_ref());
+        params.headers = self.headers().into_owned();
         params.connection = Some(self.id);
-        for (key, value) in read(&self.fields).iter() {
-            match key.as_str() {
-                USER_FIELD => params.user = Some(value.clone()),
-                AUTHENTICATION_FIELD => params.authentication = Some(value.clone()),
-                _ => {
-                    params.extra.insert(key.clone(), value.clone());
-                }
-            }
+        let fields = read(&self.fields);
+        params.user.clone_from(&fields.user);
+        params.authentication.clone_from(&fields.authentication);
+        if let Some(query) = &fields.socket_query {
+            params
+                .extra
+                .insert(SOCKET_QUERY_FIELD.to_owned(), query.clone());
+        }
+        for (key, value) in &fields.other {
+            params.extra.insert(key.clone(), value.clone());
         }
         params
     }
@@ -148,10 +339,10 @@ impl ConnectionInfo {
     /// The connection object as JSON: `{provider, headers, ...fields}`.
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
-        object.insert("provider".into(), Value::String(self.provider.clone()));
-        object.insert("headers".into(), Value::Object(self.headers.clone()));
+        object.insert("provider".into(), Value::String(self.provider.to_string()));
+        object.insert("headers".into(), Value::Object(self.headers().into_owned()));
         for (key, value) in read(&self.fields).iter() {
-            object.insert(key.clone(), value.clone());
+            object.insert(key.to_owned(), value.clone());
         }
         Value::Object(object)
     }
@@ -332,6 +523,91 @@ mod tests {
             info.to_json(),
             json!({"provider": "primus", "headers": {"host": "x"}, "socketQuery": {"roomId": "r1"}})
         );
+    }
+
+    #[test]
+    fn fields_in_slots_and_custom_ones_behave_as_one_object() {
+        let info = ConnectionInfo::new(ConnectionId(3), "primus", Map::new());
+        assert_eq!(info.get(SOCKET_QUERY_FIELD), None);
+        info.set("roomId", json!("r1"));
+        info.set(SOCKET_QUERY_FIELD, json!({"a": "1"}));
+        info.set_auth(json!({"id": 1}), json!({"strategy": "jwt"}));
+        info.set("late", json!(true));
+        assert_eq!(info.get(SOCKET_QUERY_FIELD), Some(json!({"a": "1"})));
+        assert_eq!(info.get("roomId"), Some(json!("r1")));
+        assert_eq!(info.user(), Some(json!({"id": 1})));
+        let object = info.to_json();
+        let keys: Vec<&String> = object.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "provider",
+                "headers",
+                "socketQuery",
+                "roomId",
+                "late",
+                "user",
+                "authentication"
+            ]
+        );
+        let params = info.params();
+        assert_eq!(
+            Value::Object(params.extra.clone()),
+            json!({"socketQuery": {"a": "1"}, "roomId": "r1", "late": true})
+        );
+        assert_eq!(params.authentication, Some(json!({"strategy": "jwt"})));
+        // Setting a slot through `set` is the same as through `set_auth`.
+        info.set(USER_FIELD, json!({"id": 2}));
+        assert_eq!(info.params().user, Some(json!({"id": 2})));
+        assert_eq!(info.remove(USER_FIELD), Some(json!({"id": 2})));
+        assert_eq!(info.remove(USER_FIELD), None);
+        assert_eq!(info.remove("roomId"), Some(json!("r1")));
+        assert_eq!(info.remove(SOCKET_QUERY_FIELD), Some(json!({"a": "1"})));
+        assert_eq!(
+            info.to_json(),
+            json!({"provider": "primus", "headers": {}, "late": true, "authentication": {"strategy": "jwt"}})
+        );
+    }
+
+    #[test]
+    fn handshake_headers_read_as_the_same_map() {
+        let pairs = [
+            ("Host", "example.com"),
+            ("accept", "text/html"),
+            ("x-many", "a"),
+            ("cookie", "a=1"),
+            ("x-many", "b"),
+            ("x-empty", ""),
+            ("X-Many", "c"),
+        ];
+        let headers = HandshakeHeaders::from_pairs(pairs);
+        assert_eq!(headers.len(), 7);
+        assert_eq!(
+            headers.iter().collect::<Vec<_>>()[..2],
+            [("host", "example.com"), ("accept", "text/html")]
+        );
+        let expected = json!({
+            "host": "example.com",
+            "accept": "text/html",
+            "x-many": "a, b, c",
+            "cookie": "a=1",
+            "x-empty": "",
+        });
+        assert_eq!(Value::Object(headers.to_map()), expected);
+        // Same order of keys, not only the same set (`preserve_order`).
+        let keys: Vec<String> = headers.to_map().keys().cloned().collect();
+        assert_eq!(keys, ["host", "accept", "x-many", "cookie", "x-empty"]);
+
+        let compact = ConnectionInfo::from_handshake(ConnectionId(1), "primus", headers.clone())
+            .with_field(SOCKET_QUERY_FIELD, json!({}));
+        let map = ConnectionInfo::new(ConnectionId(1), "primus", headers.to_map())
+            .with_field(SOCKET_QUERY_FIELD, json!({}));
+        assert_eq!(compact.params().headers, map.params().headers);
+        assert_eq!(Value::Object(compact.params().headers), expected);
+        assert_eq!(*compact.headers(), *map.headers());
+        assert_eq!(compact.to_json(), map.to_json());
+        assert!(HandshakeHeaders::default().to_map().is_empty());
+        assert!(HandshakeHeaders::from_pairs(Vec::<(&str, &str)>::new()).is_empty());
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub mod transaction;
 pub use app::{App, ServiceHandle};
 pub use call::CallArgs;
 pub use channels::{Channel, Channels};
-pub use connection::{ConnectionId, ConnectionInfo, Connections};
+pub use connection::{ConnectionId, ConnectionInfo, Connections, HandshakeHeaders};
 pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookMap, HookType};

@@ -175,7 +175,8 @@ pub mod ws {
         connect_with_headers(addr, path, &[]).await
     }
 
-    /// [`connect`] with extra handshake headers (e.g. `Authorization`).
+    /// [`connect`] with extra handshake headers (e.g. `Authorization`), sent in this order (a
+    /// name may repeat).
     pub async fn connect_with_headers(
         addr: SocketAddr,
         path: &str,
@@ -188,7 +189,7 @@ pub mod ws {
         for (name, value) in headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
             let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
-            request.headers_mut().insert(name, value);
+            request.headers_mut().append(name, value);
         }
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(64 << 20);

@@ -7,7 +7,7 @@ mod common;
 
 use roost_core::json;
 use roost_testkit::request;
-use roost_testkit::ws::{connect, Received};
+use roost_testkit::ws::{connect, connect_with_headers, Received};
 use roost_transport::PrimusConfig;
 use serde_json::Value;
 
@@ -48,6 +48,34 @@ async fn every_path_with_the_primus_prefix_upgrades() {
             .closes(roost_transport::primus::CloseReason::FrameTooLarge),
         0
     );
+}
+
+#[tokio::test]
+async fn params_headers_are_the_handshake_headers() {
+    let (addr, _primus) = common::start().await;
+    let extra = [("X-Custom", "Value"), ("x-many", "a"), ("X-Many", "b")];
+    let mut client = connect_with_headers(addr, "/primus", &extra).await.unwrap();
+    for id in 1..=2 {
+        client.call(id, "find", "echo", &[json!({})]).await;
+        let (data, _) = client.ack(id).await;
+        let mut headers = data[1]["headers"].clone();
+        let key = headers.as_object_mut().unwrap().remove("sec-websocket-key");
+        assert!(key.is_some_and(|k| k.is_string()));
+        // Lower-case names, string values, a repeated name joined as Node does; the same on
+        // every call.
+        assert_eq!(
+            headers,
+            json!({
+                "host": addr.to_string(),
+                "connection": "Upgrade",
+                "upgrade": "websocket",
+                "sec-websocket-version": "13",
+                "x-custom": "Value",
+                "x-many": "a, b",
+            })
+        );
+    }
+    client.close().await;
 }
 
 #[tokio::test]

@@ -152,6 +152,35 @@ async fn a_slow_reader_is_closed_and_counted_while_others_keep_receiving() {
 }
 
 #[tokio::test]
+async fn frames_larger_than_the_read_buffer_are_read_whole() {
+    // The default buffer, and one smaller than a frame header plus a short call.
+    for read_buffer_size in [PrimusConfig::default().read_buffer_size, 16] {
+        let (addr, primus, _app) = start(PrimusConfig {
+            read_buffer_size,
+            ..no_heartbeat()
+        })
+        .await;
+        let mut c = connect(addr, "/primus").await.unwrap();
+        // Short and long frames back to back, so some arrive together in one read and some
+        // span many reads (7- and 64-bit websocket lengths).
+        let sizes = [10, 1_000, 70_000, 3, 1_000_000, 200];
+        for (id, size) in (1u64..).zip(sizes) {
+            let text = "é".repeat(size);
+            c.call(id, "get", "echo", &[json!(text)]).await;
+        }
+        for (id, size) in (1u64..).zip(sizes) {
+            let (data, _) = c.ack(id).await;
+            assert_eq!(data[0], Value::Null, "{read_buffer_size}: {size}");
+            assert_eq!(data[1].as_str().map(str::len), Some(size * 2));
+        }
+        assert_eq!(primus.metrics().closes(CloseReason::FrameTooLarge), 0);
+        assert_eq!(primus.metrics().closes(CloseReason::ProtocolError), 0);
+        assert_eq!(primus.connection_count(), 1);
+        c.close().await;
+    }
+}
+
+#[tokio::test]
 async fn an_oversized_frame_closes_with_1009() {
     let (addr, primus, _app) = start(PrimusConfig {
         max_frame_size: 1024,

@@ -28,10 +28,11 @@ pub struct PrimusConfig {
     /// Most bytes waiting in one connection's writer queue (default 4 MiB). A single frame
     /// larger than this is still accepted when the queue is empty.
     pub writer_queue_bytes: usize,
-    /// Websocket read buffer per connection, in bytes (default 2048). tungstenite's default of
-    /// 128 KiB is what makes idle connections expensive; measured with 5000 idle connections
-    /// (release build), a connection costs about 8 KiB with 1024, 9 KiB with 2048 and 11 KiB
-    /// with 4096. Larger messages are read in several chunks.
+    /// Websocket read buffer per connection, in bytes (default 1024). tungstenite's default of
+    /// 128 KiB is what makes idle connections expensive; each KiB here is a KiB per idle
+    /// connection. It is not a limit: a frame larger than the buffer grows it to the frame's
+    /// size while it is read (`max_frame_size` is the limit), and each socket read takes at
+    /// most this many bytes.
     pub read_buffer_size: usize,
     /// Websocket write buffer per connection, in bytes (default 4096): frames are written to
     /// the socket once this much is buffered, and at every flush.
@@ -53,7 +54,7 @@ impl Default for PrimusConfig {
             max_pending_calls: 64,
             writer_queue_frames: 1024,
             writer_queue_bytes: 4 * 1024 * 1024,
-            read_buffer_size: 2048,
+            read_buffer_size: 1024,
             write_buffer_size: 4096,
             close_timeout_ms: 1000,
             client_library: None,

@@ -7,7 +7,7 @@ use super::connection::{self, Handshake};
 use super::metrics::TransportMetrics;
 use super::{Primus, SlotGuard};
 use crate::response::{error_response, json_response};
-use crate::rest::header_map;
+use crate::rest::handshake_headers;
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request};
@@ -120,7 +120,7 @@ async fn upgrade(primus: Primus, request: Request) -> Response {
         None => Value::Object(Map::new()),
     };
     let handshake = Handshake {
-        headers: header_map(&parts.headers),
+        headers: handshake_headers(&parts.headers),
         query,
     };
     let config = &inner.config;
@@ -135,5 +135,9 @@ async fn upgrade(primus: Primus, request: Request) -> Response {
         )
         .max_message_size(config.max_frame_size)
         .max_frame_size(config.max_frame_size)
-        .on_upgrade(move |socket| connection::run(primus, socket, handshake, slot))
+        .on_upgrade(move |socket| {
+            // Tracked, so shutdown waits for the connection's last words.
+            let tasks = primus.inner.tasks.clone();
+            tasks.track_future(connection::run(primus, socket, handshake, slot))
+        })
 }

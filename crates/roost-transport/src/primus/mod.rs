@@ -4,7 +4,7 @@
 //! # Map
 //! - [`endpoint`]: the HTTP side — upgrades, `426`, `/primus/spec`, `/primus/primus.js`.
 //! - `connection`: one connection — registration, the reader loop, calls.
-//! - `writer`: the bounded per-connection queue and the writer task.
+//! - `writer`: the bounded per-connection queue and the writer that drains it.
 //! - `registry`: open connections by id, and the [`DeliverySink`](roost_core::DeliverySink)
 //!   that fans events out.
 //! - `heartbeat`: one ticker pinging every connection and closing silent ones.
@@ -24,7 +24,7 @@
 //! writes them and flushes once. A full queue closes its connection as a slow consumer.
 //!
 //! # Task shape per connection
-//! The upgrade task (reader) and one writer task; calls in flight run in short-lived tasks.
+//! One task, the upgrade task, reads and writes; calls in flight run in short-lived tasks.
 //! Every close goes through [`Primus::close`] with a [`CloseReason`].
 
 pub mod config;
@@ -65,9 +65,9 @@ pub(crate) struct Inner {
     pub(crate) config: PrimusConfig,
     pub(crate) registry: Registry,
     pub(crate) metrics: TransportMetrics,
-    /// The root of every connection's cancellation.
+    /// Cancelled at shutdown: refuses upgrades, stops the heartbeat.
     pub(crate) shutdown: CancellationToken,
-    /// Writers and calls in flight, awaited at shutdown.
+    /// Connection tasks and calls in flight, awaited at shutdown.
     pub(crate) tasks: TaskTracker,
     pub(crate) client_library: Option<Bytes>,
     /// Connections open or being upgraded, checked against `max_connections`.
@@ -198,15 +198,14 @@ impl Primus {
 }
 
 impl Inner {
-    /// The one close: forgets the connection, tells its writer how to finish, cancels its
-    /// reader, leaves every channel and fires the app's `disconnect`, and counts the
+    /// The one close: forgets the connection, tells its task why (it stops reading and
+    /// writes its last words), leaves every channel and fires the app's `disconnect`, and counts the
     /// reason. Only the first close of a connection does anything.
     pub(crate) fn close(&self, id: ConnectionId, reason: CloseReason) -> bool {
         let Some(handle) = self.registry.remove(id) else {
             return false;
         };
-        let _ = handle.outbox.reason.set(reason);
-        handle.outbox.cancel.cancel();
+        handle.outbox.close_with(reason);
         self.metrics.count_close(reason);
         self.app.disconnect(id);
         tracing::debug!(%id, %reason, "primus connection closed");

@@ -6,6 +6,7 @@
 //! all connections, no await. Recipients whose queue is full are closed as slow consumers once
 //! the registry lock is released.
 
+use super::connection::SparkId;
 use super::metrics::{CloseReason, TransportMetrics};
 use super::writer::{EnqueueError, Frame, Outbox};
 use super::Inner;
@@ -14,12 +15,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, Weak};
 
-/// What the transport keeps per open connection (the socket halves live in its two tasks).
+/// What the transport keeps per open connection (the socket lives in the connection task).
 #[derive(Debug)]
 pub(crate) struct Handle {
     pub(crate) id: ConnectionId,
     /// Primus' spark id, answered to `"primus::id::"`.
-    pub(crate) spark_id: String,
+    pub(crate) spark_id: SparkId,
     pub(crate) outbox: Outbox,
     /// Set by a pong or a websocket ping, cleared by each heartbeat tick.
     pub(crate) alive: AtomicBool,

@@ -1,19 +1,27 @@
 //! The writer side of a connection: a bounded queue of encoded frames ([`Outbox`]) that anyone
-//! may fill without waiting, and the one writer task per connection that drains it.
+//! may fill without waiting, and the [`Writer`] that drains it into the socket.
 //!
 //! Enqueueing never awaits: when the queue is full (in frames or in bytes) the caller gets
-//! [`Full`] and closes the connection as a slow consumer. The writer waits for the first frame,
-//! takes everything else already queued, writes it all and flushes once.
+//! [`Full`](EnqueueError::Full) and closes the connection as a slow consumer. The
+//! [`Writer`] (polled by the connection's one task) waits for the first frame, takes
+//! everything else already queued, writes it all and flushes once.
+//!
+//! # Memory
+//! An idle connection's queue owns no allocation: the `VecDeque` is allocated by the first
+//! frame queued, handed whole to the writer, and released when the writer finds the queue
+//! empty again. (A `tokio::sync::mpsc` channel allocated its state and a 32-slot block up
+//! front: about 1.5 KiB per connection, BENCHMARKS.md.)
 
 use super::metrics::CloseReason;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::SplitSink;
-use futures_util::SinkExt;
+use futures_util::task::AtomicWaker;
+use futures_util::{Sink, SinkExt};
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// One encoded text frame. Clones share the bytes, so a fan-out encodes once.
 pub(crate) type Frame = Utf8Bytes;
@@ -27,55 +35,116 @@ pub(crate) enum EnqueueError {
     Closed,
 }
 
-/// The sending half of a connection's queue, with its byte budget and close signal.
+/// The frames waiting for the writer.
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    /// Set when the writer stops: later frames are refused with `Closed`.
+    closed: bool,
+}
+
+/// A connection's queue, with its frame and byte budgets and its close signal.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    tx: mpsc::Sender<Frame>,
+    queue: Mutex<Queue>,
+    /// The writer, waiting for a frame.
+    waker: AtomicWaker,
+    /// Bytes queued and not yet handed to the socket (also those the writer holds in its
+    /// batch), so a burst cannot hold twice the budget.
     queued_bytes: AtomicUsize,
+    max_frames: usize,
     max_bytes: usize,
-    /// Cancelled once, by the close function; the reader and the writer stop on it.
-    pub(crate) cancel: CancellationToken,
-    /// Set by the close function before it cancels: how the writer finishes.
-    pub(crate) reason: OnceLock<CloseReason>,
+    /// Set once, by the close function, which then wakes the connection's task: the task
+    /// stops reading and writes its last words for this reason. (A flag and the task's
+    /// waker rather than a child `CancellationToken`: that one cost a tree node and a wait
+    /// future per idle connection.)
+    reason: OnceLock<CloseReason>,
 }
 
 impl Outbox {
-    /// A queue of at most `max_frames` frames and `max_bytes` bytes, and its receiver.
-    pub(crate) fn new(
-        max_frames: usize,
-        max_bytes: usize,
-        cancel: CancellationToken,
-    ) -> (Self, mpsc::Receiver<Frame>) {
-        let (tx, rx) = mpsc::channel(max_frames.max(1));
-        let outbox = Outbox {
-            tx,
+    /// A queue of at most `max_frames` frames and `max_bytes` bytes. Allocates nothing.
+    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+        Outbox {
+            queue: Mutex::new(Queue::default()),
+            waker: AtomicWaker::new(),
             queued_bytes: AtomicUsize::new(0),
+            max_frames: max_frames.max(1),
             max_bytes,
-            cancel,
             reason: OnceLock::new(),
-        };
-        (outbox, rx)
+        }
+    }
+
+    /// Marks the connection closed for `reason` and wakes its task. Only the first call
+    /// counts; false for later ones.
+    pub(crate) fn close_with(&self, reason: CloseReason) -> bool {
+        let first = self.reason.set(reason).is_ok();
+        self.waker.wake();
+        first
+    }
+
+    /// Why the connection was closed, once it was.
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.reason.get().copied()
+    }
+
+    /// Registers the connection task to be woken by a frame or a close.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queues `frame` without waiting. A frame alone may exceed the byte limit (a large call
     /// result must still go out); a frame that would push a non-empty queue past it may not.
     pub(crate) fn enqueue(&self, frame: Frame) -> Result<(), EnqueueError> {
         let len = frame.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before + len > self.max_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(EnqueueError::Closed);
+        }
+        if queue.frames.len() >= self.max_frames {
             return Err(EnqueueError::Full);
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                Err(match e {
-                    mpsc::error::TrySendError::Full(_) => EnqueueError::Full,
-                    mpsc::error::TrySendError::Closed(_) => EnqueueError::Closed,
-                })
-            }
+        // Only enqueuers add, under the lock; the writer subtracts concurrently, so this
+        // can only overestimate what is queued.
+        let before = self.queued_bytes.load(Ordering::Acquire);
+        if before > 0 && before.saturating_add(len) > self.max_bytes {
+            return Err(EnqueueError::Full);
         }
+        self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        queue.frames.push_back(frame);
+        let first = queue.frames.len() == 1;
+        drop(queue);
+        if first {
+            // The writer re-checks the queue after registering, so waking on the first frame
+            // of a batch is enough.
+            self.waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Moves every queued frame into the (empty) `batch`, swapping allocations so a busy
+    /// writer reuses them. False when nothing is queued: then both allocations are released,
+    /// so an idle connection holds none.
+    fn take(&self, batch: &mut VecDeque<Frame>) -> bool {
+        let mut queue = self.lock();
+        if queue.frames.is_empty() {
+            queue.frames = VecDeque::new();
+            drop(queue);
+            *batch = VecDeque::new();
+            return false;
+        }
+        std::mem::swap(&mut queue.frames, batch);
+        true
+    }
+
+    /// Refuses further frames (the connection is closing); returns those still queued.
+    pub(crate) fn close(&self) -> VecDeque<Frame> {
+        let mut queue = self.lock();
+        queue.closed = true;
+        std::mem::take(&mut queue.frames)
     }
 
     fn dequeued(&self, frame: &Frame) {
@@ -83,79 +152,193 @@ impl Outbox {
     }
 }
 
-/// How the writer ended.
-pub(crate) enum WriterExit {
-    /// Cancelled by the close function.
-    Closed,
-    /// The socket refused a write: the caller closes the connection with `WriteError`.
-    WriteFailed,
+/// The write side of a connection's task: the frames taken from the [`Outbox`] and not yet
+/// handed to the socket, and whether the socket has unflushed frames. Polled by the
+/// connection task beside its reads ([`super::connection`]), so one task per connection
+/// does both.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    batch: VecDeque<Frame>,
+    unflushed: bool,
 }
 
-/// The writer task: owns the socket's write half until the connection ends.
-pub(crate) async fn run_writer(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Frame>,
-    outbox: &Outbox,
-    close_timeout: Duration,
-) -> WriterExit {
-    let mut batch: Vec<Frame> = Vec::new();
-    loop {
-        let first = tokio::select! {
-            biased;
-            () = outbox.cancel.cancelled() => break,
-            frame = rx.recv() => match frame {
-                Some(frame) => frame,
-                None => break,
-            },
-        };
-        batch.push(first);
-        while let Ok(frame) = rx.try_recv() {
-            batch.push(frame);
-        }
-        let write = async {
-            for frame in batch.drain(..) {
+impl Writer {
+    /// Writes what is queued: every frame taken, then one flush, then the next batch. Pending
+    /// when everything is written and flushed (the outbox wakes the task on the next frame)
+    /// or while the socket is not ready; ready only with the socket's error.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut WebSocket,
+        outbox: &Outbox,
+    ) -> Poll<axum::Error> {
+        loop {
+            if !self.batch.is_empty() {
+                if let Err(e) = ready!(Pin::new(&mut *socket).poll_ready(cx)) {
+                    return Poll::Ready(e);
+                }
+                let Some(frame) = self.batch.pop_front() else {
+                    continue;
+                };
                 outbox.dequeued(&frame);
-                sink.feed(Message::Text(frame)).await?;
+                if let Err(e) = Pin::new(&mut *socket).start_send(Message::Text(frame)) {
+                    return Poll::Ready(e);
+                }
+                self.unflushed = true;
+                continue;
             }
-            sink.flush().await
-        };
-        let failed = tokio::select! {
-            biased;
-            () = outbox.cancel.cancelled() => break,
-            result = write => result.is_err(),
-        };
-        if failed {
-            return WriterExit::WriteFailed;
+            if self.unflushed {
+                if let Err(e) = ready!(Pin::new(&mut *socket).poll_flush(cx)) {
+                    return Poll::Ready(e);
+                }
+                self.unflushed = false;
+            }
+            if outbox.take(&mut self.batch) {
+                continue;
+            }
+            outbox.waker.register(cx.waker());
+            if outbox.lock().frames.is_empty() {
+                return Poll::Pending;
+            }
         }
     }
-    let reason = outbox
-        .reason
-        .get()
-        .copied()
-        .unwrap_or(CloseReason::ClientClosed);
-    // The last words, within a deadline: a peer that stopped reading cannot hold us.
-    let _ = tokio::time::timeout(close_timeout, async {
-        if reason == CloseReason::ClientClosed {
-            // tungstenite already queued the answer to the client's close frame.
-            return sink.flush().await;
-        }
-        if reason.flushes_backlog() {
-            while let Ok(frame) = rx.try_recv() {
-                outbox.dequeued(&frame);
-                sink.feed(Message::Text(frame)).await?;
+
+    /// The last words after the connection was closed with `reason`, within `close_timeout`
+    /// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it,
+    /// `"primus::server::close"` when it says so, and a close frame. Refuses new frames.
+    pub(crate) async fn finish(
+        self,
+        socket: &mut WebSocket,
+        outbox: &Outbox,
+        reason: CloseReason,
+        close_timeout: Duration,
+    ) {
+        // Frames taken but not yet written when the close came go first.
+        let mut backlog = self.batch;
+        backlog.extend(outbox.close());
+        let _ = tokio::time::timeout(close_timeout, async {
+            if reason == CloseReason::ClientClosed {
+                // tungstenite already queued the answer to the client's close frame.
+                return socket.flush().await;
             }
+            if reason.flushes_backlog() {
+                for frame in backlog {
+                    outbox.dequeued(&frame);
+                    socket.feed(Message::Text(frame)).await?;
+                }
+            }
+            if reason.sends_server_close() {
+                let text = String::from_utf8_lossy(&roost_wire::primus::encode_server_close())
+                    .into_owned();
+                socket.feed(Message::Text(text.into())).await?;
+            }
+            let frame = reason.close_code().map(|code| CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(""),
+            });
+            socket.send(Message::Close(frame)).await
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> Frame {
+        Frame::from("x".repeat(len))
+    }
+
+    fn outbox(frames: usize, bytes: usize) -> Outbox {
+        Outbox::new(frames, bytes)
+    }
+
+    #[test]
+    fn an_idle_queue_holds_no_allocation() {
+        let outbox = outbox(4, 1024);
+        assert_eq!(outbox.lock().frames.capacity(), 0);
+        outbox.enqueue(frame(10)).unwrap();
+        outbox.enqueue(frame(10)).unwrap();
+        assert!(outbox.lock().frames.capacity() > 0);
+        let mut batch = VecDeque::new();
+        assert!(outbox.take(&mut batch));
+        assert_eq!(batch.len(), 2);
+        assert!(outbox.lock().frames.is_empty());
+        while let Some(f) = batch.pop_front() {
+            outbox.dequeued(&f);
         }
-        if reason.sends_server_close() {
-            let text =
-                String::from_utf8_lossy(&roost_wire::primus::encode_server_close()).into_owned();
-            sink.feed(Message::Text(text.into())).await?;
+        // Drained and nothing new: both the queue and the writer's batch let go.
+        assert!(!outbox.take(&mut batch));
+        assert_eq!(batch.capacity(), 0);
+        assert_eq!(outbox.lock().frames.capacity(), 0);
+        assert_eq!(outbox.queued_bytes.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn the_frame_budget_is_enforced() {
+        let outbox = outbox(3, 1 << 20);
+        for _ in 0..3 {
+            outbox.enqueue(frame(1)).unwrap();
         }
-        let frame = reason.close_code().map(|code| CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(""),
-        });
-        sink.send(Message::Close(frame)).await
-    })
-    .await;
-    WriterExit::Closed
+        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
+        // Taken by the writer, the frames no longer count against the frame budget.
+        let mut batch = VecDeque::new();
+        assert!(outbox.take(&mut batch));
+        outbox.enqueue(frame(1)).unwrap();
+    }
+
+    #[test]
+    fn the_byte_budget_counts_frames_until_they_are_written() {
+        let outbox = outbox(100, 100);
+        // A single frame over the budget is accepted when nothing is queued…
+        outbox.enqueue(frame(150)).unwrap();
+        // …but nothing may join it.
+        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
+        let mut batch = VecDeque::new();
+        assert!(outbox.take(&mut batch));
+        // Taken but not yet written: still counted.
+        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
+        let f = batch.pop_front().unwrap();
+        outbox.dequeued(&f);
+        outbox.enqueue(frame(60)).unwrap();
+        outbox.enqueue(frame(40)).unwrap();
+        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_and_hands_back_its_backlog() {
+        let outbox = outbox(10, 1024);
+        outbox.enqueue(frame(3)).unwrap();
+        outbox.enqueue(frame(4)).unwrap();
+        let backlog = outbox.close();
+        assert_eq!(backlog.len(), 2);
+        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Closed));
+    }
+
+    #[tokio::test]
+    async fn the_writer_wakes_on_the_first_frame() {
+        let outbox = std::sync::Arc::new(outbox(10, 1024));
+        let waiter = {
+            let outbox = std::sync::Arc::clone(&outbox);
+            tokio::spawn(async move {
+                std::future::poll_fn(|cx| {
+                    outbox.waker.register(cx.waker());
+                    if outbox.lock().frames.is_empty() {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(())
+                    }
+                })
+                .await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        outbox.enqueue(frame(1)).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }

@@ -94,6 +94,7 @@ impl Service for Echo {
             "provider": p.provider, "query": p.query,
             "socketQuery": p.extra.get("socketQuery"),
             "host": p.headers.get("host"),
+            "headers": p.headers,
             "connected": p.connection.is_some(),
             "user": p.user,
         }))
