@@ -436,7 +436,8 @@ async fn an_unreachable_or_exhausted_database_is_unavailable_or_times_out() {
     let db = Database::connect(&SqlConfig {
         url: format!("sqlite://{}/busy.db", dir.0.display()),
         max_connections: 1,
-        acquire_timeout_ms: 200,
+        // Also how long opening the file may take: 200 ms was too short on a loaded machine.
+        acquire_timeout_ms: 1_500,
         ..SqlConfig::default()
     })
     .await
