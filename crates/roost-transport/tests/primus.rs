@@ -135,6 +135,17 @@ async fn plain_http_on_the_primus_path() {
 }
 
 #[tokio::test]
+async fn a_panicking_service_ends_only_its_call() {
+    let (addr, _primus) = common::start().await;
+    let mut c = connect(addr, "/primus").await.unwrap();
+    c.call(1, "get", "echo", &[json!("panic"), json!({})]).await;
+    c.call(2, "get", "echo", &[json!("still here"), json!({})])
+        .await;
+    // The panicking call is never answered; the connection and its next call are fine.
+    assert_eq!(c.ack(2).await.0, json!([null, "still here"]));
+}
+
+#[tokio::test]
 async fn calls_answer_with_acks_and_the_reference_errors() {
     let (addr, _primus) = common::start().await;
     let mut c = connect(addr, "/primus").await.unwrap();

@@ -284,7 +284,8 @@ fn answer(id: &AckId, result: Result<roost_core::HookContext, Error>) -> Vec<u8>
     }
 }
 
-/// `[method, path, ...args]` from an emitter EVENT: checked, bounded, then run in its own task.
+/// `[method, path, ...args]` from an emitter EVENT: checked, bounded, then run: to the end here
+/// when it never waits, otherwise in its own task.
 /// Events the call publishes are queued by the sink while it runs, so they precede its ack.
 fn start_call(
     primus: &Primus,
@@ -329,9 +330,10 @@ fn start_call(
     } else {
         args.remove(0)
     };
+    let handle_id = handle.id;
     let primus = primus.clone();
     let handle = Arc::clone(handle);
-    inner.tasks.spawn(async move {
+    let mut call = Box::pin(async move {
         let _guard = guard;
         let inner = &primus.inner;
         let Some(info) = inner.app.connection(handle.id) else {
@@ -342,6 +344,23 @@ fn start_call(
             inner.send(&handle, answer(&ack, result));
         }
     });
+    // Most calls (memory services, hooks that do not wait) finish without ever waiting:
+    // run them to the end here and skip a task spawn, its scheduling and its wake-up. A call
+    // that waits continues in its own task (spawning polls it again, which registers the
+    // real waker), so calls of one connection still run concurrently. A panicking service
+    // ends only its call, as it would in its own task.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let first =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+    match first {
+        Ok(Poll::Ready(())) => {}
+        Ok(Poll::Pending) => {
+            inner.tasks.spawn(call);
+        }
+        Err(_) => {
+            tracing::error!(connection = %handle_id, "a service call panicked; its ack is not sent");
+        }
+    }
 }
 
 impl Inner {

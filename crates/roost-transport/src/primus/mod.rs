@@ -12,8 +12,10 @@
 //!
 //! # The life of a call
 //! The upgrade task reads a text frame, `roost_wire::primus::decode`s it into an emitter
-//! EVENT `[method, path, ...args]` with an ack id, and spawns the call:
-//! `call_external(app, method, path, args, connection.params())`. While the call runs, the
+//! EVENT `[method, path, ...args]` with an ack id, and runs the call:
+//! `call_external(app, method, path, args, connection.params())`, polled once in place (a
+//! call that never waits, such as a memory service's, ends there) and moved to its own task
+//! when it waits. While the call runs, the
 //! events it publishes reach the sink and are queued to their recipients, so the caller's
 //! own event frames precede the ack frame that is queued when the call returns.
 //!
@@ -24,7 +26,7 @@
 //! writes them and flushes once. A full queue closes its connection as a slow consumer.
 //!
 //! # Task shape per connection
-//! One task, the upgrade task, reads and writes; calls in flight run in short-lived tasks.
+//! One task, the upgrade task, reads and writes; calls that wait run in short-lived tasks.
 //! Every close goes through [`Primus::close`] with a [`CloseReason`].
 
 pub mod config;

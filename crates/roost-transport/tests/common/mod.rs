@@ -100,6 +100,8 @@ impl Service for Echo {
         }))
     }
     async fn get(&self, id: &Value, _p: &Params) -> Result<Value> {
+        // A broken service: the transport must contain the panic to this one call.
+        assert!(id != "panic", "Echo asked to panic");
         Ok(id.clone())
     }
 }
