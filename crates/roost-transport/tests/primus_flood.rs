@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod flood_kit;
 
 use roost_core::{json, App};
 use roost_testkit::ws::{connect, WsClient};
@@ -19,9 +20,10 @@ use std::time::Duration;
 #[global_allocator]
 static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
-/// Bytes allocated and not yet freed, in KiB.
+use flood_kit::{rss_kib, Junk, Rng};
+
 fn live_kib() -> usize {
-    HEAP.allocated() / 1024
+    flood_kit::live_kib(&HEAP)
 }
 
 async fn start() -> (SocketAddr, Primus, App) {
@@ -39,40 +41,6 @@ async fn sync(c: &mut WsClient, id: u64) {
     c.call(id, "get", "echo", &[json!(id)]).await;
     let (data, _) = c.ack(id).await;
     assert_eq!(data, json!([null, id]));
-}
-
-/// Resident memory of this process in KiB, from /proc (Linux).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// xorshift64*, so the flood is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-enum Junk {
-    Text(String),
-    Binary(Vec<u8>),
 }
 
 fn junk(rng: &mut Rng, i: usize) -> Junk {

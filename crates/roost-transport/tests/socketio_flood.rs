@@ -10,50 +10,28 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod flood_kit;
 mod sio_client;
 
+use flood_kit::{rss_kib, Junk, Rng};
 use roost_testkit::ws::{connect, WsClient};
 use roost_transport::primus::{CloseReason, TransportMetrics};
 use roost_transport::{SocketIo, SocketIoConfig};
-use sio_client::{packet, rss_kib, sio_connect, until_closed, WS_PATH};
+use sio_client::{packet, sio_connect, until_closed, WS_PATH};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 #[global_allocator]
 static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
 
-/// Bytes allocated and not yet freed, in KiB.
 fn live_kib() -> usize {
-    HEAP.allocated() / 1024
+    flood_kit::live_kib(&HEAP)
 }
 
 /// A round trip that proves the connection is served.
 async fn sync(c: &mut WsClient, id: u64) {
     c.send_text(&format!(r#"42{id}["get","echo",{id}]"#)).await;
     assert_eq!(packet(c).await, format!("43{id}[null,{id}]"));
-}
-
-/// xorshift64*, so the flood is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-enum Junk {
-    /// An Engine.IO message (`4…`) whose Socket.IO packet is malformed or out of place.
-    Text(String),
-    /// A websocket binary frame (Roost supports no attachments).
-    Binary(Vec<u8>),
 }
 
 /// Socket.IO packets (after Engine.IO's `4`) that must end the session, joined or not.

@@ -234,16 +234,3 @@ impl Polling {
         assert!(packets[0].starts_with("40{\"sid\":"), "{packets:?}");
     }
 }
-
-/// Resident memory of this process in KiB, from /proc (Linux).
-pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
