@@ -115,6 +115,12 @@ impl AroundHook for AuthenticateHook {
 /// `protect(...fields)`: removes `fields` (dot paths allowed) from what external callers
 /// receive — every item of an array, every `data` item of a find page — by setting
 /// `context.dispatch`; on external calls `context.result` becomes that dispatch too.
+///
+/// Registered as a before hook (or as an around hook, before the method runs), it also
+/// refuses external queries that filter, sort or select on a protected field: a field that
+/// never leaves the server must not be readable one comparison at a time either
+/// (`GET /users?email=…&password[$gte]=…` would otherwise be an oracle on the hash).
+/// Feathers' own `protect` only strips results; Roost refuses such queries with 400.
 #[derive(Debug, Clone)]
 pub struct ProtectHook {
     fields: Vec<String>,
@@ -128,6 +134,14 @@ pub fn protect<S: AsRef<str>>(fields: &[S]) -> Arc<ProtectHook> {
 }
 
 impl ProtectHook {
+    /// 400 when an external call's query names a protected field (see [`guard_query`]).
+    fn guard(&self, ctx: &HookContext) -> Result<()> {
+        if !ctx.params.is_external() {
+            return Ok(());
+        }
+        guard_query(&ctx.params.query, &self.fields)
+    }
+
     fn apply(&self, ctx: &mut HookContext) {
         let fields: Vec<&str> = self.fields.iter().map(String::as_str).collect();
         // `context.dispatch || context.result`
@@ -168,6 +182,9 @@ impl ProtectHook {
 #[async_trait]
 impl Hook for ProtectHook {
     async fn call(&self, ctx: &mut HookContext) -> Result<()> {
+        if ctx.hook_type == HookType::Before {
+            return self.guard(ctx);
+        }
         self.apply(ctx);
         Ok(())
     }
@@ -176,10 +193,72 @@ impl Hook for ProtectHook {
 #[async_trait]
 impl AroundHook for ProtectHook {
     async fn call(&self, ctx: &mut HookContext, next: Next<'_>) -> Result<()> {
+        self.guard(ctx)?;
         next.run(ctx).await?;
         self.apply(ctx);
         Ok(())
     }
+}
+
+/// Whether the query key `key` (a field name or dot path) reaches `field`: the field
+/// itself, something inside it, or an object that contains it.
+fn touches(key: &str, field: &str) -> bool {
+    let inside = |outer: &str, inner: &str| {
+        inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes().get(outer.len()) == Some(&b'.')
+    };
+    key == field || inside(field, key) || inside(key, field)
+}
+
+fn refused(field: &str) -> Error {
+    Error::bad_request(format!("Invalid query parameter '{field}'"))
+}
+
+/// `BadRequest` when `query` filters, sorts or selects on one of `fields` (dot paths), at
+/// any depth of `$or`/`$and`. Used by [`ProtectHook`] before external calls; public so that
+/// a service holding secrets without the hook can apply the same rule.
+pub fn guard_query(query: &Map<String, Value>, fields: &[String]) -> Result<()> {
+    let check = |key: &str| match fields.iter().find(|f| touches(key, f)) {
+        Some(field) => Err(refused(field)),
+        None => Ok(()),
+    };
+    for (key, value) in query {
+        match key.as_str() {
+            "$or" | "$and" => {
+                let branches: Vec<&Value> = match value {
+                    Value::Array(items) => items.iter().collect(),
+                    Value::Object(items) => items.values().collect(),
+                    _ => Vec::new(),
+                };
+                for branch in branches {
+                    if let Value::Object(branch) = branch {
+                        guard_query(branch, fields)?;
+                    }
+                }
+            }
+            "$sort" => {
+                if let Value::Object(sort) = value {
+                    sort.keys().try_for_each(|k| check(k))?;
+                }
+            }
+            "$select" => match value {
+                Value::String(name) => check(name)?,
+                Value::Array(names) => names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .try_for_each(&check)?,
+                Value::Object(names) => names
+                    .values()
+                    .filter_map(Value::as_str)
+                    .try_for_each(&check)?,
+                _ => {}
+            },
+            k if k.starts_with('$') => {}
+            field => check(field)?,
+        }
+    }
+    Ok(())
 }
 
 /// A copy of `value` without `fields` (dot paths) when it is an object; other values are
@@ -380,6 +459,37 @@ impl AroundHook for UserFieldHook {
 mod tests {
     use super::*;
     use roost_core::json;
+
+    #[test]
+    fn guard_query_refuses_protected_fields_anywhere_in_the_query() {
+        let fields = vec!["password".to_owned(), "profile.secret".to_owned()];
+        let q = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let refused = [
+            json!({"password": "x"}),
+            json!({"email": "a", "password": {"$gte": "$2a"}}),
+            json!({"$or": [{"email": "a"}, {"password": {"$lt": "z"}}]}),
+            json!({"$and": [{"$or": [{"password.length": 3}]}]}),
+            json!({"$sort": {"password": 1}}),
+            json!({"$select": ["email", "password"]}),
+            json!({"$select": "password"}),
+            json!({"$select": {"0": "password"}}),
+            json!({"profile": {"secret": "x"}}),
+            json!({"profile.secret": {"$in": ["a"]}}),
+        ];
+        for query in refused {
+            let err = guard_query(&q(query.clone()), &fields).expect_err(&query.to_string());
+            assert_eq!(err.code(), 400, "{query}");
+        }
+        let allowed = [
+            json!({"email": "a", "$limit": 1}),
+            json!({"passwordHint": "x", "$sort": {"email": -1}}),
+            json!({"profile.name": "x", "$select": ["email"]}),
+            json!({"$or": [{"email": "a"}]}),
+        ];
+        for query in allowed {
+            assert!(guard_query(&q(query.clone()), &fields).is_ok(), "{query}");
+        }
+    }
 
     #[test]
     fn protect_value_strips_paths() {

@@ -74,7 +74,8 @@ pub use connection::{is_valid_logout, ConnectionAuth};
 pub use events::{AuthEventKind, AuthEvents};
 pub use header::{parse_authorization_header, parse_authorization_header_with};
 pub use hooks::{
-    protect, AuthenticateHook, HashPasswordHook, ProtectHook, UserFieldHook, UserFieldTarget,
+    guard_query, protect, AuthenticateHook, HashPasswordHook, ProtectHook, UserFieldHook,
+    UserFieldTarget,
 };
 pub use jwt::{JwtError, TokenPayload};
 pub use metrics::AuthMetrics;

@@ -229,7 +229,10 @@ impl DeclaredHooks {
         for (method, hooks) in &self.after {
             for spec in hooks {
                 if let HookSpec::Protect(fields) = spec {
-                    map = map.after(method, protect(fields));
+                    // The same hook before the method refuses external queries that
+                    // filter, sort or select on the protected fields.
+                    let hook = protect(fields);
+                    map = map.before(method, hook.clone()).after(method, hook);
                 }
             }
         }

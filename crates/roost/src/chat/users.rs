@@ -170,27 +170,34 @@ pub fn hooks(auth: &Authentication, admin_role: &str) -> Result<HookMap> {
     for method in ["create", "update", "patch"] {
         map = map.before(method, auth.hash_password(&password));
     }
-    Ok(map.after(ALL, protect(&[password])))
+    // Before every method, `protect` also refuses external queries on the password hash.
+    let protect = protect(&[password]);
+    Ok(map.before(ALL, protect.clone()).after(ALL, protect))
 }
 
-fn strip(data: &mut Value) {
+fn strip_fields(data: &mut Value, fields: &[&str]) {
     match data {
         Value::Object(map) => {
-            for field in PRIVILEGED {
-                map.shift_remove(field);
+            for field in fields {
+                map.shift_remove(*field);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(strip),
+        Value::Array(items) => items.iter_mut().for_each(|item| strip_fields(item, fields)),
         _ => {}
     }
 }
 
-/// External creates may not set roles or permissions.
+fn strip(data: &mut Value) {
+    strip_fields(data, &PRIVILEGED);
+}
+
+/// External creates may not set roles or permissions, nor the id: the server numbers
+/// users itself (a client id near the integer limit would exhaust the table's ids).
 fn drop_privileged_on_signup() -> Arc<dyn Hook> {
     sync_hook(|ctx| {
         if ctx.params.is_external() {
             if let Some(data) = ctx.data.as_mut() {
-                strip(data);
+                strip_fields(data, &[PRIVILEGED[0], PRIVILEGED[1], "id"]);
             }
         }
         Ok(())
