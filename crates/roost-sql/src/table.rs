@@ -25,6 +25,9 @@ pub const SEQ_COLUMN: &str = "_seq";
 /// Longest column or table name (PostgreSQL's limit; MySQL allows 64).
 const MAX_NAME_BYTES: usize = 63;
 
+/// The largest integer id a client may give (JavaScript's `Number.MAX_SAFE_INTEGER`).
+pub const MAX_SAFE_ID: u64 = (1 << 53) - 1;
+
 /// How ids are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -201,7 +204,14 @@ impl TableDef {
         };
         match (self.id_type, id) {
             (IdType::Integer, Value::Number(_)) => match encode(FieldType::Integer, id) {
-                Some(arg) => Ok(arg),
+                // Past 2^53 every JavaScript client rounds the id and reads the wrong
+                // record, and an id near the 64-bit limit leaves the table no ids to
+                // number later records with: refused.
+                Some(Arg::Int(n)) if n.unsigned_abs() <= MAX_SAFE_ID => Ok(Arg::Int(n)),
+                Some(_) => Err(Error::bad_request(format!(
+                    "Invalid value for '{}': an id must be between -{MAX_SAFE_ID} and {MAX_SAFE_ID}",
+                    self.id
+                ))),
                 None => Err(bad()),
             },
             (IdType::Uuid | IdType::String, Value::String(s)) => Ok(Arg::Text(s.clone())),
@@ -387,6 +397,19 @@ mod tests {
             .collect();
         assert!(TableDef::new("t", "id", IdType::Integer, &bad).is_err());
         assert!(TableDef::new("t\"; DROP TABLE x; --", "id", IdType::Integer, &schema).is_ok());
+    }
+
+    #[test]
+    fn client_integer_ids_stay_within_what_javascript_can_read() {
+        let table = def();
+        assert_eq!(table.new_id(&json!(7)).unwrap(), Arg::Int(7));
+        assert_eq!(table.new_id(&json!(-7)).unwrap(), Arg::Int(-7));
+        let max = MAX_SAFE_ID as i64;
+        assert_eq!(table.new_id(&json!(max)).unwrap(), Arg::Int(max));
+        for id in [json!(max + 1), json!(i64::MAX), json!(-max - 1), json!(u64::MAX)] {
+            let e = table.new_id(&id).unwrap_err();
+            assert_eq!(e.code(), 400, "{id}");
+        }
     }
 
     #[test]

@@ -177,8 +177,9 @@ fn check(data: &Value) -> Result<()> {
 }
 
 /// Before `create`: the caller's identity (a token that does not verify makes the call
-/// anonymous: the service is public), the checks, then `userId` and `createdAt` set by the
-/// server, never taken from the data.
+/// anonymous: the service is public), the checks, then the stored message is `text`,
+/// `roomId`, and `userId` and `createdAt` set by the server; nothing else the client sends
+/// (an `id`, extra fields) is kept.
 fn prepare_create(jwt: Arc<AuthenticateHook>, entity: String) -> Arc<dyn Hook> {
     hook_fn(move |ctx| {
         let jwt = Arc::clone(&jwt);
@@ -199,6 +200,10 @@ fn prepare_create(jwt: Arc<AuthenticateHook>, entity: String) -> Arc<dyn Hook> {
             let stamp = |item: &mut Value| -> Result<()> {
                 check(item)?;
                 if let Value::Object(map) = item {
+                    // Only `text` and `roomId` come from the client (as in the reference):
+                    // an extra field would make the text limit meaningless, and a client
+                    // `id` could exhaust or skew the ids the server numbers itself.
+                    map.retain(|field, _| field == "text" || field == "roomId");
                     match &user_id {
                         Some(id) => {
                             map.insert("userId".into(), id.clone());
