@@ -1,0 +1,137 @@
+//! Fuzz harnesses: one function per decoder that takes bytes from the network. Each takes
+//! arbitrary bytes, runs the decoder the way the server does, and checks what must hold for
+//! any input (no panic, no unbounded work, round trips where the format has one). They are
+//! called by the cargo-fuzz targets in `fuzz/` (`scripts/fuzz.sh`) and, for a bounded number
+//! of random and corpus inputs, by this crate's tests in CI.
+
+use roost_core::query::{Query, QueryLimits};
+use roost_core::schema::{FieldType, Schema};
+use roost_core::service::Paginate;
+use roost_sql::compile::{Compiler, SqlBuf};
+use roost_sql::{Dialect, IdType, TableDef};
+use roost_wire::primus::{self, Decoded};
+use roost_wire::qs::{self, QsOptions};
+use serde_json::{Map, Value};
+
+/// One harness: arbitrary bytes in, a panic when something that must hold does not.
+pub type Harness = fn(&[u8]);
+
+/// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
+pub const TARGETS: [(&str, Harness); 5] = [
+    ("primus_frame", primus_frame),
+    ("socketio_packet", socketio_packet),
+    ("qs", qs_string),
+    ("query_json", query_json),
+    ("rest_query", rest_query),
+];
+
+/// A Primus websocket text frame (primus-emitter packets inside Primus' JSON envelope):
+/// an emitter call that decodes re-encodes to a frame that decodes to the same call.
+pub fn primus_frame(data: &[u8]) {
+    let Ok(Decoded::Message(message)) = primus::decode(data) else {
+        return;
+    };
+    if let primus::Message::Event {
+        name,
+        args,
+        ack: Some(id),
+    } = &message
+    {
+        let again = primus::decode(&primus::encode_call(name, args, id));
+        assert_eq!(again, Ok(Decoded::Message(message.clone())), "round trip");
+    }
+}
+
+/// A Socket.IO v5 packet (the text of one Engine.IO message): an event with an ack id
+/// re-encodes (as the server writes acks and events) to text that parses again.
+pub fn socketio_packet(data: &[u8]) {
+    use roost_transport::socketio::packet;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(parsed) = packet::parse(text) else {
+        return;
+    };
+    if let (Some(id), Some(Value::Array(args))) = (parsed.id, &parsed.data) {
+        let again = packet::ack(id, args);
+        let reparsed = packet::parse(&again).expect("an ack the server writes parses");
+        assert_eq!(reparsed.id, Some(id));
+        assert_eq!(reparsed.data.as_ref(), Some(&Value::Array(args.clone())));
+    }
+}
+
+/// A REST query string through the `qs` parser with the server's options: every input
+/// parses to an object, nested no deeper than the depth option allows.
+pub fn qs_string(data: &[u8]) {
+    let input = String::from_utf8_lossy(data);
+    let options = QsOptions::default();
+    match qs::parse(&input, &options) {
+        Ok(value) => {
+            assert!(value.is_object(), "qs gave {value}");
+            assert!(depth(&value) <= options.depth + 3, "too deep: {input}");
+        }
+        Err(e) => panic!("default qs options never fail, got {e} for {input:?}"),
+    }
+}
+
+/// A socket call's query (JSON from a frame) through the query language and the SQL
+/// compiler of every dialect.
+pub fn query_json(data: &[u8]) {
+    if let Ok(Value::Object(query)) = serde_json::from_slice::<Value>(data) {
+        query_language(&query);
+    }
+}
+
+/// A REST query string, parsed by `qs`, through the query language and the SQL compiler.
+pub fn rest_query(data: &[u8]) {
+    let input = String::from_utf8_lossy(data);
+    if let Ok(Value::Object(query)) = qs::parse(&input, &QsOptions::default()) {
+        query_language(&query);
+    }
+}
+
+fn query_language(query: &Map<String, Value>) {
+    let paginate = Paginate {
+        default: Some(10),
+        max: Some(50),
+    };
+    let Ok(parsed) = Query::parse(query, Some(&paginate), &QueryLimits::default()) else {
+        return;
+    };
+    let record = serde_json::json!({"id": 1, "name": "a", "age": 3, "tags": ["x"]});
+    let _ = parsed.matches(&record);
+    let schema: Schema = [("name", FieldType::String), ("age", FieldType::Integer)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let Ok(table) = TableDef::new("people", "id", IdType::Integer, &schema) else {
+        return;
+    };
+    for dialect in [
+        Dialect::Sqlite,
+        Dialect::Postgres,
+        Dialect::MySql { mariadb: false },
+        Dialect::MySql { mariadb: true },
+    ] {
+        let compiler = Compiler {
+            table: &table,
+            dialect,
+        };
+        let plan = compiler.plan(&parsed.condition);
+        if let Some(expr) = plan.sql() {
+            let mut buf = SqlBuf::new(dialect);
+            buf.expr(expr);
+        }
+        if let Some(sort) = &parsed.filters.sort {
+            let _ = compiler.order_by(sort);
+        }
+    }
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}

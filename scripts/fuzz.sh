@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of every decoder that takes bytes from the network (cargo-fuzz,
+# libFuzzer), one target after another, each for FUZZ_SECONDS (default 60). New interesting
+# inputs are added to fuzz/corpus/<target>/ (commit the useful ones); a crash leaves its input
+# in fuzz/artifacts/<target>/ and fails the run.
+#
+#   scripts/fuzz.sh                    # every target, 60 s each
+#   FUZZ_SECONDS=600 scripts/fuzz.sh qs   # one target, longer
+#
+# Needs cargo-fuzz (installed with `cargo install` when missing) and a nightly toolchain; on
+# stable only, RUSTC_BOOTSTRAP=1 lets stable rustc take the sanitizer flags. The bounded
+# replay in CI (`cargo test -p roost-fuzz`) needs neither.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root/fuzz"
+seconds="${FUZZ_SECONDS:-60}"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  fuzz=(cargo +nightly fuzz)
+else
+  export RUSTC_BOOTSTRAP=1
+  fuzz=(cargo fuzz)
+fi
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(ls fuzz_targets | sed 's/\.rs$//')
+for target in "${targets[@]}"; do
+  printf '\n== fuzz %s for %ss\n' "$target" "$seconds" >&2
+  mkdir -p "corpus/$target"
+  "${fuzz[@]}" run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \
+    -timeout=10 -rss_limit_mb=2048
+done
+echo "fuzz.sh: ${#targets[@]} target(s) ran ${seconds}s each without a crash" >&2
