@@ -406,7 +406,12 @@ mod tests {
         assert_eq!(table.new_id(&json!(-7)).unwrap(), Arg::Int(-7));
         let max = MAX_SAFE_ID as i64;
         assert_eq!(table.new_id(&json!(max)).unwrap(), Arg::Int(max));
-        for id in [json!(max + 1), json!(i64::MAX), json!(-max - 1), json!(u64::MAX)] {
+        for id in [
+            json!(max + 1),
+            json!(i64::MAX),
+            json!(-max - 1),
+            json!(u64::MAX),
+        ] {
             let e = table.new_id(&id).unwrap_err();
             assert_eq!(e.code(), 400, "{id}");
         }
