@@ -1,4 +1,4 @@
-//! The hostile-client suite: the real `roost serve` binary (the default chat app on SQLite)
+//! The hostile-client suite, data and secrets (tests/hostile.rs has the network attacks): the real `roost serve` binary (the default chat app on SQLite)
 //! driven over real sockets by a client that tries to hurt it, one case per attack that once
 //! worked (SECURITY.md lists them). Each case asserts the clear Feathers error the attacker
 //! gets, that a second, well-behaved client keeps working, and that every acknowledged write
