@@ -1,8 +1,8 @@
-//! The hostile-client suite, data and secrets (tests/hostile.rs has the network attacks): the real `roost serve` binary (the default chat app on SQLite)
-//! driven over real sockets by a client that tries to hurt it, one case per attack that once
-//! worked (SECURITY.md lists them). Each case asserts the clear Feathers error the attacker
-//! gets, that a second, well-behaved client keeps working, and that every acknowledged write
-//! is stored.
+//! The hostile-client suite, data and secrets (`tests/hostile.rs` has the network attacks):
+//! the real `roost serve` binary (the default chat app on SQLite) driven over real sockets by
+//! a client that tries to hurt it, one case per attack that once worked (SECURITY.md lists
+//! them). Each case asserts the clear Feathers error the attacker gets, that a second,
+//! well-behaved client keeps working, and that every acknowledged write is stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use roost_testkit::{json_request, request, HttpResponse};
