@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh            # everything
 #   SKIP_INTEROP=1 scripts/test.sh   # Rust only
+#   SKIP_FUZZ=1 scripts/test.sh      # without the bounded cargo-fuzz run (15 s a target)
 #
 # PostgreSQL and MariaDB run as real servers on free 127.0.0.1 ports with throw-away data
 # directories (scripts/services/), started before the Rust tests and stopped by PID after.
@@ -40,6 +41,11 @@ fi
 
 step "cargo test, with throw-away PostgreSQL and MariaDB servers (installed when missing)"
 scripts/services/with-databases.sh cargo test --workspace
+
+if [[ -z "${SKIP_FUZZ:-}" ]]; then
+  step "fuzz: every network decoder under cargo-fuzz, ${FUZZ_SECONDS:-15}s each (scripts/fuzz.sh runs longer)"
+  FUZZ_SECONDS="${FUZZ_SECONDS:-15}" FUZZ_BUILD_OR_SKIP=1 scripts/fuzz.sh
+fi
 
 if [[ -z "${SKIP_INTEROP:-}" ]]; then
   step "cargo build -p roost --bins --examples (for the interop suite)"
