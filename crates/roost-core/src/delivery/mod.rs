@@ -83,7 +83,9 @@ impl Delivery {
 /// Implemented by a transport to receive deliveries.
 pub trait DeliverySink: Send + Sync + 'static {
     /// Takes one delivery. Must not block or await: transports enqueue onto bounded
-    /// per-connection queues and close connections whose queue is full.
+    /// per-connection queues and close connections whose queue is full. A recipient the
+    /// sink does not know (gone, or another provider's when this is the only sink) is
+    /// skipped.
     fn deliver(&self, delivery: Delivery);
 }
 
@@ -376,8 +378,8 @@ impl App {
     ///
     /// Routing costs one look-up per recipient in the connection index, under its shared
     /// lock taken once per delivery: the provider was recorded when the connection was
-    /// registered, so no per-connection object is read. When every recipient goes to the
-    /// same sink (one transport in use), that sink gets the delivery as it is.
+    /// registered, so no per-connection object is read. With one sink installed, or when
+    /// every recipient goes to the same sink, that sink gets the delivery as it is.
     pub fn deliver(&self, delivery: Delivery) {
         let registry = self.inner.channels.registry();
         let sinks = registry
@@ -386,10 +388,10 @@ impl App {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if let [only] = sinks.as_slice() {
-            if only.provider.is_none() {
-                only.sink.deliver(delivery);
-                return;
-            }
+            // One transport: its sink takes the delivery as it is. A recipient it does not
+            // serve (registered without a transport, or gone) is not in its registry.
+            only.sink.deliver(delivery);
+            return;
         }
         if sinks.is_empty() {
             tracing::debug!(event = %delivery.event, "no delivery sink installed");

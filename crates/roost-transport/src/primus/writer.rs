@@ -75,14 +75,14 @@ impl Fragmenting {
 }
 
 /// How `frame` goes out: whole, or as fragments when it is longer than [`FRAGMENT_SIZE`].
-fn start(frame: Frame) -> (Message, Option<Fragmenting>) {
+fn start(frame: Frame) -> (Message, Option<Box<Fragmenting>>) {
     if frame.len() <= FRAGMENT_SIZE {
         return (Message::Text(frame), None);
     }
-    let mut rest = Fragmenting {
+    let mut rest = Box::new(Fragmenting {
         bytes: Bytes::from(frame),
         sent: 0,
-    };
+    });
     let first = rest.next();
     (first, Some(rest))
 }
@@ -221,7 +221,8 @@ impl Outbox {
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
     batch: VecDeque<Frame>,
-    fragmenting: Option<Fragmenting>,
+    /// Boxed: it is rare, and the writer lives in every idle connection's task.
+    fragmenting: Option<Box<Fragmenting>>,
     unflushed: bool,
 }
 
