@@ -14,7 +14,7 @@
 //!   connection as `server_shutdown`, wait for connection tasks and calls in flight.
 //!
 //! Handshake headers (lower-case names, repeats joined with `", "`) are read by
-//! [`crate::headers`], which REST shares.
+//! `crate::headers`, which REST shares.
 
 pub(crate) mod admission;
 pub mod close;
