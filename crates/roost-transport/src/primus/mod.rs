@@ -78,7 +78,7 @@ pub(crate) struct Inner {
 }
 
 impl Primus {
-    /// The transport for `app`: installs itself as the app's delivery sink and starts the
+    /// The transport for `app`: adds its delivery sink for `primus` connections and starts the
     /// heartbeat (when `ping_interval_ms > 0`). Must be called inside a tokio runtime.
     pub fn new(app: App, config: PrimusConfig) -> Primus {
         Self::with_client_library(app, config, None)
