@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 
 /// The Primus transport for `app` when `[primus] enabled` (the default), with the client
-/// library read from `primus.client_library`. Adds its delivery sink (for `primus` connections) to the app.
+/// library read from `primus.client_library`. Installs itself as the app's delivery sink.
 /// Call inside the runtime.
 pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
     if !config.primus.enabled {
