@@ -446,7 +446,7 @@ impl App {
     pub fn register_connection(&self, info: impl Into<Arc<ConnectionInfo>>) -> Arc<ConnectionInfo> {
         let info = info.into();
         write(&self.inner.connections.infos).insert(info.id, Arc::clone(&info));
-        self.inner.channels.connect(info.id);
+        self.inner.channels.connect_as(info.id, info.provider());
         info
     }
 

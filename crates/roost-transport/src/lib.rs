@@ -4,9 +4,13 @@
 //! - [`rest`]: routes, verbs to methods, status codes, query strings, bodies.
 //! - [`response`]: JSON and Feathers error responses.
 //! - [`cors`]: the CORS layer.
+//! - [`socket`]: what both socket transports share: close reasons, counters, connection and
+//!   call admission, the ack value, shutdown. `primus` and `socketio` stand side by side on it.
+//! - `headers`: request and handshake headers as Feathers sees them (REST and both sockets).
 //! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
 //!   fan-out engine (see its module docs for the life of a call and of an event).
-//! - [`socketio`]: the Socket.IO transport (our packet layer on `engineioxide`): handshake
+//! - [`socketio`]: the Socket.IO transport (our packet layer, `roost_wire::socketio`, on
+//!   `engineioxide`): handshake
 //!   authentication, calls, deliveries for Socket.IO connections (see its module docs).
 //!
 //! # The life of a REST request
@@ -16,14 +20,17 @@
 //! answers with `dispatch` (or `result`) and Feathers' status codes.
 
 pub mod cors;
+mod headers;
 pub mod primus;
 pub mod response;
 pub mod rest;
+pub mod socket;
 pub mod socketio;
 
 pub use cors::CorsConfig;
 pub use primus::{Primus, PrimusConfig};
 pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
+pub use socket::{CloseReason, TransportMetrics};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 
 use axum::Router;

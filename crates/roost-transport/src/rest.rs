@@ -2,6 +2,7 @@
 //! `<path>` and `<path>/:__id`, verbs map to methods, `X-Service-Method` selects a custom
 //! method on POST, and errors are Feathers JSON with the error's code as status.
 
+use crate::headers::header_map;
 use crate::response::{error_response, json_response};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -9,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use roost_core::hooks::Http;
-use roost_core::{App, CallArgs, Error, HandshakeHeaders, Map, Params, Value};
+use roost_core::{App, CallArgs, Error, Map, Params, Value};
 use roost_wire::qs::{self, QsOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -163,36 +164,6 @@ fn select_method(
     };
     let takes_id = matches!(method, "get" | "update" | "patch" | "remove");
     Ok((method.to_owned(), takes_id))
-}
-
-/// A socket handshake's headers in compact form; read back with
-/// [`HandshakeHeaders::to_map`] they are exactly [`header_map`]'s map.
-pub(crate) fn handshake_headers(headers: &HeaderMap) -> HandshakeHeaders {
-    HandshakeHeaders::from_pairs(
-        headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes()))),
-    )
-}
-
-/// `params.headers` as Feathers sees them (lower-case names, string values, repeated
-/// headers joined with `", "` as Node does).
-pub(crate) fn header_map(headers: &HeaderMap) -> Map<String, Value> {
-    let mut map = Map::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match map.get_mut(name.as_str()) {
-            // Node joins repeated headers with ", ".
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            _ => {
-                map.insert(name.as_str().to_owned(), Value::String(value));
-            }
-        }
-    }
-    map
 }
 
 /// Reads the request body within `limit` bytes, as koa-body does: JSON (objects and arrays
@@ -375,40 +346,3 @@ const LOCATION_SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'{')
     .add(b'|')
     .add(b'}');
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::{HeaderName, HeaderValue};
-
-    #[test]
-    fn handshake_headers_read_back_as_the_rest_map() {
-        let mut headers = HeaderMap::new();
-        headers.append("Host", HeaderValue::from_static("127.0.0.1:3030"));
-        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        headers.append(
-            "Sec-WebSocket-Key",
-            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
-        );
-        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
-        headers.append(
-            HeaderName::from_static("x-latin1"),
-            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
-        );
-        headers.append("cookie", HeaderValue::from_static("a=1"));
-        headers.append("cookie", HeaderValue::from_static("b=2"));
-        let compact = handshake_headers(&headers);
-        assert_eq!(compact.to_map(), header_map(&headers));
-        assert_eq!(
-            Value::Object(compact.to_map()),
-            serde_json::json!({
-                "host": "127.0.0.1:3030",
-                "x-forwarded-for": "10.0.0.1, 10.0.0.2",
-                "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-                "x-latin1": "caf\u{fffd}",
-                "cookie": "a=1, b=2",
-            })
-        );
-        assert_eq!(handshake_headers(&HeaderMap::new()).to_map(), Map::new());
-    }
-}

@@ -8,6 +8,8 @@
 //! # Modules
 //! - [`primus`]: Primus frames (`json` parser) and primus-emitter packets: decode one text
 //!   frame, encode events, acks, heartbeats and the server close.
+//! - [`socketio`]: Socket.IO v5 packets (the text inside one Engine.IO message): parse one
+//!   packet, encode connect, connect errors, events and acks.
 //! - [`qs`]: query strings parsed exactly as Feathers 5's Koa transport parses them (Node's `qs`
 //!   through koa-qs), checked against vectors produced by the real `qs`.
 //!
@@ -20,3 +22,4 @@
 
 pub mod primus;
 pub mod qs;
+pub mod socketio;

@@ -12,7 +12,7 @@
 //! connections.
 
 mod channel;
-mod state;
+pub(crate) mod state;
 #[cfg(test)]
 mod tests;
 
@@ -39,12 +39,22 @@ pub struct Channels {
 #[derive(Default)]
 pub(crate) struct Registry {
     state: RwLock<State>,
-    /// Where deliveries go; the transport installs it. Kept here, beside the connection
-    /// registry the transport also feeds, so `App` needs no extra field.
-    pub(crate) sink: RwLock<Option<Arc<dyn DeliverySink>>>,
-    /// Sinks that own the connections of one provider (`"socketio"`): a delivery's
-    /// recipients are split by their connection's provider ([`App::deliver`](crate::App::deliver)).
-    pub(crate) routes: RwLock<Vec<(String, Arc<dyn DeliverySink>)>>,
+    /// Where deliveries go: one list of sinks, each for the connections of one provider
+    /// (`"primus"`, `"socketio"`: each transport adds its own), or for every connection
+    /// whose provider has none (`None`, tests). A delivery's recipients are routed by the
+    /// provider recorded when they connected ([`App::deliver`](crate::App::deliver)). Kept
+    /// here, beside the connection registry the transports feed, so `App` needs no extra
+    /// field.
+    pub(crate) sinks: RwLock<Vec<SinkEntry>>,
+}
+
+/// One delivery sink and the connections it serves.
+#[derive(Clone)]
+pub(crate) struct SinkEntry {
+    /// The provider whose connections this sink serves; `None`: every connection whose
+    /// provider has no sink of its own.
+    pub(crate) provider: Option<state::ProviderKey>,
+    pub(crate) sink: Arc<dyn DeliverySink>,
 }
 
 impl Registry {
@@ -119,7 +129,13 @@ impl Channels {
     /// that finishes after the disconnect cannot leak membership. Returns false when `conn`
     /// was already connected.
     pub fn connect(&self, conn: ConnectionId) -> bool {
-        self.registry.write().connect(conn)
+        self.registry.write().connect(conn, None)
+    }
+
+    /// [`Channels::connect`] for a connection made through `provider`: deliveries to it go
+    /// to that provider's sink.
+    pub(crate) fn connect_as(&self, conn: ConnectionId, provider: &str) -> bool {
+        self.registry.write().connect(conn, Some(provider))
     }
 
     /// Forgets `conn` and makes it leave every channel (§D13); emptied channels are removed

@@ -9,6 +9,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// A provider name (`"primus"`, `"socketio"`) as a small number, so routing a delivery
+/// compares numbers, not strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ProviderKey(pub(crate) usize);
+
 /// Called once when a channel is emptied by a leave and removed from the registry.
 pub(crate) type EmptyListener = Box<dyn FnOnce(&str) + Send + Sync>;
 
@@ -47,8 +52,11 @@ pub(crate) struct State {
     channels: HashMap<Arc<str>, Entry>,
     /// Connection → the channels it is a member of. A key exists only while the set is non-empty.
     by_connection: HashMap<ConnectionId, HashSet<Arc<str>>>,
-    /// Connections registered by a transport (`connect`) and not yet disconnected.
-    connected: HashSet<ConnectionId>,
+    /// Connections registered by a transport (`connect`) and not yet disconnected, with
+    /// their provider ([`ProviderKey`]): the key deliveries are routed by.
+    connected: HashMap<ConnectionId, Option<ProviderKey>>,
+    /// Provider names seen, in order: a [`ProviderKey`] is an index here.
+    providers: Vec<Arc<str>>,
     /// Listed channels without members (created and never joined), pruned by the next leave-all.
     empty: HashSet<Arc<str>>,
     seq: u64,
@@ -102,7 +110,7 @@ impl State {
     /// Adds `conn` to `name` (creating the channel). Unknown (never connected or already
     /// disconnected) ids are ignored, so a join that races a disconnect cannot leak membership.
     pub(crate) fn join(&mut self, name: &str, conn: ConnectionId) -> bool {
-        if !self.connected.contains(&conn) {
+        if !self.connected.contains_key(&conn) {
             tracing::debug!(%conn, channel = name, "join ignored: connection is not connected");
             return false;
         }
@@ -209,18 +217,50 @@ impl State {
             .unwrap_or_default()
     }
 
-    pub(crate) fn connect(&mut self, conn: ConnectionId) -> bool {
-        self.connected.insert(conn)
+    /// Registers `conn`, made through `provider` when known. False when it was already
+    /// connected (its provider is then unchanged).
+    pub(crate) fn connect(&mut self, conn: ConnectionId, provider: Option<&str>) -> bool {
+        let key = provider.map(|name| self.provider_key(name));
+        match self.connected.entry(conn) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(key);
+                true
+            }
+        }
+    }
+
+    /// The key of provider `name`, assigned on first sight. Few providers exist (one per
+    /// transport), so a walk is the cheapest map.
+    pub(crate) fn provider_key(&mut self, name: &str) -> ProviderKey {
+        match self.providers.iter().position(|p| **p == *name) {
+            Some(i) => ProviderKey(i),
+            None => {
+                self.providers.push(Arc::from(name));
+                ProviderKey(self.providers.len() - 1)
+            }
+        }
+    }
+
+    /// How many provider keys exist (keys are `0..provider_count()`).
+    pub(crate) fn provider_count(&self) -> usize {
+        self.providers.len()
+    }
+
+    /// The provider of connected `conn`: `None` when it is not connected, `Some(None)` when
+    /// it was registered without one.
+    pub(crate) fn provider_of(&self, conn: ConnectionId) -> Option<Option<ProviderKey>> {
+        self.connected.get(&conn).copied()
     }
 
     pub(crate) fn disconnect(&mut self, conn: ConnectionId, emptied: &mut Emptied) -> bool {
-        let was = self.connected.remove(&conn);
+        let was = self.connected.remove(&conn).is_some();
         self.leave_all(conn, emptied);
         was
     }
 
     pub(crate) fn is_connected(&self, conn: ConnectionId) -> bool {
-        self.connected.contains(&conn)
+        self.connected.contains_key(&conn)
     }
 
     pub(crate) fn connected_count(&self) -> usize {
@@ -230,7 +270,7 @@ impl State {
     /// Every connected id: the one full walk over connections, used only by `send_to_all`.
     pub(crate) fn all_connected(&self) -> Vec<ConnectionId> {
         Visits::add(&self.visits.connected_scans, 1);
-        self.connected.iter().copied().collect()
+        self.connected.keys().copied().collect()
     }
 }
 

@@ -1,6 +1,9 @@
 //! The seam between the core and the transports: the core turns an event into a
-//! [`Delivery`] and hands it to the [`DeliverySink`] a transport installed
-//! ([`App::set_delivery_sink`]). This is Feathers' `app.emit('publish', …)` step made explicit.
+//! [`Delivery`] and hands it to the [`DeliverySink`]s the transports installed, one per
+//! provider ([`App::add_delivery_sink`]): each sink receives only the recipients that
+//! connected through it, found by the provider recorded when the connection was registered
+//! (no per-recipient lock, no transport is the default). This is Feathers'
+//! `app.emit('publish', …)` step made explicit.
 //!
 //! A delivery groups its recipients by payload ([`Batch`]), so a transport encodes each distinct
 //! payload once per wire form and enqueues clones of the same bytes (DESIGN §5).
@@ -12,7 +15,8 @@
 //!   custom server event (Primus' `spark.send(event, data)`) without publishers.
 
 use crate::app::App;
-use crate::channels::Channel;
+use crate::channels::state::State;
+use crate::channels::{Channel, SinkEntry};
 use crate::connection::ConnectionId;
 use crate::hooks::HookContext;
 use crate::publish::{resolve_publisher, PublishTarget, Publishers};
@@ -79,7 +83,9 @@ impl Delivery {
 /// Implemented by a transport to receive deliveries.
 pub trait DeliverySink: Send + Sync + 'static {
     /// Takes one delivery. Must not block or await: transports enqueue onto bounded
-    /// per-connection queues and close connections whose queue is full.
+    /// per-connection queues and close connections whose queue is full. A recipient the
+    /// sink does not know (gone, or another provider's when this is the only sink) is
+    /// skipped.
     fn deliver(&self, delivery: Delivery);
 }
 
@@ -122,6 +128,72 @@ impl DeliverySink for RecordingSink {
             recorded.1 += 1;
         }
     }
+}
+
+/// The slot of a recipient no sink serves.
+const NO_SINK: usize = usize::MAX;
+
+/// The sink (index in `sinks`) of every recipient of `delivery`, in
+/// [`Delivery::recipients`] order: the sink of its provider, else the one for every
+/// provider, else [`NO_SINK`].
+fn route(state: &State, sinks: &[SinkEntry], delivery: &Delivery) -> Vec<usize> {
+    let catch_all = sinks.iter().position(|entry| entry.provider.is_none());
+    // Provider key → slot, built once per delivery (a handful of providers).
+    let by_provider: Vec<Option<usize>> = (0..state.provider_count())
+        .map(|key| {
+            sinks
+                .iter()
+                .position(|entry| entry.provider.is_some_and(|p| p.0 == key))
+                .or(catch_all)
+        })
+        .collect();
+    delivery
+        .recipients()
+        .map(|(conn, _)| {
+            let slot = match state.provider_of(conn) {
+                Some(Some(key)) => by_provider.get(key.0).copied().flatten(),
+                Some(None) => catch_all,
+                None => None,
+            };
+            slot.unwrap_or(NO_SINK)
+        })
+        .collect()
+}
+
+/// One delivery per sink (`None` where a sink has no recipient), each with the batches
+/// restricted to that sink's recipients; payloads are shared, not copied.
+fn split(delivery: &Delivery, slots: &[usize], sinks: usize) -> Vec<Option<Delivery>> {
+    let mut parts: Vec<Vec<Batch>> = (0..sinks).map(|_| Vec::new()).collect();
+    let mut slots = slots.iter();
+    for batch in &delivery.batches {
+        let mut lists: Vec<Vec<ConnectionId>> = (0..sinks).map(|_| Vec::new()).collect();
+        for &conn in &batch.connections {
+            if let Some(list) = slots.next().and_then(|slot| lists.get_mut(*slot)) {
+                list.push(conn);
+            }
+        }
+        for (slot, list) in lists.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            if let Some(part) = parts.get_mut(slot) {
+                part.push(Batch {
+                    payload: Arc::clone(&batch.payload),
+                    connections: list,
+                });
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .map(|batches| {
+            (!batches.is_empty()).then(|| Delivery {
+                path: delivery.path.clone(),
+                event: delivery.event.clone(),
+                batches,
+            })
+        })
+        .collect()
 }
 
 /// Runs the publisher of `event` and computes who receives what. `None` when no publisher
@@ -264,110 +336,86 @@ fn build(
 }
 
 impl App {
-    /// Installs the transport's sink; later deliveries go there.
+    /// Installs `sink` for the connections of every provider that has no sink of its own
+    /// (those registered with [`Channels::connect`](crate::Channels::connect) alone, in
+    /// tests), replacing an earlier one. The transports do not use it: each adds its own
+    /// with [`App::add_delivery_sink`], so none is the default.
     pub fn set_delivery_sink(&self, sink: Arc<dyn DeliverySink>) {
         let registry = self.inner.channels.registry();
-        *registry
-            .sink
+        let mut sinks = registry
+            .sinks
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+            .unwrap_or_else(PoisonError::into_inner);
+        sinks.retain(|entry| entry.provider.is_some());
+        sinks.push(SinkEntry {
+            provider: None,
+            sink,
+        });
     }
 
-    /// Installs a sink for the connections whose provider is `provider` (a second transport
-    /// beside the one installed with [`App::set_delivery_sink`]). Deliveries are split by
-    /// recipient: connections of a routed provider go to its sink, the others to the default
-    /// sink. Each sink receives only its own recipients, so it encodes each payload once.
+    /// Installs `sink` for the connections whose provider is `provider` (`"primus"`,
+    /// `"socketio"`), replacing an earlier sink of that provider. Each transport adds one;
+    /// a delivery is split by the provider each recipient connected with, and each sink
+    /// receives only its own recipients, so it encodes each payload once.
     pub fn add_delivery_sink(&self, provider: impl Into<String>, sink: Arc<dyn DeliverySink>) {
         let provider = provider.into();
         let registry = self.inner.channels.registry();
-        let mut routes = registry
-            .routes
+        let key = registry.write().provider_key(&provider);
+        let mut sinks = registry
+            .sinks
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        routes.retain(|(p, _)| *p != provider);
-        routes.push((provider, sink));
+        sinks.retain(|entry| entry.provider != Some(key));
+        sinks.push(SinkEntry {
+            provider: Some(key),
+            sink,
+        });
     }
 
-    /// Hands `delivery` to the installed sinks; without one (no transport) it is dropped, as
-    /// Feathers does when nothing listens to `publish`.
+    /// Hands `delivery` to the sinks of its recipients; recipients no sink serves (no
+    /// transport, or one that is gone) are dropped, as Feathers does when nothing listens to
+    /// `publish`.
+    ///
+    /// Routing costs one look-up per recipient in the connection index, under its shared
+    /// lock taken once per delivery: the provider was recorded when the connection was
+    /// registered, so no per-connection object is read. With one sink installed, or when
+    /// every recipient goes to the same sink, that sink gets the delivery as it is.
     pub fn deliver(&self, delivery: Delivery) {
         let registry = self.inner.channels.registry();
-        let sink = registry
-            .sink
+        let sinks = registry
+            .sinks
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let routes = registry
-            .routes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if routes.is_empty() {
-            match sink {
-                Some(sink) => sink.deliver(delivery),
-                None => tracing::debug!(event = %delivery.event, "no delivery sink installed"),
+        if let [only] = sinks.as_slice() {
+            // One transport: its sink takes the delivery as it is. A recipient it does not
+            // serve (registered without a transport, or gone) is not in its registry.
+            only.sink.deliver(delivery);
+            return;
+        }
+        if sinks.is_empty() {
+            tracing::debug!(event = %delivery.event, "no delivery sink installed");
+            return;
+        }
+        let slots = route(&registry.read(), &sinks, &delivery);
+        let first = slots.first().copied().unwrap_or(NO_SINK);
+        if slots.iter().all(|slot| *slot == first) {
+            match sinks.get(first) {
+                Some(entry) => entry.sink.deliver(delivery),
+                None => {
+                    tracing::debug!(event = %delivery.event, "no delivery sink for these connections")
+                }
             }
             return;
         }
-        // Slot `routes.len()` is the default sink.
-        let parts = self.split_by_provider(&delivery, &routes);
-        for (slot, part) in parts.into_iter().enumerate() {
-            let Some(part) = part else {
-                continue;
-            };
-            match routes.get(slot) {
-                Some((_, route)) => route.deliver(part),
-                None => match &sink {
-                    Some(sink) => sink.deliver(part),
-                    None => tracing::debug!(event = %part.event, "no delivery sink installed"),
-                },
-            }
-        }
-    }
-
-    /// One delivery per route (and one for the default sink, last), each with the batches
-    /// restricted to that route's connections; `None` where a route has no recipient.
-    fn split_by_provider(
-        &self,
-        delivery: &Delivery,
-        routes: &[(String, Arc<dyn DeliverySink>)],
-    ) -> Vec<Option<Delivery>> {
-        let slots = routes.len() + 1;
-        let mut parts: Vec<Vec<Batch>> = (0..slots).map(|_| Vec::new()).collect();
-        let connections = self.connections();
-        for batch in &delivery.batches {
-            let mut split: Vec<Vec<ConnectionId>> = (0..slots).map(|_| Vec::new()).collect();
-            for &conn in &batch.connections {
-                let slot = connections
-                    .get(conn)
-                    .and_then(|info| routes.iter().position(|(p, _)| p == info.provider()))
-                    .unwrap_or(routes.len());
-                if let Some(list) = split.get_mut(slot) {
-                    list.push(conn);
-                }
-            }
-            for (slot, list) in split.into_iter().enumerate() {
-                if list.is_empty() {
-                    continue;
-                }
-                if let Some(part) = parts.get_mut(slot) {
-                    part.push(Batch {
-                        payload: Arc::clone(&batch.payload),
-                        connections: list,
-                    });
-                }
-            }
-        }
-        parts
+        for (slot, part) in split(&delivery, &slots, sinks.len())
             .into_iter()
-            .map(|batches| {
-                (!batches.is_empty()).then(|| Delivery {
-                    path: delivery.path.clone(),
-                    event: delivery.event.clone(),
-                    batches,
-                })
-            })
-            .collect()
+            .enumerate()
+        {
+            if let (Some(part), Some(entry)) = (part, sinks.get(slot)) {
+                entry.sink.deliver(part);
+            }
+        }
     }
 
     /// A custom server event to every connected connection. `None` when nobody is connected.

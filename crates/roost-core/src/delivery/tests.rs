@@ -463,9 +463,11 @@ fn deliveries_are_split_by_provider() {
             id
         })
         .collect();
+    // Sinks added after the connections registered: routing reads the provider recorded
+    // then, not the sink list of that moment.
     let primus = Arc::new(RecordingSink::new());
     let socketio = Arc::new(RecordingSink::new());
-    app.set_delivery_sink(primus.clone());
+    app.add_delivery_sink("primus", primus.clone());
     app.add_delivery_sink("socketio", socketio.clone());
     let shared = Arc::new(json!({"id": 1}));
     let other = Arc::new(json!({"id": 2}));
@@ -509,6 +511,36 @@ fn deliveries_are_split_by_provider() {
     });
     assert_eq!(primus.take().len(), 1);
     assert!(socketio.take().is_empty());
+
+    // A provider without a sink: its recipients are dropped, the others still delivered;
+    // a sink for every other provider then takes them.
+    let other = ConnectionId::next();
+    app.connect(ConnectionInfo::new(
+        other,
+        "carrier-pigeon",
+        serde_json::Map::new(),
+    ));
+    let to_both = || Delivery {
+        path: None,
+        event: "x".into(),
+        batches: vec![Batch {
+            payload: Arc::new(json!(1)),
+            connections: vec![ids[1], other],
+        }],
+    };
+    app.deliver(to_both());
+    assert_eq!(socketio.take()[0].batches[0].connections, vec![ids[1]]);
+    assert!(primus.take().is_empty());
+    let rest = Arc::new(RecordingSink::new());
+    app.set_delivery_sink(rest.clone());
+    app.deliver(to_both());
+    assert_eq!(rest.take()[0].batches[0].connections, vec![other]);
+    assert_eq!(socketio.take()[0].batches[0].connections, vec![ids[1]]);
+    // Gone connections are nobody's.
+    app.disconnect(other);
+    app.deliver(to_both());
+    assert!(rest.take().is_empty());
+    assert_eq!(socketio.take().len(), 1);
 }
 
 #[test]

@@ -9,15 +9,16 @@
 //! while it is in flight (bounded by `max_pending_calls`), so a slow service does not stop
 //! the connection from answering heartbeats.
 
-use super::metrics::{CloseReason, TransportMetrics};
+use super::endpoint::Socket;
 use super::registry::{to_frame, Handle};
 use super::writer::{EnqueueError, Outbox, Writer};
-use super::{Inner, Primus, SlotGuard};
-use axum::extract::ws::{Message, WebSocket};
+use super::{Inner, Primus, PROVIDER};
+use crate::socket::admission::{self, SlotGuard};
+use crate::socket::{CloseReason, TransportMetrics};
 use futures_util::Stream;
 use roost_core::connection::SOCKET_QUERY_FIELD;
 use roost_core::external::call_external;
-use roost_core::{ConnectionId, ConnectionInfo, Error, ErrorKind, HandshakeHeaders, Value};
+use roost_core::{ConnectionId, ConnectionInfo, Error, HandshakeHeaders, Value};
 use roost_wire::primus::{self as wire, AckId, Decoded};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
+use tungstenite::Message;
 
 /// What the handshake told us about the connection.
 pub(crate) struct Handshake {
@@ -97,7 +99,7 @@ enum End {
 /// connection costs (the task's cell), so what only closing needs is boxed then.
 pub(crate) fn run(
     primus: Primus,
-    socket: WebSocket,
+    socket: Socket,
     handshake: Handshake,
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -120,14 +122,14 @@ fn open(primus: &Primus, handshake: Handshake) -> Arc<Handle> {
         alive: AtomicBool::new(true),
         pending_calls: AtomicUsize::new(0),
     });
-    let info = ConnectionInfo::from_handshake(id, "primus", handshake.headers)
+    let info = ConnectionInfo::from_handshake(id, PROVIDER, handshake.headers)
         .with_field(SOCKET_QUERY_FIELD, handshake.query);
     inner.registry.insert(Arc::clone(&handle));
     TransportMetrics::inc(&inner.metrics.connections_open);
     TransportMetrics::inc(&inner.metrics.connections_total);
     tracing::debug!(%id, spark = %handle.spark_id, "primus connection open");
     inner.app.connect(info);
-    if inner.shutdown.is_cancelled() {
+    if inner.lifecycle.is_shutting_down() {
         // Shutdown began while this connection registered; it may have missed the
         // connection in the registry. Close it as shutdown would have.
         inner.close(id, CloseReason::ServerShutdown);
@@ -141,7 +143,7 @@ fn open(primus: &Primus, handshake: Handshake) -> Arc<Handle> {
 #[allow(clippy::manual_async_fn)] // on purpose, see above
 fn serve(
     primus: Primus,
-    mut socket: WebSocket,
+    mut socket: Socket,
     handle: Arc<Handle>,
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -168,7 +170,7 @@ fn serve(
                 };
                 match next {
                     None => return Poll::Ready(End::Read(CloseReason::ClientClosed)),
-                    Some(Err(e)) => return Poll::Ready(End::Read(classify(e))),
+                    Some(Err(e)) => return Poll::Ready(End::Read(classify(&e))),
                     Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
                     Some(Ok(Message::Binary(_))) => {
                         TransportMetrics::inc(&inner.metrics.ignored_frames);
@@ -179,6 +181,8 @@ fn serve(
                     Some(Ok(Message::Close(_))) => {
                         return Poll::Ready(End::Read(CloseReason::ClientClosed))
                     }
+                    // Reading never yields raw frames.
+                    Some(Ok(Message::Frame(_))) => {}
                 }
             }
         })
@@ -205,17 +209,14 @@ fn serve(
     }
 }
 
-/// Which close reason a read error means. tungstenite's error is inside axum's opaque one.
-fn classify(error: axum::Error) -> CloseReason {
-    match error.into_inner().downcast::<tungstenite::Error>() {
-        Ok(e) => match *e {
-            tungstenite::Error::Capacity(_) => CloseReason::FrameTooLarge,
-            tungstenite::Error::ConnectionClosed
-            | tungstenite::Error::AlreadyClosed
-            | tungstenite::Error::Io(_) => CloseReason::ClientClosed,
-            _ => CloseReason::ProtocolError,
-        },
-        Err(_) => CloseReason::ProtocolError,
+/// Which close reason a read error means.
+fn classify(error: &tungstenite::Error) -> CloseReason {
+    match error {
+        tungstenite::Error::Capacity(_) => CloseReason::FrameTooLarge,
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Io(_) => CloseReason::ClientClosed,
+        _ => CloseReason::ProtocolError,
     }
 }
 
@@ -249,91 +250,50 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
     }
 }
 
-/// Decrements the in-flight count when a call ends, however it ends.
-struct PendingGuard(Arc<Handle>);
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        self.0.pending_calls.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// JavaScript truthiness, for `dispatch || result`.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}
-
 fn answer(id: &AckId, result: Result<roost_core::HookContext, Error>) -> Vec<u8> {
     match result {
-        Ok(ctx) => {
-            let value = match (ctx.dispatch, ctx.result) {
-                (Some(dispatch), _) if truthy(&dispatch) => dispatch,
-                (_, Some(result)) => result,
-                (Some(dispatch), None) => dispatch,
-                (None, None) => Value::Null,
-            };
-            wire::encode_ack_ok(id, &value)
-        }
+        Ok(ctx) => wire::encode_ack_ok(id, &admission::reply_value(ctx)),
         Err(error) => wire::encode_ack_err(id, &error.to_json()),
     }
 }
 
-/// `[method, path, ...args]` from an emitter EVENT: checked, bounded, then run: to the end here
-/// when it never waits, otherwise in its own task.
-/// Events the call publishes are queued by the sink while it runs, so they precede its ack.
+/// `[method, path, ...args]` from an emitter EVENT: admitted (or answered at once), then
+/// run: to the end here when it never waits, otherwise in its own task. Events the call
+/// publishes are queued by the sink while it runs, so they precede its ack.
 fn start_call(
     primus: &Primus,
     handle: &Arc<Handle>,
     method: String,
-    mut args: Vec<Value>,
+    args: Vec<Value>,
     ack: Option<AckId>,
 ) {
     let inner = &primus.inner;
-    TransportMetrics::inc(&inner.metrics.calls);
-    if !inner.app.is_external_method(&method) {
-        // The reference binds no listener for this name and never answers (protocol.md §6);
-        // Roost answers, so clients do not wait forever.
-        if let Some(ack) = ack {
-            let error = Error::new(
-                ErrorKind::MethodNotAllowed,
-                format!("Method '{method}' is not a method of any service"),
-            );
-            inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+    let call = match admission::admit(
+        &inner.app,
+        &inner.metrics,
+        inner.config.max_pending_calls,
+        handle,
+        method,
+        args,
+    ) {
+        Ok(call) => call,
+        Err(error) => {
+            if let Some(ack) = ack {
+                inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+            }
+            return;
         }
-        return;
-    }
-    let before = handle.pending_calls.fetch_add(1, Ordering::AcqRel);
-    let guard = PendingGuard(Arc::clone(handle));
-    if before >= inner.config.max_pending_calls {
-        drop(guard);
-        TransportMetrics::inc(&inner.metrics.pending_call_limit_hits);
-        if let Some(ack) = ack {
-            let error = Error::new(
-                ErrorKind::TooManyRequests,
-                format!(
-                    "Too many calls in flight on this connection (limit {})",
-                    inner.config.max_pending_calls
-                ),
-            );
-            inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
-        }
-        return;
-    }
-    let path = if args.is_empty() {
-        Value::Null
-    } else {
-        args.remove(0)
     };
-    let handle_id = handle.id;
     let primus = primus.clone();
     let handle = Arc::clone(handle);
-    let mut call = Box::pin(async move {
+    let id = handle.id;
+    admission::start(inner.lifecycle.tasks(), id, async move {
+        let admission::Admitted {
+            method,
+            path,
+            args,
+            guard,
+        } = call;
         let _guard = guard;
         let inner = &primus.inner;
         let Some(info) = inner.app.connection(handle.id) else {
@@ -344,23 +304,6 @@ fn start_call(
             inner.send(&handle, answer(&ack, result));
         }
     });
-    // Most calls (memory services, hooks that do not wait) finish without ever waiting:
-    // run them to the end here and skip a task spawn, its scheduling and its wake-up. A call
-    // that waits continues in its own task (spawning polls it again, which registers the
-    // real waker), so calls of one connection still run concurrently. A panicking service
-    // ends only its call, as it would in its own task.
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let first =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
-    match first {
-        Ok(Poll::Ready(())) => {}
-        Ok(Poll::Pending) => {
-            inner.tasks.spawn(call);
-        }
-        Err(_) => {
-            tracing::error!(connection = %handle_id, "a service call panicked; its ack is not sent");
-        }
-    }
 }
 
 impl Inner {

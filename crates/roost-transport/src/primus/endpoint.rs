@@ -4,17 +4,21 @@
 //! anything else gets `426 Upgrade Required` like the websockets transformer.
 
 use super::connection::{self, Handshake};
-use super::metrics::TransportMetrics;
-use super::{Primus, SlotGuard};
+use super::Primus;
+use crate::headers::handshake_headers;
 use crate::response::{error_response, json_response};
-use crate::rest::handshake_headers;
+use crate::socket::admission::SlotGuard;
+use crate::socket::TransportMetrics;
 use axum::body::Body;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use roost_core::{json, Error, ErrorKind, Map, Value};
 use roost_wire::qs::{self, QsOptions};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// The path prefix Primus claims.
 pub const PATHNAME: &str = "/primus";
@@ -98,21 +102,74 @@ fn unavailable(message: &str) -> Response {
     error_response(&Error::new(ErrorKind::Unavailable, message))
 }
 
-async fn upgrade(primus: Primus, request: Request) -> Response {
+/// A Primus connection's websocket: tungstenite straight on the upgraded connection, not
+/// axum's wrapper, whose messages cannot carry a fragment: the writer sends a large text
+/// message as fragments that are slices of the one encoded frame every recipient shares.
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+fn rejection(status: StatusCode, body: &'static str) -> Response {
+    (status, body).into_response()
+}
+
+/// The checks of a websocket handshake (RFC 6455 §4.2.1; `Upgrade: websocket` was checked
+/// by [`is_upgrade`]), answered as axum's extractor answers them; the accept key when they
+/// pass.
+fn accept_key(request: &Request) -> Result<String, Response> {
+    if request.method() != Method::GET {
+        return Err(rejection(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request method must be `GET`",
+        ));
+    }
+    let headers = request.headers();
+    let connection_upgrade = headers
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"));
+    if !connection_upgrade {
+        return Err(rejection(
+            StatusCode::BAD_REQUEST,
+            "Connection header did not include 'upgrade'",
+        ));
+    }
+    let version_13 = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"13"));
+    if !version_13 {
+        return Err(rejection(
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Version` header did not include '13'",
+        ));
+    }
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(key) => Ok(tungstenite::handshake::derive_accept_key(key.as_bytes())),
+        None => Err(rejection(
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Key` header missing",
+        )),
+    }
+}
+
+async fn upgrade(primus: Primus, mut request: Request) -> Response {
     let inner = &primus.inner;
-    if inner.shutdown.is_cancelled() {
+    if inner.lifecycle.is_shutting_down() {
         return unavailable("The server is shutting down");
     }
     let Some(slot) = SlotGuard::reserve(&inner.slots, inner.config.max_connections) else {
         TransportMetrics::inc(&inner.metrics.refused_connections);
         return unavailable("Too many connections");
     };
-    let (mut parts, _body) = request.into_parts();
-    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    let accept = match accept_key(&request) {
+        Ok(accept) => accept,
+        Err(response) => return response,
     };
-    let query = match parts.uri.query() {
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return rejection(
+            StatusCode::UPGRADE_REQUIRED,
+            "WebSocket request couldn't be upgraded since no upgrade state was present",
+        );
+    };
+    let query = match request.uri().query() {
         Some(raw) => match qs::parse(raw, &QsOptions::default()) {
             Ok(value @ Value::Object(_)) => value,
             _ => Value::Object(Map::new()),
@@ -120,12 +177,13 @@ async fn upgrade(primus: Primus, request: Request) -> Response {
         None => Value::Object(Map::new()),
     };
     let handshake = Handshake {
-        headers: handshake_headers(&parts.headers),
+        headers: handshake_headers(request.headers()),
         query,
     };
+    drop(request);
     let config = &inner.config;
-    let primus = primus.clone();
-    ws.read_buffer_size(config.read_buffer_size)
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(config.write_buffer_size)
         .max_write_buffer_size(
             config
@@ -133,11 +191,29 @@ async fn upgrade(primus: Primus, request: Request) -> Response {
                 .saturating_add(config.max_frame_size)
                 .saturating_add(1),
         )
-        .max_message_size(config.max_frame_size)
-        .max_frame_size(config.max_frame_size)
-        .on_upgrade(move |socket| {
-            // Tracked, so shutdown waits for the connection's last words.
-            let tasks = primus.inner.tasks.clone();
-            tasks.track_future(connection::run(primus, socket, handshake, slot))
-        })
+        .max_message_size(Some(config.max_frame_size))
+        .max_frame_size(Some(config.max_frame_size));
+    let primus = primus.clone();
+    // Tracked, so shutdown waits for the connection's last words.
+    let tasks = primus.inner.lifecycle.tasks().clone();
+    tasks.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "primus upgrade failed");
+                return;
+            }
+        };
+        let socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
+                .await;
+        connection::run(primus, socket, handshake, slot).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, HeaderValue::from_static("upgrade"))
+        .header(header::UPGRADE, HeaderValue::from_static("websocket"))
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

@@ -3,9 +3,9 @@
 //! ping, then sends one shared `"primus::ping::<Date.now()>"` frame to the others, exactly as
 //! Primus' global timer does (protocol.md §3).
 
-use super::metrics::CloseReason;
 use super::registry::{enqueue_many, to_frame};
 use super::Inner;
+use crate::socket::CloseReason;
 use roost_core::ConnectionId;
 use std::sync::atomic::Ordering;
 use std::sync::Weak;

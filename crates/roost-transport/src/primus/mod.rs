@@ -8,7 +8,8 @@
 //! - `registry`: open connections by id, and the [`DeliverySink`](roost_core::DeliverySink)
 //!   that fans events out.
 //! - `heartbeat`: one ticker pinging every connection and closing silent ones.
-//! - [`metrics`]: counters and close reasons. [`config`]: [`PrimusConfig`].
+//! - [`config`]: [`PrimusConfig`]. Close reasons, counters, admission and shutdown are the
+//!   shared [`socket`](crate::socket) layer's.
 //!
 //! # The life of a call
 //! The upgrade task reads a text frame, `roost_wire::primus::decode`s it into an emitter
@@ -33,13 +34,13 @@ pub mod config;
 mod connection;
 pub mod endpoint;
 mod heartbeat;
-pub mod metrics;
 mod registry;
 mod writer;
 
+pub use crate::socket::{CloseReason, TransportMetrics};
 pub use config::PrimusConfig;
-pub use metrics::{CloseReason, TransportMetrics};
 
+use crate::socket::lifecycle::Lifecycle;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::Router;
@@ -47,11 +48,12 @@ use bytes::Bytes;
 use registry::{PrimusSink, Registry};
 use roost_core::{App, ConnectionId};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+
+/// The provider name of Primus connections.
+pub const PROVIDER: &str = "primus";
 
 /// The Primus transport of one app. Cheap to clone.
 ///
@@ -67,37 +69,16 @@ pub(crate) struct Inner {
     pub(crate) config: PrimusConfig,
     pub(crate) registry: Registry,
     pub(crate) metrics: TransportMetrics,
-    /// Cancelled at shutdown: refuses upgrades, stops the heartbeat.
-    pub(crate) shutdown: CancellationToken,
-    /// Connection tasks and calls in flight, awaited at shutdown.
-    pub(crate) tasks: TaskTracker,
+    /// Shutdown: refuses upgrades, stops the heartbeat; connection tasks and calls in
+    /// flight, awaited at shutdown.
+    pub(crate) lifecycle: Lifecycle,
     pub(crate) client_library: Option<Bytes>,
     /// Connections open or being upgraded, checked against `max_connections`.
     pub(crate) slots: Arc<AtomicUsize>,
 }
 
-/// One reserved connection slot, released when dropped (also when an upgrade fails).
-pub(crate) struct SlotGuard(Arc<AtomicUsize>);
-
-impl SlotGuard {
-    pub(crate) fn reserve(slots: &Arc<AtomicUsize>, max: usize) -> Option<SlotGuard> {
-        let before = slots.fetch_add(1, Ordering::AcqRel);
-        if before >= max {
-            slots.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(SlotGuard(Arc::clone(slots)))
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl Primus {
-    /// The transport for `app`: installs itself as the app's delivery sink and starts the
+    /// The transport for `app`: adds its delivery sink for `primus` connections and starts the
     /// heartbeat (when `ping_interval_ms > 0`). Must be called inside a tokio runtime.
     pub fn new(app: App, config: PrimusConfig) -> Primus {
         Self::with_client_library(app, config, None)
@@ -111,19 +92,21 @@ impl Primus {
             config,
             registry: Registry::default(),
             metrics: TransportMetrics::default(),
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            lifecycle: Lifecycle::default(),
             client_library: library.map(Bytes::from),
             slots: Arc::new(AtomicUsize::new(0)),
         });
-        inner.app.set_delivery_sink(Arc::new(PrimusSink {
-            inner: Arc::downgrade(&inner),
-        }));
+        inner.app.add_delivery_sink(
+            PROVIDER,
+            Arc::new(PrimusSink {
+                inner: Arc::downgrade(&inner),
+            }),
+        );
         if !interval.is_zero() {
             tokio::spawn(heartbeat::run(
                 Arc::downgrade(&inner),
                 interval,
-                inner.shutdown.clone(),
+                inner.lifecycle.token().clone(),
             ));
         }
         Primus { inner }
@@ -180,22 +163,24 @@ impl Primus {
         heartbeat::tick(&self.inner);
     }
 
-    /// Stops the transport: refuses new upgrades, stops the heartbeat, closes every socket
-    /// with `"primus::server::close"` and waits (at most `deadline`) for writers and calls
-    /// in flight to finish.
+    /// Stops the transport (the shared steps of [`socket`](crate::socket)): refuses new
+    /// upgrades, stops the heartbeat, closes every socket as `server_shutdown` (the backlog
+    /// is written, then a close frame) and waits (at most `deadline`) for connection tasks
+    /// and calls in flight to finish.
     pub async fn shutdown(&self, deadline: Duration) {
         let inner = &self.inner;
-        inner.shutdown.cancel();
-        for id in inner.registry.ids() {
-            inner.close(id, CloseReason::ServerShutdown);
-        }
-        inner.tasks.close();
-        if tokio::time::timeout(deadline, inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("primus: tasks still running after the shutdown deadline");
-        }
+        inner
+            .lifecycle
+            .shut_down(
+                PROVIDER,
+                inner.registry.ids(),
+                |id| {
+                    inner.close(id, CloseReason::ServerShutdown);
+                },
+                async {},
+                deadline,
+            )
+            .await;
     }
 }
 

@@ -7,9 +7,10 @@
 //! the registry lock is released.
 
 use super::connection::SparkId;
-use super::metrics::{CloseReason, TransportMetrics};
 use super::writer::{EnqueueError, Frame, Outbox};
 use super::Inner;
+use crate::socket::admission::CallSlots;
+use crate::socket::{CloseReason, TransportMetrics};
 use roost_core::{ConnectionId, Delivery, DeliverySink};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -26,6 +27,12 @@ pub(crate) struct Handle {
     pub(crate) alive: AtomicBool,
     /// Calls running now.
     pub(crate) pending_calls: AtomicUsize,
+}
+
+impl CallSlots for Handle {
+    fn pending_calls(&self) -> &AtomicUsize {
+        &self.pending_calls
+    }
 }
 
 /// Open connections by id.

@@ -11,9 +11,18 @@
 //! frame queued, handed whole to the writer, and released when the writer finds the queue
 //! empty again. (A `tokio::sync::mpsc` channel allocated its state and a 32-slot block up
 //! front: about 1.5 KiB per connection, BENCHMARKS.md.)
+//!
+//! A frame queued to many connections is one allocation: every queue holds a clone of the
+//! same bytes. tungstenite copies each message it sends into the connection's write buffer,
+//! and that buffer keeps its largest size for the connection's life; a 9 MB event to 100
+//! connections would hold 900 MB. So a text message longer than [`FRAGMENT_SIZE`] goes out
+//! as websocket fragments (RFC 6455 §5.4), each a slice of the shared bytes: a connection's
+//! write buffer never holds more than one fragment beyond `write_buffer_size`, and one
+//! payload costs one copy however many connections receive it.
 
-use super::metrics::CloseReason;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use super::endpoint::Socket;
+use crate::socket::CloseReason;
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use futures_util::{Sink, SinkExt};
 use std::collections::VecDeque;
@@ -22,9 +31,61 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::Frame as WireFrame;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 /// One encoded text frame. Clones share the bytes, so a fan-out encodes once.
 pub(crate) type Frame = Utf8Bytes;
+
+/// Text messages longer than this are sent as fragments of this many bytes (the last one
+/// shorter), each a slice of the frame's shared bytes. Small enough that a connection's
+/// write buffer stays small after a large message, large enough that the fragments' headers
+/// and write calls cost little.
+pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
+
+/// A message going out in fragments: its bytes and how far it got.
+#[derive(Debug)]
+struct Fragmenting {
+    bytes: Bytes,
+    sent: usize,
+}
+
+impl Fragmenting {
+    /// The next fragment; `self.sent` moves past it.
+    fn next(&mut self) -> Message {
+        let end = self
+            .sent
+            .saturating_add(FRAGMENT_SIZE)
+            .min(self.bytes.len());
+        let opcode = if self.sent == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let fragment = self.bytes.slice(self.sent..end);
+        self.sent = end;
+        Message::Frame(WireFrame::message(fragment, opcode, self.done()))
+    }
+
+    fn done(&self) -> bool {
+        self.sent >= self.bytes.len()
+    }
+}
+
+/// How `frame` goes out: whole, or as fragments when it is longer than [`FRAGMENT_SIZE`].
+fn start(frame: Frame) -> (Message, Option<Box<Fragmenting>>) {
+    if frame.len() <= FRAGMENT_SIZE {
+        return (Message::Text(frame), None);
+    }
+    let mut rest = Box::new(Fragmenting {
+        bytes: Bytes::from(frame),
+        sent: 0,
+    });
+    let first = rest.next();
+    (first, Some(rest))
+}
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,41 +208,65 @@ impl Outbox {
         std::mem::take(&mut queue.frames)
     }
 
-    fn dequeued(&self, frame: &Frame) {
-        self.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+    /// `len` bytes were handed to the socket.
+    fn dequeued(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
     }
 }
 
 /// The write side of a connection's task: the frames taken from the [`Outbox`] and not yet
-/// handed to the socket, and whether the socket has unflushed frames. Polled by the
-/// connection task beside its reads ([`super::connection`]), so one task per connection
-/// does both.
+/// handed to the socket, the rest of a message going out in fragments, and whether the
+/// socket has unflushed frames. Polled by the connection task beside its reads
+/// ([`super::connection`]), so one task per connection does both.
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
     batch: VecDeque<Frame>,
+    /// Boxed: it is rare, and the writer lives in every idle connection's task.
+    fragmenting: Option<Box<Fragmenting>>,
     unflushed: bool,
 }
 
 impl Writer {
-    /// Writes what is queued: every frame taken, then one flush, then the next batch. Pending
-    /// when everything is written and flushed (the outbox wakes the task on the next frame)
-    /// or while the socket is not ready; ready only with the socket's error.
+    /// Writes what is queued: every frame taken (a long one fragment by fragment), then one
+    /// flush, then the next batch. Pending when everything is written and flushed (the
+    /// outbox wakes the task on the next frame) or while the socket is not ready; ready only
+    /// with the socket's error.
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         outbox: &Outbox,
-    ) -> Poll<axum::Error> {
+    ) -> Poll<tungstenite::Error> {
         loop {
-            if !self.batch.is_empty() {
+            if self.fragmenting.is_some() || !self.batch.is_empty() {
                 if let Err(e) = ready!(Pin::new(&mut *socket).poll_ready(cx)) {
                     return Poll::Ready(e);
                 }
-                let Some(frame) = self.batch.pop_front() else {
-                    continue;
+                let message = match &mut self.fragmenting {
+                    Some(rest) => {
+                        let message = rest.next();
+                        if rest.done() {
+                            outbox.dequeued(rest.bytes.len());
+                            self.fragmenting = None;
+                        }
+                        message
+                    }
+                    None => {
+                        let Some(frame) = self.batch.pop_front() else {
+                            continue;
+                        };
+                        let len = frame.len();
+                        let (message, rest) = start(frame);
+                        // A fragmented frame counts against the byte budget until its last
+                        // fragment is handed over.
+                        match rest {
+                            Some(rest) => self.fragmenting = Some(rest),
+                            None => outbox.dequeued(len),
+                        }
+                        message
+                    }
                 };
-                outbox.dequeued(&frame);
-                if let Err(e) = Pin::new(&mut *socket).start_send(Message::Text(frame)) {
+                if let Err(e) = Pin::new(&mut *socket).start_send(message) {
                     return Poll::Ready(e);
                 }
                 self.unflushed = true;
@@ -204,11 +289,12 @@ impl Writer {
     }
 
     /// The last words after the connection was closed with `reason`, within `close_timeout`
-    /// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it,
-    /// `"primus::server::close"` when it says so, and a close frame. Refuses new frames.
+    /// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it
+    /// (the rest of a fragmented message first), `"primus::server::close"` when it says so,
+    /// and a close frame. Refuses new frames.
     pub(crate) async fn finish(
         self,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         outbox: &Outbox,
         reason: CloseReason,
         close_timeout: Duration,
@@ -216,24 +302,38 @@ impl Writer {
         // Frames taken but not yet written when the close came go first.
         let mut backlog = self.batch;
         backlog.extend(outbox.close());
+        let mut fragmenting = self.fragmenting;
         let _ = tokio::time::timeout(close_timeout, async {
             if reason == CloseReason::ClientClosed {
                 // tungstenite already queued the answer to the client's close frame.
                 return socket.flush().await;
             }
             if reason.flushes_backlog() {
+                if let Some(rest) = &mut fragmenting {
+                    while !rest.done() {
+                        socket.feed(rest.next()).await?;
+                    }
+                }
                 for frame in backlog {
-                    outbox.dequeued(&frame);
-                    socket.feed(Message::Text(frame)).await?;
+                    outbox.dequeued(frame.len());
+                    let (first, rest) = start(frame);
+                    socket.feed(first).await?;
+                    if let Some(mut rest) = rest {
+                        while !rest.done() {
+                            socket.feed(rest.next()).await?;
+                        }
+                    }
                 }
             }
+            // (Without the backlog, a message cut between fragments stays cut: the close
+            // frame below is a control frame, which may come between fragments.)
             if reason.sends_server_close() {
                 let text = String::from_utf8_lossy(&roost_wire::primus::encode_server_close())
                     .into_owned();
                 socket.feed(Message::Text(text.into())).await?;
             }
             let frame = reason.close_code().map(|code| CloseFrame {
-                code,
+                code: CloseCode::from(code),
                 reason: Utf8Bytes::from_static(""),
             });
             socket.send(Message::Close(frame)).await
@@ -266,13 +366,47 @@ mod tests {
         assert_eq!(batch.len(), 2);
         assert!(outbox.lock().frames.is_empty());
         while let Some(f) = batch.pop_front() {
-            outbox.dequeued(&f);
+            outbox.dequeued(f.len());
         }
         // Drained and nothing new: both the queue and the writer's batch let go.
         assert!(!outbox.take(&mut batch));
         assert_eq!(batch.capacity(), 0);
         assert_eq!(outbox.lock().frames.capacity(), 0);
         assert_eq!(outbox.queued_bytes.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_long_frame_goes_out_in_fragments_of_its_own_bytes() {
+        let text: String = (0..FRAGMENT_SIZE * 2 + 10)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let frame = Frame::from(text.clone());
+        let shared = Bytes::from(frame.clone());
+        let (first, rest) = start(frame);
+        let mut rest = rest.unwrap();
+        let mut messages = vec![first];
+        while !rest.done() {
+            messages.push(rest.next());
+        }
+        assert_eq!(messages.len(), 3);
+        let mut joined = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            let Message::Frame(fragment) = message else {
+                panic!("fragment {i} is not a raw frame");
+            };
+            let header = fragment.header();
+            assert_eq!(header.is_final, i == 2);
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            assert_eq!(header.opcode, OpCode::Data(opcode));
+            let payload: &[u8] = fragment.payload();
+            assert!(payload.len() <= FRAGMENT_SIZE);
+            // A slice of the shared bytes, not a copy.
+            assert!(shared.as_ptr_range().contains(&payload.as_ptr()));
+            joined.extend_from_slice(payload);
+        }
+        assert_eq!(joined, text.as_bytes());
+        let (whole, rest) = start(Frame::from("x".repeat(FRAGMENT_SIZE)));
+        assert!(matches!(whole, Message::Text(_)) && rest.is_none());
     }
 
     #[test]
@@ -300,7 +434,7 @@ mod tests {
         // Taken but not yet written: still counted.
         assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
         let f = batch.pop_front().unwrap();
-        outbox.dequeued(&f);
+        outbox.dequeued(f.len());
         outbox.enqueue(frame(60)).unwrap();
         outbox.enqueue(frame(40)).unwrap();
         assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));

@@ -1,25 +1,18 @@
 //! One event from the client: `42<ack id>["<method>","<path>",...args]` → [`call_external`]
-//! → `43<ack id>[null, dispatch || result]` or `43<ack id>[errorJSON]`.
+//! → `43<ack id>[null, dispatch || result]` or `43<ack id>[errorJSON]`. Admission, the
+//! in-flight guard, how the call runs and the ack's value are the shared
+//! [`socket`](crate::socket) layer's, as on Primus.
 
 use super::{packet, Conn, Inner};
-use crate::primus::{CloseReason, TransportMetrics};
+use crate::socket::admission;
+use crate::socket::{CloseReason, TransportMetrics};
 use roost_core::external::call_external;
-use roost_core::{Error, ErrorKind, HookContext, Value};
-use std::sync::atomic::Ordering;
+use roost_core::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc::error::TrySendError;
 
-/// Decrements the in-flight count when a call ends, however it ends.
-struct PendingGuard(Arc<Conn>);
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        self.0.pending_calls.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// An EVENT on connection `conn` (its payload validated by the codec: an array naming the
-/// event). Runs the call on its own task; answers at once when it cannot run.
+/// event). Runs the call (in place when it never waits); answers at once when it cannot run.
 pub(super) fn on_event(
     inner: &Arc<Inner>,
     conn: Arc<Conn>,
@@ -40,59 +33,44 @@ pub(super) fn on_event(
         }
     };
     args.remove(0);
-    TransportMetrics::inc(&inner.metrics.calls);
-    if !inner.app.is_external_method(&method) {
-        // The reference binds no listener for this name and never answers (§H14); Roost
-        // answers, as it does on Primus, so clients do not wait forever.
-        let error = Error::new(
-            ErrorKind::MethodNotAllowed,
-            format!("Method '{method}' is not a method of any service"),
-        );
-        send_ack(inner, &conn, ack_id, &[error.to_json()]);
-        return;
-    }
-    let before = conn.pending_calls.fetch_add(1, Ordering::AcqRel);
-    let guard = PendingGuard(Arc::clone(&conn));
-    if before >= inner.config.max_pending_calls {
-        drop(guard);
-        TransportMetrics::inc(&inner.metrics.pending_call_limit_hits);
-        let error = Error::new(
-            ErrorKind::TooManyRequests,
-            format!(
-                "Too many calls in flight on this connection (limit {})",
-                inner.config.max_pending_calls
-            ),
-        );
-        send_ack(inner, &conn, ack_id, &[error.to_json()]);
-        return;
-    }
+    let call = match admission::admit(
+        &inner.app,
+        &inner.metrics,
+        inner.config.max_pending_calls,
+        &conn,
+        method,
+        args,
+    ) {
+        Ok(call) => call,
+        Err(error) => {
+            send_ack(inner, &conn, ack_id, &[error.to_json()]);
+            return;
+        }
+    };
     let Some(info) = inner.app.connection(conn.id) else {
         return;
     };
-    let path = if args.is_empty() {
-        Value::Null
-    } else {
-        args.remove(0)
-    };
-    let inner = Arc::clone(inner);
-    tokio::spawn(async move {
-        let result = call_external(&inner.app, &method, &path, args, info.params()).await;
+    let id = conn.id;
+    let inner2 = Arc::clone(inner);
+    admission::start(inner.lifecycle.tasks(), id, async move {
+        let admission::Admitted {
+            method,
+            path,
+            args,
+            guard,
+        } = call;
+        let result = call_external(&inner2.app, &method, &path, args, info.params()).await;
         drop(guard);
         match result {
-            Ok(ctx) => send_ack(&inner, &conn, ack_id, &[Value::Null, answer(ctx)]),
-            Err(error) => send_ack(&inner, &conn, ack_id, &[error.to_json()]),
+            Ok(ctx) => send_ack(
+                &inner2,
+                &conn,
+                ack_id,
+                &[Value::Null, admission::reply_value(ctx)],
+            ),
+            Err(error) => send_ack(&inner2, &conn, ack_id, &[error.to_json()]),
         }
     });
-}
-
-/// `dispatch || result`, `null` when both are missing.
-fn answer(ctx: HookContext) -> Value {
-    match (ctx.dispatch, ctx.result) {
-        (Some(dispatch), _) if roost_core::js::is_truthy(&dispatch) => dispatch,
-        (_, Some(result)) => result,
-        (Some(dispatch), None) => dispatch,
-        (None, None) => Value::Null,
-    }
 }
 
 /// Sends the ack of event `ack_id` (none without an id, or once the connection is gone); a

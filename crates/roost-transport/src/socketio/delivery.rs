@@ -2,7 +2,7 @@
 //! queued a clone of the same bytes; a full buffer closes the recipient as a slow consumer.
 
 use super::{packet, Inner};
-use crate::primus::{CloseReason, TransportMetrics};
+use crate::socket::{CloseReason, TransportMetrics};
 use engineioxide::Str;
 use roost_core::{Delivery, DeliverySink};
 use std::sync::Weak;

@@ -8,7 +8,7 @@
 //! is taken inside it, never the other way round.
 
 use super::{authenticate, call, close_reason, packet, register, Conn, EioSocket, Inner, PROVIDER};
-use crate::primus::{CloseReason, TransportMetrics};
+use crate::socket::{CloseReason, TransportMetrics};
 use bytes::Bytes;
 use engineioxide::handler::EngineIoHandler;
 use engineioxide::socket::DisconnectReason;
@@ -118,10 +118,7 @@ impl EngineIoHandler for Handler {
             SocketState::close(&socket, DisconnectReason::ClosingServer);
             return;
         };
-        if inner
-            .shutting_down
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if inner.lifecycle.is_shutting_down() {
             SocketState::close(&socket, DisconnectReason::ClosingServer);
             return;
         }

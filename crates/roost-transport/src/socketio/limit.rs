@@ -3,39 +3,16 @@
 //! body size, so a body over `max_payload` is counted as `frame_too_large`.
 
 use super::{Inner, PATH};
-use crate::primus::{CloseReason, TransportMetrics};
 use crate::response::error_response;
+use crate::socket::admission::SlotGuard;
+use crate::socket::{CloseReason, TransportMetrics};
 use axum::extract::{Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use engineioxide::socket::Sid;
 use roost_core::{Error, ErrorKind};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-/// A session slot, released when dropped. Put into the handshake request's extensions, it
-/// lives as long as the request parts Engine.IO keeps in the session, so the slot is held
-/// exactly while the session exists (or until a failed handshake is dropped).
-#[derive(Debug)]
-pub(super) struct SlotGuard(Arc<AtomicUsize>);
-
-impl SlotGuard {
-    fn reserve(slots: &Arc<AtomicUsize>, max: usize) -> Option<SlotGuard> {
-        slots
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| SlotGuard(Arc::clone(slots)))
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Whether Engine.IO serves `path` (its own prefix test).
 fn is_socketio_path(path: &str) -> bool {
@@ -62,7 +39,7 @@ pub(super) async fn check_handshake(
         let query = request.uri().query().unwrap_or("");
         match sid_param(query) {
             None => {
-                if inner.shutting_down.load(Ordering::Acquire) {
+                if inner.lifecycle.is_shutting_down() {
                     return unavailable("The server is shutting down");
                 }
                 let Some(slot) = SlotGuard::reserve(&inner.slots, inner.config.max_connections)
@@ -71,6 +48,9 @@ pub(super) async fn check_handshake(
                     tracing::debug!("socket.io handshake refused: max_connections reached");
                     return unavailable("Too many connections");
                 };
+                // In the handshake request's extensions, the slot lives as long as the
+                // request parts Engine.IO keeps in the session: it is held exactly while the
+                // session exists (or until a failed handshake is dropped).
                 request.extensions_mut().insert(Arc::new(slot));
             }
             Some(sid) if request.method() == Method::POST => {

@@ -5,20 +5,24 @@
 //!
 //! # Map
 //! - [`config`]: [`SocketIoConfig`], the `[socketio]` section.
-//! - [`packet`]: the Socket.IO v5 packet codec (pure functions, property-tested).
+//! - [`packet`]: the Socket.IO v5 packet codec, `roost_wire::socketio` (pure functions,
+//!   property-tested there, beside the Primus codec).
 //! - `limit`: the `max_connections` check in front of Engine.IO handshakes (503).
 //! - `handler`: the Engine.IO handler: a session's life, the namespace connect (handshake
 //!   authentication), packets in, the connect timeout.
-//! - `call`: one event from the client → [`call_external`] → its ack.
+//! - `call`: one event from the client → [`call_external`] → its ack (admission, the
+//!   in-flight guard and the ack value are the shared [`socket`](crate::socket) layer's).
 //! - `delivery`: the [`DeliverySink`](roost_core::DeliverySink) for Socket.IO connections.
-//! - this module: [`SocketIo`], the connection registry, the one close, shutdown.
+//! - this module: [`SocketIo`], the connection registry, the one close, shutdown (the
+//!   shared steps of [`socket`](crate::socket), then every session closed).
 //!
 //! # The life of a connection
 //! A request to `/socket.io/` without `sid` is an Engine.IO handshake: `limit` takes a slot
 //! (or answers 503) and engineioxide opens a session, which `handler` registers and gives
 //! `connect_timeout_ms` to send `CONNECT` (`40`, optional auth object). Another namespace
 //! gets `44/<nsp>,{"message":"Invalid namespace"}`. For `/` the handler registers a
-//! [`ConnectionInfo`] (provider `socketio`, lower-case handshake headers) WITHOUT
+//! [`ConnectionInfo`] (provider `socketio`, handshake headers kept compact as Primus keeps
+//! them) WITHOUT
 //! announcing it and, when the handshake carried an `Authorization` header and a
 //! [`HandshakeAuth`] is installed, runs authentication `create` with
 //! `{strategy: 'jwt', accessToken}` through [`call_external`]: `login` happens before
@@ -53,7 +57,7 @@
 //! slow consumer, a protocol error or shutdown closes the session (the client reconnects).
 
 pub mod config;
-pub mod packet;
+pub use roost_wire::socketio as packet;
 
 mod call;
 mod delivery;
@@ -62,7 +66,10 @@ mod limit;
 
 pub use config::SocketIoConfig;
 
-use crate::primus::{CloseReason, TransportMetrics};
+use crate::headers::handshake_headers;
+use crate::socket::admission::CallSlots;
+use crate::socket::lifecycle::Lifecycle;
+use crate::socket::{CloseReason, TransportMetrics};
 use axum::Router;
 use engineioxide::config::EngineIoConfig;
 use engineioxide::layer::EngineIoLayer;
@@ -72,7 +79,7 @@ use roost_core::external::call_external;
 use roost_core::{App, ConnectionId, ConnectionInfo, Map, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -123,7 +130,8 @@ struct Inner {
     registry: RwLock<Registry>,
     /// Sessions open or being opened, checked against `max_connections`.
     slots: Arc<AtomicUsize>,
-    shutting_down: AtomicBool,
+    /// Shutdown: refuses handshakes; calls in flight, awaited at shutdown.
+    lifecycle: Lifecycle,
 }
 
 #[derive(Default)]
@@ -139,6 +147,12 @@ struct Conn {
     id: ConnectionId,
     socket: Arc<EioSocket>,
     pending_calls: AtomicUsize,
+}
+
+impl CallSlots for Conn {
+    fn pending_calls(&self) -> &AtomicUsize {
+        &self.pending_calls
+    }
 }
 
 impl Inner {
@@ -231,7 +245,7 @@ impl SocketIo {
             handshake_auth,
             registry: RwLock::new(Registry::default()),
             slots: Arc::new(AtomicUsize::new(0)),
-            shutting_down: AtomicBool::new(false),
+            lifecycle: Lifecycle::default(),
         });
         inner.app.add_delivery_sink(
             PROVIDER,
@@ -300,21 +314,30 @@ impl SocketIo {
         self.inner.close(id, CloseReason::ServerClosed)
     }
 
-    /// Stops the transport: refuses new sessions, closes every connection (counted as
-    /// `server_shutdown`) and every session, and waits for them within `deadline`.
+    /// Stops the transport (the shared steps of [`socket`](crate::socket)): refuses new
+    /// sessions, closes every connection (counted as `server_shutdown`) and every session,
+    /// and waits within `deadline` for calls in flight and for the sessions to close.
     pub async fn shutdown(&self, deadline: Duration) {
-        self.inner.shutting_down.store(true, Ordering::Release);
-        for id in self.connection_ids() {
-            self.inner.close(id, CloseReason::ServerShutdown);
-        }
-        let sessions: Vec<Arc<EioSocket>> = self.inner.read().sessions.values().cloned().collect();
-        for socket in &sessions {
-            SocketState::close(socket, DisconnectReason::ClosingServer);
-        }
-        let closed = futures_util::future::join_all(sessions.iter().map(|s| s.closed()));
-        if tokio::time::timeout(deadline, closed).await.is_err() {
-            tracing::warn!("socket.io: sessions still open after the shutdown deadline");
-        }
+        let inner = &self.inner;
+        let sessions_closed = async {
+            let sessions: Vec<Arc<EioSocket>> = inner.read().sessions.values().cloned().collect();
+            for socket in &sessions {
+                SocketState::close(socket, DisconnectReason::ClosingServer);
+            }
+            futures_util::future::join_all(sessions.iter().map(|s| s.closed())).await;
+        };
+        inner
+            .lifecycle
+            .shut_down(
+                PROVIDER,
+                self.connection_ids(),
+                |id| {
+                    inner.close(id, CloseReason::ServerShutdown);
+                },
+                sessions_closed,
+                deadline,
+            )
+            .await;
     }
 }
 
@@ -327,33 +350,20 @@ impl fmt::Debug for SocketIo {
     }
 }
 
-/// Handshake headers as Feathers keeps them: lower-case names, string values (repeated
-/// headers joined with `, `).
-fn headers_of(headers: &axum::http::HeaderMap) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (name, value) in headers {
-        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match out.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&text);
-            }
-            _ => {
-                out.insert(name.as_str().to_owned(), Value::String(text));
-            }
-        }
-    }
-    out
-}
-
 /// Registers a connection for a session joining the namespace (not announced yet).
 fn register(inner: &Inner, socket: &EioSocket) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
-    let headers = headers_of(&socket.req_parts.headers);
-    let credentials = inner.handshake_auth.as_ref().and_then(|f| f(&headers));
-    let info =
-        inner
-            .app
-            .register_connection(ConnectionInfo::new(ConnectionId::next(), PROVIDER, headers));
+    let headers = handshake_headers(&socket.req_parts.headers);
+    let credentials = inner
+        .handshake_auth
+        .as_ref()
+        .and_then(|f| f(&headers.to_map()));
+    let info = inner
+        .app
+        .register_connection(ConnectionInfo::from_handshake(
+            ConnectionId::next(),
+            PROVIDER,
+            headers,
+        ));
     (info, credentials)
 }
 

@@ -1,11 +1,11 @@
-//! [`TransportMetrics`]: counters of the Primus transport, plain atomics read by `/metrics`
-//! (later) and by tests.
+//! [`CloseReason`]: why a socket connection ended, one name per reason, shared by Primus
+//! and Socket.IO (each transport closes every connection through one function that takes
+//! one of these).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a connection ended. Every close goes through one function that takes this reason
-/// (STYLE.md "Every exit goes through one close with a reason").
+/// (one exit per connection, one reason per exit).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CloseReason {
@@ -23,7 +23,8 @@ pub enum CloseReason {
     ServerShutdown,
     /// A message over `max_frame_size` arrived (closed with 1009).
     FrameTooLarge,
-    /// The application closed the connection ([`Primus::close`](super::Primus::close)).
+    /// The application closed the connection ([`Primus::close`](crate::Primus::close),
+    /// [`SocketIo::close`](crate::SocketIo::close), an app `disconnect`).
     ServerClosed,
 }
 
@@ -54,7 +55,7 @@ impl CloseReason {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         CloseReason::ALL
             .iter()
             .position(|r| *r == self)
@@ -91,64 +92,5 @@ impl CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Counters of one Primus transport. Relaxed atomics: each is exact on its own, a set of
-/// them read together is only roughly consistent.
-#[derive(Debug, Default)]
-pub struct TransportMetrics {
-    /// Connections open now.
-    pub connections_open: AtomicU64,
-    /// Connections accepted since start.
-    pub connections_total: AtomicU64,
-    /// Text frames received.
-    pub frames_in: AtomicU64,
-    /// Frames enqueued for writing (events, acks, pings, control answers).
-    pub frames_out: AtomicU64,
-    /// Text frames that were not JSON.
-    pub malformed_frames: AtomicU64,
-    /// Frames ignored as the reference ignores them (wrong shapes, reserved names, binary).
-    pub ignored_frames: AtomicU64,
-    /// Calls run.
-    pub calls: AtomicU64,
-    /// Upgrades refused because `max_connections` was reached.
-    pub refused_connections: AtomicU64,
-    /// Calls refused because `max_pending_calls` was reached.
-    pub pending_call_limit_hits: AtomicU64,
-    closes: [AtomicU64; 8],
-}
-
-impl TransportMetrics {
-    /// How many connections closed for `reason`.
-    pub fn closes(&self, reason: CloseReason) -> u64 {
-        self.closes[reason.index()].load(Ordering::Relaxed)
-    }
-
-    /// Connections closed as slow consumers.
-    pub fn slow_consumer_closes(&self) -> u64 {
-        self.closes(CloseReason::SlowConsumer)
-    }
-
-    /// Every limit hit: refused upgrades, refused calls, oversized frames, slow consumers.
-    pub fn limit_hits(&self) -> u64 {
-        self.refused_connections.load(Ordering::Relaxed)
-            + self.pending_call_limit_hits.load(Ordering::Relaxed)
-            + self.closes(CloseReason::FrameTooLarge)
-            + self.closes(CloseReason::SlowConsumer)
-    }
-
-    /// Reads one counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn count_close(&self, reason: CloseReason) {
-        Self::inc(&self.closes[reason.index()]);
-        self.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 }

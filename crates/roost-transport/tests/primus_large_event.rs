@@ -1,0 +1,110 @@
+//! One large event to many Primus connections costs one copy of its payload, not one per
+//! connection, while it is on its way and after it arrived. In its own test binary, so the
+//! live heap (counted exactly by a wrapping global allocator) reflects this test alone.
+//!
+//! The subscribers are raw websocket clients that complete the handshake and then read
+//! nothing: the server's writes stall with the payload part-sent, which is when copies per
+//! connection would all be alive at once. Then each reads the message, counting its bytes
+//! in a small reused buffer, so the test's own side adds almost nothing to the heap.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod flood_kit;
+mod raw_ws;
+
+use roost_core::json;
+use roost_transport::{Primus, PrimusConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[global_allocator]
+static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+fn live_kib() -> usize {
+    flood_kit::live_kib(&HEAP)
+}
+
+const SUBSCRIBERS: usize = 32;
+/// The large field of the event, in bytes.
+const PAYLOAD: usize = 8 << 20;
+
+#[tokio::test]
+async fn one_large_event_to_many_connections_costs_one_payload() {
+    let config = PrimusConfig {
+        ping_interval_ms: 0,
+        ..PrimusConfig::default()
+    };
+    let (addr, primus): (SocketAddr, Primus) =
+        common::start_with(common::app(), config, None).await;
+    let mut subscribers = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        subscribers.push(raw_ws::connect(addr, "/primus").await);
+    }
+    for _ in 0..500 {
+        if primus.connection_count() == SUBSCRIBERS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(primus.connection_count(), SUBSCRIBERS);
+    let app = primus.app().clone();
+    let event = |text: String| json!({"text": text});
+    // Warm up: a small event through every connection (writers, buffers), read by all.
+    app.deliver(app.send_to_all("big", event("w".into())).unwrap());
+    let mut buf = vec![0u8; 64 * 1024];
+    for s in &mut subscribers {
+        raw_ws::read_message(s, &mut buf, 0).await;
+    }
+    let wire_len = roost_wire::primus::encode_event("big", &event("x".repeat(PAYLOAD))).len();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let baseline = live_kib();
+
+    let delivery = app.send_to_all("big", event("x".repeat(PAYLOAD))).unwrap();
+    app.deliver(delivery);
+    // The writers push what the sockets take, then wait for readers that do not read.
+    let peak = raw_ws::peak_over(Duration::from_millis(700), live_kib).await;
+
+    let mut readers = Vec::new();
+    for mut s in subscribers {
+        readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let seen = raw_ws::read_message(&mut s, &mut buf, 1).await;
+            (s, seen)
+        }));
+    }
+    let mut subscribers = Vec::new();
+    for r in readers {
+        let (s, seen) = r.await.unwrap();
+        assert_eq!(seen.len, wire_len, "every subscriber got the whole message");
+        assert_eq!((seen.head[0], seen.last), (b'{', b'}'));
+        subscribers.push(s);
+    }
+    // The last fragments were handed over; give the writers a moment to drop their clones.
+    let mut after = live_kib();
+    for _ in 0..100 {
+        if after <= baseline + 4096 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        after = live_kib();
+    }
+    let payload_kib = PAYLOAD / 1024;
+    println!(
+        "live heap: {baseline} KiB before, peak {peak} KiB while {SUBSCRIBERS} connections \
+         received a {payload_kib} KiB event, {after} KiB after"
+    );
+    // The event's JSON value and its one encoded frame (both about one payload), plus a
+    // write buffer of a few fragments per connection. A copy per connection would be
+    // SUBSCRIBERS payloads.
+    assert!(
+        peak <= baseline + 3 * payload_kib + SUBSCRIBERS * 128,
+        "live heap {baseline} KiB → {peak} KiB for one {payload_kib} KiB event to \
+         {SUBSCRIBERS} connections"
+    );
+    // Afterwards no connection keeps a message-sized buffer.
+    assert!(
+        after <= baseline + SUBSCRIBERS * 64 + 1024,
+        "live heap {baseline} KiB → {after} KiB after the event was read"
+    );
+    drop(subscribers);
+}
