@@ -4,6 +4,7 @@
 //! - [`rest`]: routes, verbs to methods, status codes, query strings, bodies.
 //! - [`response`]: JSON and Feathers error responses.
 //! - [`cors`]: the CORS layer.
+//! - [`body_timeout`]: the deadline on reading a request body.
 //! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
 //!   fan-out engine (see its module docs for the life of a call and of an event).
 //! - [`socketio`]: the Socket.IO transport (our packet layer on `engineioxide`): handshake
@@ -15,6 +16,7 @@
 //! with `qs`, reads the JSON body within the limit, runs the call through the hook chain and
 //! answers with `dispatch` (or `result`) and Feathers' status codes.
 
+pub mod body_timeout;
 pub mod cors;
 pub mod primus;
 pub mod response;

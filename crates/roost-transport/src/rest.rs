@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use roost_core::hooks::Http;
-use roost_core::{App, CallArgs, Error, HandshakeHeaders, Map, Params, Value};
+use roost_core::{App, CallArgs, Error, ErrorKind, HandshakeHeaders, Map, Params, Value};
 use roost_wire::qs::{self, QsOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,7 +207,15 @@ async fn read_body(
     let limit = config.body_limit;
     // A body over the limit is bad input like any other: a Feathers BadRequest (the
     // reference answers a bare 500 `request entity too large`).
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
+    let bytes = to_bytes(body, limit).await.map_err(|e| {
+        // The server's deadline on reading a body (`server.body_timeout_secs`), counted
+        // where it fired; the connection is closed after this answer.
+        if crate::body_timeout::is_body_timeout(&e) {
+            return Error::new(
+                ErrorKind::Timeout,
+                "The request body was not received in time",
+            );
+        }
         RestMetrics::count(&metrics.inner.body_limit_hits);
         Error::bad_request(format!(
             "Request body is larger than the limit of {limit} bytes"

@@ -61,6 +61,19 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Seconds that requests in flight get to finish after SIGINT/SIGTERM (default 10).
     pub shutdown_grace_secs: u64,
+    /// Seconds an HTTP connection gets, from its accept or from the end of its previous
+    /// response, to send a complete request head: closes connections that send nothing,
+    /// dribble a header or sit idle between requests (default 30; 0 turns it off).
+    pub header_timeout_secs: u64,
+    /// Seconds a request gets to send its whole body once its head is read (default 60;
+    /// 0 turns it off). REST answers a late body with 408 `Timeout` and closes.
+    pub body_timeout_secs: u64,
+    /// Connections (HTTP and upgraded websockets) one IP address may hold open at once; one
+    /// more is answered `503` and closed. 0 (the default) turns the cap off, so load tests
+    /// from one address work; set it when clients reach Roost directly.
+    pub max_connections_per_ip: usize,
+    /// Raise the soft open-file limit to the hard limit at start (default true; logged).
+    pub raise_fd_limit: bool,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +83,10 @@ impl Default for ServerConfig {
             port: 3030,
             data_dir: PathBuf::from("roost-data"),
             shutdown_grace_secs: 10,
+            header_timeout_secs: 30,
+            body_timeout_secs: 60,
+            max_connections_per_ip: 0,
+            raise_fd_limit: true,
         }
     }
 }

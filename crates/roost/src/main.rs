@@ -121,6 +121,7 @@ async fn migrate(config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    roost::listen::prepare_fd_limit(&config);
     let storage = Storage::new(&config);
     let (app, chat) = build_app(&config, &storage)
         .await
@@ -145,10 +146,10 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
-    server::serve_with_socketio(
+    server::serve_with_limits(
         listener,
         router,
-        config.server.shutdown_grace_secs,
+        &config.server,
         server::shutdown_signal(),
         primus,
         socketio,

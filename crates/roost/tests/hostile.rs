@@ -1,0 +1,164 @@
+//! Hostile clients against the real binary over real sockets: each case asserts the clear
+//! answer (or close) the hostile client gets, its counter at `/metrics`, and that a second,
+//! well-behaved client keeps working meanwhile.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Roost;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn start(env: &[(&str, &str)]) -> (Roost, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config_file(dir.path(), "");
+    let data = dir.path().join("data");
+    (Roost::start(&config, &data, env), dir)
+}
+
+/// The value of counter `name` at `/metrics`, asked from `from`.
+async fn counter(addr: SocketAddr, from: Option<IpAddr>, name: &str) -> u64 {
+    let res = roost_testkit::request_from(from, addr, "GET", "/metrics", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    let text = String::from_utf8_lossy(&res.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Reads until the server closes; what it sent. Fails the test after 30 s (a hang guard, not
+/// a timing assertion: the configured timeouts are 1 s).
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server never closed the connection");
+    out
+}
+
+#[test]
+fn idle_dribbling_and_stalled_connections_are_closed_while_others_work() {
+    let (roost, _dir) = start(&[
+        ("ROOST_SERVER__HEADER_TIMEOUT_SECS", "1"),
+        ("ROOST_SERVER__BODY_TIMEOUT_SECS", "1"),
+    ]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        // Sends nothing at all.
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        // Dribbles a request head and stops.
+        let mut dribble = TcpStream::connect(addr).await.unwrap();
+        dribble
+            .write_all(b"GET /healthz HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        // Sends a head announcing 100 bytes of body, then 10 of them.
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(
+                b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                  Content-Length: 100\r\n\r\n{\"email\":",
+            )
+            .await
+            .unwrap();
+        // A well-behaved client meanwhile.
+        let ok = roost_testkit::request(addr, "GET", "/healthz", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, 200);
+
+        assert!(read_until_closed(&mut idle).await.is_empty());
+        read_until_closed(&mut dribble).await;
+        let answer = String::from_utf8(read_until_closed(&mut stalled).await).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("\"name\":\"Timeout\""), "{answer}");
+
+        // Still serving, and every close was counted.
+        let signup = roost_testkit::json_request(
+            addr,
+            "POST",
+            "/users",
+            &serde_json::json!({"email": "ok@example.com", "password": "pw"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(signup.status, 201);
+        assert!(counter(addr, None, "roost_server_header_timeouts_total").await >= 2);
+        assert_eq!(
+            counter(addr, None, "roost_server_body_timeouts_total").await,
+            1
+        );
+    });
+    // The open-file limit is logged at start.
+    assert!(
+        roost.log().iter().any(|l| l.contains("open-file")),
+        "{:#?}",
+        roost.log()
+    );
+}
+
+#[test]
+fn the_per_ip_cap_refuses_the_extra_connection_and_counts_it() {
+    let (roost, _dir) = start(&[("ROOST_SERVER__MAX_CONNECTIONS_PER_IP", "2")]);
+    let addr = roost.addr;
+    let other = Some(IpAddr::from([127, 0, 0, 2]));
+    runtime().block_on(async {
+        let _held: Vec<TcpStream> = vec![
+            TcpStream::connect(addr).await.unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        ];
+        let refused = roost_testkit::request(addr, "GET", "/healthz", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.json()["name"], "Unavailable");
+        assert_eq!(
+            refused.json()["message"],
+            "Too many connections from this address"
+        );
+        // Another address is not affected.
+        let ok = roost_testkit::request_from(other, addr, "GET", "/healthz", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, 200);
+        assert_eq!(
+            counter(addr, other, "roost_server_per_ip_refused_total").await,
+            1
+        );
+        // Once a held connection goes, the address gets a slot again.
+        drop(_held);
+        let mut again = None;
+        for _ in 0..100 {
+            let res = roost_testkit::request(addr, "GET", "/healthz", &[], None)
+                .await
+                .unwrap();
+            if res.status == 200 {
+                again = Some(res);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(again.is_some(), "the address never got a slot back");
+    });
+}
