@@ -29,7 +29,7 @@ pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 
 use axum::Router;
-use roost_core::App;
+use roost_core::{App, Error};
 use std::sync::Arc;
 
 /// The REST router for `app`: every unclaimed path is a service path. Put Primus in front
@@ -85,4 +85,10 @@ pub fn router_with_primus_and_hook(
         Some(primus) => primus.wrap(router),
         None => router,
     }
+}
+
+/// The answer to a socket call whose JSON nests deeper than serde_json's limit of 128 levels
+/// (REST answers the same body `400 Invalid JSON`).
+pub(crate) fn too_deep_error() -> Error {
+    Error::bad_request("Invalid JSON: the message is nested too deeply (the limit is 127 levels)")
 }

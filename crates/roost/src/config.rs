@@ -37,6 +37,8 @@ pub struct Config {
     pub primus: PrimusConfig,
     /// The Socket.IO transport at `/socket.io/`: heartbeat, limits.
     pub socketio: SocketIoConfig,
+    /// Limits on the size of a query (every adapter, every transport).
+    pub query: roost_core::query::QueryLimits,
     /// Logging.
     pub log: LogConfig,
     /// Services declared without code, by path.
@@ -210,8 +212,9 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 10] = [
-    "server", "cors", "rest", "primus", "socketio", "log", "services", "storage", "app", "auth",
+const SECTIONS: [&str; 11] = [
+    "server", "cors", "rest", "primus", "socketio", "query", "log", "services", "storage", "app",
+    "auth",
 ];
 
 impl Config {
@@ -258,6 +261,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.rest.body_limit == 0 {
             return Err(ConfigError::Invalid("rest.body_limit must be > 0".into()));
+        }
+        let q = &self.query;
+        for (key, value) in [
+            ("max_depth", q.max_depth),
+            ("max_in", q.max_in),
+            ("max_or", q.max_or),
+            ("max_logical_depth", q.max_logical_depth),
+            ("max_terms", q.max_terms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("query.{key} must be > 0")));
+            }
         }
         self.primus.validate().map_err(ConfigError::Invalid)?;
         self.socketio.validate().map_err(ConfigError::Invalid)?;

@@ -88,7 +88,13 @@ pub fn render(out: &mut String) {
             m.accept_errors.load(Ordering::Relaxed),
         ),
     ];
-    for (name, kind, help, value) in rows {
+    let query = (
+        "roost_query_limit_total",
+        "counter",
+        "Queries refused at a [query] limit (BadRequest).",
+        roost_core::query::QueryLimits::hits(),
+    );
+    for (name, kind, help, value) in rows.into_iter().chain([query]) {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"

@@ -89,6 +89,7 @@ async fn build_app(
     config: &Config,
     storage: &Storage,
 ) -> Result<(App, Option<chat::ChatApp>), BuildError> {
+    roost_core::query::QueryLimits::set_process_default(config.query);
     let app = App::new();
     services::register_declared(&app, &config.services, storage).await?;
     let chat = chat::install(&app, config, storage).await?;

@@ -6,6 +6,7 @@
 mod common;
 
 use common::Roost;
+use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -161,4 +162,143 @@ fn the_per_ip_cap_refuses_the_extra_connection_and_counts_it() {
         }
         assert!(again.is_some(), "the address never got a slot back");
     });
+}
+
+const NOTES: &str = "[services.notes]\nadapter = \"sql\"\n";
+
+fn start_with_notes(env: &[(&str, &str)]) -> (Roost, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config_file(dir.path(), NOTES);
+    let data = dir.path().join("data");
+    (Roost::start(&config, &data, env), dir)
+}
+
+/// A find on `notes` so wide that the database would refuse it, one with 2,000 `$or`
+/// branches, and one nested 200 levels deep.
+fn hostile_queries() -> [(Value, &'static str); 3] {
+    let values: Vec<Value> = (0..40_000).map(Value::from).collect();
+    let branches: Vec<Value> = (0..2_000).map(|i| json!({ "id": i })).collect();
+    let mut deep = json!(1);
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    [
+        (
+            json!({"id": {"$in": values}}),
+            "Query is too large: $in has 40000 values (the limit is 500)",
+        ),
+        (
+            json!({"$or": branches}),
+            "Query is too large: $or has 2000 branches (the limit is 100)",
+        ),
+        (
+            json!({"text": {"$in": deep}}),
+            "Invalid JSON: the message is nested too deeply (the limit is 127 levels)",
+        ),
+    ]
+}
+
+fn no_error_logged(roost: &Roost) {
+    let errors: Vec<String> = roost
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn oversized_and_too_deep_primus_calls_get_bad_request_acks() {
+    let (roost, _dir) = start_with_notes(&[]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        let mut hostile = roost_testkit::ws::connect(addr, "/primus/?_primuscb=x")
+            .await
+            .unwrap();
+        let mut good = roost_testkit::ws::connect(addr, "/primus/?_primuscb=y")
+            .await
+            .unwrap();
+        good.call(1, "create", "notes", &[json!({"text": "kept"})])
+            .await;
+        assert_eq!(good.ack(1).await.0[0], Value::Null);
+        for (i, (query, message)) in hostile_queries().into_iter().enumerate() {
+            let id = 10 + i as u64;
+            hostile.call(id, "find", "notes", &[query]).await;
+            let (data, _) = hostile.ack(id).await;
+            assert_eq!(data[0]["name"], "BadRequest", "{data}");
+            assert_eq!(data[0]["code"], 400);
+            assert_eq!(data[0]["message"], message);
+            // The well-behaved client meanwhile.
+            good.call(id, "find", "notes", &[json!({"text": "kept"})])
+                .await;
+            let (data, _) = good.ack(id).await;
+            assert_eq!(data[1].as_array().map(Vec::len), Some(1), "{data}");
+        }
+        // The hostile socket is still usable too.
+        hostile.call(99, "find", "notes", &[json!({})]).await;
+        assert_eq!(hostile.ack(99).await.0[0], Value::Null);
+        assert_eq!(counter(addr, None, "roost_query_limit_total").await, 2);
+        assert_eq!(
+            counter(addr, None, "roost_primus_too_deep_calls_total").await,
+            1
+        );
+    });
+    no_error_logged(&roost);
+}
+
+/// Reads Socket.IO packets until one starts with `prefix`, answering Engine.IO pings.
+async fn sio_until(ws: &mut roost_testkit::ws::WsClient, prefix: &str) -> String {
+    loop {
+        match ws.recv().await {
+            roost_testkit::ws::Received::Text(t) if t == "2" => ws.send_text("3").await,
+            roost_testkit::ws::Received::Text(t) if t.starts_with(prefix) => return t,
+            roost_testkit::ws::Received::Text(_) => {}
+            other => panic!("socket.io session ended: {other:?}"),
+        }
+    }
+}
+
+async fn sio_connect(addr: SocketAddr) -> roost_testkit::ws::WsClient {
+    let mut ws = roost_testkit::ws::connect(addr, "/socket.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
+    sio_until(&mut ws, "0{").await;
+    ws.send_text("40").await;
+    sio_until(&mut ws, "40").await;
+    ws
+}
+
+#[test]
+fn oversized_and_too_deep_socketio_calls_get_bad_request_acks() {
+    let (roost, _dir) = start_with_notes(&[]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        let mut hostile = sio_connect(addr).await;
+        let mut good = sio_connect(addr).await;
+        good.send_text(r#"421["create","notes",{"text":"kept"}]"#)
+            .await;
+        sio_until(&mut good, "431[").await;
+        for (i, (query, message)) in hostile_queries().into_iter().enumerate() {
+            let id = 10 + i;
+            hostile
+                .send_text(&format!("42{id}{}", json!(["find", "notes", query])))
+                .await;
+            let ack = sio_until(&mut hostile, &format!("43{id}[")).await;
+            let data: Value = serde_json::from_str(&ack[2 + id.to_string().len()..]).unwrap();
+            assert_eq!(data[0]["name"], "BadRequest", "{data}");
+            assert_eq!(data[0]["message"], message);
+            good.send_text(&format!(r#"42{id}["find","notes",{{"text":"kept"}}]"#))
+                .await;
+            let ack = sio_until(&mut good, &format!("43{id}[")).await;
+            assert!(ack.contains("\"kept\""), "{ack}");
+        }
+        hostile.send_text(r#"4299["find","notes",{}]"#).await;
+        let ack = sio_until(&mut hostile, "4399[").await;
+        assert!(ack.starts_with("4399[null,"), "{ack}");
+        assert_eq!(
+            counter(addr, None, "roost_socketio_too_deep_calls_total").await,
+            1
+        );
+    });
+    no_error_logged(&roost);
 }

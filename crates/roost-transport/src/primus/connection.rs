@@ -230,6 +230,17 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
             TransportMetrics::inc(&metrics.ignored_frames);
             return;
         }
+        Err(wire::Malformed::TooDeep { ack }) => {
+            // Valid JSON the parser cannot hold: answered like REST answers the same body.
+            TransportMetrics::inc(&metrics.too_deep_calls);
+            if let Some(ack) = ack {
+                let error = crate::too_deep_error();
+                primus
+                    .inner
+                    .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+            }
+            return;
+        }
         Err(e) => {
             tracing::trace!(id = %handle.id, error = %e, "malformed frame");
             TransportMetrics::inc(&metrics.malformed_frames);

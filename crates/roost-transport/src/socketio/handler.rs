@@ -13,7 +13,7 @@ use bytes::Bytes;
 use engineioxide::handler::EngineIoHandler;
 use engineioxide::socket::DisconnectReason;
 use engineioxide::Str;
-use packet::{PacketType, ROOT_NAMESPACE};
+use packet::{PacketError, PacketType, ROOT_NAMESPACE};
 use roost_core::{ConnectionId, ConnectionInfo, Error};
 use std::fmt;
 use std::sync::atomic::AtomicUsize;
@@ -164,6 +164,16 @@ impl EngineIoHandler for Handler {
         TransportMetrics::inc(&inner.metrics.frames_in);
         let packet = match packet::parse(&msg) {
             Ok(packet) => packet,
+            Err(PacketError::TooDeep(id)) if socket.data.connected().is_some() => {
+                // Valid JSON the parser cannot hold: answered like REST answers the same
+                // body; the session stays open.
+                TransportMetrics::inc(&inner.metrics.too_deep_calls);
+                if let Some(id) = id {
+                    let error = crate::too_deep_error();
+                    emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                }
+                return;
+            }
             Err(error) => {
                 tracing::debug!(sid = %socket.id, %error, "malformed socket.io packet");
                 TransportMetrics::inc(&inner.metrics.malformed_frames);

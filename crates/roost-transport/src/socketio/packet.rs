@@ -107,6 +107,10 @@ pub enum PacketError {
     /// The payload is JSON of a shape the packet type does not allow.
     #[error("invalid payload")]
     InvalidPayload,
+    /// An EVENT whose payload is valid JSON nested deeper than the parser allows (128
+    /// levels); its ack id, when it has one, so the call can be answered with an error.
+    #[error("payload nested too deeply")]
+    TooDeep(Option<u64>),
 }
 
 /// Decodes one packet from the text of an Engine.IO message.
@@ -142,7 +146,18 @@ pub fn parse(text: &str) -> Result<Packet<'_>, PacketError> {
         i += digits;
     }
     let data = if i < text.len() {
-        let value: Value = serde_json::from_str(&text[i..]).map_err(|_| PacketError::NotJson)?;
+        let value: Value = serde_json::from_str(&text[i..]).map_err(|e| {
+            // Skipping a value needs no recursion: valid JSON that is only too deep is told
+            // apart from garbage.
+            let deep_event = kind == PacketType::Event
+                && e.to_string().starts_with("recursion limit exceeded")
+                && serde_json::from_str::<serde::de::IgnoredAny>(&text[i..]).is_ok();
+            if deep_event {
+                PacketError::TooDeep(id)
+            } else {
+                PacketError::NotJson
+            }
+        })?;
         if !payload_fits(kind, &value) {
             return Err(PacketError::InvalidPayload);
         }
@@ -292,7 +307,11 @@ mod tests {
             assert_eq!(parse(text), Err(error), "{text:?}");
         }
         let deep = format!("2{}\"x\"{}", "[".repeat(3000), "]".repeat(3000));
-        assert_eq!(parse(&deep), Err(PacketError::NotJson));
+        assert_eq!(parse(&deep), Err(PacketError::TooDeep(None)));
+        let deep = format!("23[\"find\",{}1{}]", "[".repeat(3000), "]".repeat(3000));
+        assert_eq!(parse(&deep), Err(PacketError::TooDeep(Some(3))));
+        let garbage = format!("23{}", "[".repeat(3000));
+        assert_eq!(parse(&garbage), Err(PacketError::NotJson));
     }
 
     #[test]
