@@ -92,3 +92,18 @@ pub fn router_with_primus_and_hook(
 pub(crate) fn too_deep_error() -> Error {
     Error::bad_request("Invalid JSON: the message is nested too deeply (the limit is 127 levels)")
 }
+
+/// The answer to a call over a socket that has not logged in, in a message larger than the
+/// transport allows before login.
+pub(crate) fn anonymous_too_large_error(limit: u64) -> Error {
+    Error::bad_request(format!(
+        "The message is larger than the limit of {limit} bytes for connections that have not logged in"
+    ))
+    .with_data(serde_json::json!({ "limit": limit }))
+}
+
+/// Whether connection `id` of `app` has logged in.
+pub(crate) fn is_authenticated(app: &App, id: roost_core::ConnectionId) -> bool {
+    app.connection(id)
+        .is_some_and(|info| info.authentication().is_some())
+}

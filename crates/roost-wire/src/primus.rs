@@ -207,6 +207,16 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, Malformed> {
     })
 }
 
+/// The ack id of `frame` when it is an EVENT asking for one, read from its top level only:
+/// the `data` below is skipped without building anything, so any size or depth costs no
+/// more than a scan. For frames refused before they are decoded.
+pub fn event_ack_id(frame: &[u8]) -> Option<AckId> {
+    match too_deep(frame)? {
+        Malformed::TooDeep { ack } => ack,
+        Malformed::Json(_) => None,
+    }
+}
+
 /// A frame too deep for the parser: [`Malformed::TooDeep`] when it is an EVENT (with its ack
 /// id), `None` when it is no valid JSON at all.
 fn too_deep(frame: &[u8]) -> Option<Malformed> {
@@ -631,6 +641,8 @@ mod tests {
                 ack: Some(AckId::from(7))
             })
         );
+        let frame = format!(r#"{{"data":["find","m",{deep}],"id":8,"type":0}}"#);
+        assert_eq!(event_ack_id(frame.as_bytes()), Some(AckId::from(8)));
         let frame = format!(r#"{{"type":0,"data":["find","m",{deep}]}}"#);
         assert_eq!(
             decode(frame.as_bytes()),

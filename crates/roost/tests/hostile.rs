@@ -209,7 +209,8 @@ fn no_error_logged(roost: &Roost) {
 
 #[test]
 fn oversized_and_too_deep_primus_calls_get_bad_request_acks() {
-    let (roost, _dir) = start_with_notes(&[]);
+    // The query limits, not the frame limit before login, are what this test is about.
+    let (roost, _dir) = start_with_notes(&[("ROOST_PRIMUS__MAX_FRAME_SIZE_ANONYMOUS", "1048576")]);
     let addr = roost.addr;
     runtime().block_on(async {
         let mut hostile = roost_testkit::ws::connect(addr, "/primus/?_primuscb=x")
@@ -270,7 +271,7 @@ async fn sio_connect(addr: SocketAddr) -> roost_testkit::ws::WsClient {
 
 #[test]
 fn oversized_and_too_deep_socketio_calls_get_bad_request_acks() {
-    let (roost, _dir) = start_with_notes(&[]);
+    let (roost, _dir) = start_with_notes(&[("ROOST_SOCKETIO__MAX_PAYLOAD_ANONYMOUS", "1000000")]);
     let addr = roost.addr;
     runtime().block_on(async {
         let mut hostile = sio_connect(addr).await;
@@ -301,4 +302,79 @@ fn oversized_and_too_deep_socketio_calls_get_bad_request_acks() {
         );
     });
     no_error_logged(&roost);
+}
+
+/// Signs `email` up over REST.
+async fn signup(addr: SocketAddr, email: &str) {
+    let res = roost_testkit::json_request(
+        addr,
+        "POST",
+        "/users",
+        &json!({"email": email, "password": "pw"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status, 201, "{:?}", res.json());
+}
+
+#[test]
+fn large_frames_before_login_are_refused_unparsed_and_after_login_accepted() {
+    let (roost, _dir) = start_with_notes(&[]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        signup(addr, "big@example.com").await;
+        let big = "x".repeat(200 * 1024);
+        // Primus: refused before login with an ack, the connection stays open.
+        let mut primus = roost_testkit::ws::connect(addr, "/primus/?_primuscb=x")
+            .await
+            .unwrap();
+        primus
+            .call(1, "create", "notes", &[json!({"text": big})])
+            .await;
+        let (data, _) = primus.ack(1).await;
+        assert_eq!(data[0]["name"], "BadRequest", "{data}");
+        assert_eq!(data[0]["data"]["limit"], 65536);
+        // Logged in, the same frame is a call like any other.
+        primus
+            .call(
+                2,
+                "create",
+                "authentication",
+                &[json!({"strategy": "local", "email": "big@example.com", "password": "pw"})],
+            )
+            .await;
+        let (data, _) = primus.ack(2).await;
+        assert!(data[1]["accessToken"].is_string(), "{data}");
+        primus
+            .call(3, "create", "notes", &[json!({"text": big})])
+            .await;
+        let (data, _) = primus.ack(3).await;
+        assert_eq!(data[1]["text"].as_str().map(str::len), Some(big.len()));
+        // Past max_frame_size (1 MiB), even logged in: closed with 1009.
+        let huge = "y".repeat(1100 * 1024);
+        primus
+            .call(4, "create", "notes", &[json!({"text": huge})])
+            .await;
+        let (_, close) = primus.until_closed().await;
+        assert_eq!(close, roost_testkit::ws::Received::Close(Some(1009)));
+
+        // Socket.IO: the same before login, the session stays open.
+        let mut sio = sio_connect(addr).await;
+        sio.send_text(&format!("421{}", json!(["create", "notes", {"text": big}])))
+            .await;
+        let ack = sio_until(&mut sio, "431[").await;
+        assert!(ack.contains("\"BadRequest\""), "{ack}");
+        sio.send_text(r#"422["find","notes",{"$limit":1}]"#).await;
+        let ack = sio_until(&mut sio, "432[").await;
+        assert!(ack.starts_with("432[null,"), "{ack}");
+
+        assert_eq!(
+            counter(addr, None, "roost_primus_anonymous_frame_limit_total").await,
+            1
+        );
+        assert_eq!(
+            counter(addr, None, "roost_socketio_anonymous_frame_limit_total").await,
+            1
+        );
+    });
 }

@@ -223,6 +223,19 @@ fn classify(error: axum::Error) -> CloseReason {
 fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
     let metrics = &primus.inner.metrics;
     TransportMetrics::inc(&metrics.frames_in);
+    let limit = primus.inner.config.max_frame_size_anonymous;
+    if text.len() > limit && !crate::is_authenticated(&primus.inner.app, handle.id) {
+        // Parsing JSON costs tens of times its size: a large frame before login is answered
+        // from its top level alone (read without building anything below it).
+        TransportMetrics::inc(&metrics.anonymous_frame_limit_hits);
+        if let Some(ack) = wire::event_ack_id(text) {
+            let error = crate::anonymous_too_large_error(limit as u64);
+            primus
+                .inner
+                .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
     let message = match wire::decode(text) {
         Ok(Decoded::Message(message)) => message,
         Ok(Decoded::Ignored(why)) => {

@@ -118,6 +118,8 @@ pub struct TransportMetrics {
     pub pending_call_limit_hits: AtomicU64,
     /// Calls refused with `BadRequest` because their JSON nests deeper than the parser allows.
     pub too_deep_calls: AtomicU64,
+    /// Frames refused unparsed: larger than the limit for connections that have not logged in.
+    pub anonymous_frame_limit_hits: AtomicU64,
     closes: [AtomicU64; 8],
 }
 
@@ -137,6 +139,7 @@ impl TransportMetrics {
         self.refused_connections.load(Ordering::Relaxed)
             + self.pending_call_limit_hits.load(Ordering::Relaxed)
             + self.too_deep_calls.load(Ordering::Relaxed)
+            + self.anonymous_frame_limit_hits.load(Ordering::Relaxed)
             + self.closes(CloseReason::FrameTooLarge)
             + self.closes(CloseReason::SlowConsumer)
     }

@@ -162,16 +162,33 @@ impl EngineIoHandler for Handler {
             return;
         };
         TransportMetrics::inc(&inner.metrics.frames_in);
+        let limit = inner.config.max_payload_anonymous;
+        if msg.len() as u64 > limit {
+            let connected = socket.data.connected();
+            if !connected.is_some_and(|id| crate::is_authenticated(&inner.app, id)) {
+                // Parsing JSON costs tens of times its size: a large packet before login is
+                // answered from its head alone.
+                TransportMetrics::inc(&inner.metrics.anonymous_frame_limit_hits);
+                // A call gets an error ack and the session stays; anything else that large
+                // ends the session, as a packet Socket.IO cannot take does.
+                match (connected, packet::event_ack_id(&msg)) {
+                    (Some(_), Some(id)) => {
+                        let error = crate::anonymous_too_large_error(limit);
+                        emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                    }
+                    _ => protocol_error(&inner, &socket),
+                }
+                return;
+            }
+        }
         let packet = match packet::parse(&msg) {
             Ok(packet) => packet,
-            Err(PacketError::TooDeep(id)) if socket.data.connected().is_some() => {
-                // Valid JSON the parser cannot hold: answered like REST answers the same
-                // body; the session stays open.
+            Err(PacketError::TooDeep(Some(id))) if socket.data.connected().is_some() => {
+                // A call in valid JSON the parser cannot hold: answered like REST answers
+                // the same body; the session stays open.
                 TransportMetrics::inc(&inner.metrics.too_deep_calls);
-                if let Some(id) = id {
-                    let error = crate::too_deep_error();
-                    emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
-                }
+                let error = crate::too_deep_error();
+                emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
                 return;
             }
             Err(error) => {

@@ -115,6 +115,46 @@ pub enum PacketError {
 
 /// Decodes one packet from the text of an Engine.IO message.
 pub fn parse(text: &str) -> Result<Packet<'_>, PacketError> {
+    let (kind, nsp, id, i) = head(text)?;
+    let data = if i < text.len() {
+        let value: Value = serde_json::from_str(&text[i..]).map_err(|e| {
+            // Skipping a value needs no recursion: valid JSON that is only too deep is told
+            // apart from garbage.
+            let deep_event = kind == PacketType::Event
+                && e.to_string().starts_with("recursion limit exceeded")
+                && serde_json::from_str::<serde::de::IgnoredAny>(&text[i..]).is_ok();
+            if deep_event {
+                PacketError::TooDeep(id)
+            } else {
+                PacketError::NotJson
+            }
+        })?;
+        if !payload_fits(kind, &value) {
+            return Err(PacketError::InvalidPayload);
+        }
+        Some(value)
+    } else {
+        None
+    };
+    Ok(Packet {
+        kind,
+        nsp,
+        id,
+        data,
+    })
+}
+
+/// The ack id of an EVENT packet that asks for one, read from the packet's head without
+/// parsing its payload (for packets refused before they are decoded).
+pub fn event_ack_id(text: &str) -> Option<u64> {
+    match head(text) {
+        Ok((PacketType::Event, _, id, _)) => id,
+        _ => None,
+    }
+}
+
+/// The type, namespace and ack id of a packet, and where its payload starts.
+fn head(text: &str) -> Result<(PacketType, &str, Option<u64>, usize), PacketError> {
     let bytes = text.as_bytes();
     let first = *bytes.first().ok_or(PacketError::Empty)?;
     let kind = PacketType::from_digit(first).ok_or(PacketError::UnknownType)?;
@@ -145,32 +185,7 @@ pub fn parse(text: &str) -> Result<Packet<'_>, PacketError> {
         id = Some(parsed);
         i += digits;
     }
-    let data = if i < text.len() {
-        let value: Value = serde_json::from_str(&text[i..]).map_err(|e| {
-            // Skipping a value needs no recursion: valid JSON that is only too deep is told
-            // apart from garbage.
-            let deep_event = kind == PacketType::Event
-                && e.to_string().starts_with("recursion limit exceeded")
-                && serde_json::from_str::<serde::de::IgnoredAny>(&text[i..]).is_ok();
-            if deep_event {
-                PacketError::TooDeep(id)
-            } else {
-                PacketError::NotJson
-            }
-        })?;
-        if !payload_fits(kind, &value) {
-            return Err(PacketError::InvalidPayload);
-        }
-        Some(value)
-    } else {
-        None
-    };
-    Ok(Packet {
-        kind,
-        nsp,
-        id,
-        data,
-    })
+    Ok((kind, nsp, id, i))
 }
 
 /// `socket.io-parser`'s `isPayloadValid`.
