@@ -378,3 +378,54 @@ fn large_frames_before_login_are_refused_unparsed_and_after_login_accepted() {
         );
     });
 }
+
+#[test]
+fn the_data_directory_and_database_are_private_and_trace_logs_hold_no_secrets() {
+    let (roost, dir) = start(&[("RUST_LOG", "trace")]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        signup(addr, "secret@example.com").await;
+        // A login over Primus and one over Socket.IO: their frames carry the password.
+        let mut primus = roost_testkit::ws::connect(addr, "/primus/?_primuscb=x")
+            .await
+            .unwrap();
+        let login =
+            json!({"strategy": "local", "email": "secret@example.com", "password": "pw-Sekr1t"});
+        primus
+            .call(1, "create", "authentication", &[login.clone()])
+            .await;
+        primus.ack(1).await;
+        let mut sio = sio_connect(addr).await;
+        sio.send_text(&format!(
+            "421{}",
+            json!(["create", "authentication", login])
+        ))
+        .await;
+        sio_until(&mut sio, "431[").await;
+        // A well-behaved call still works.
+        let ok = roost_testkit::request(addr, "GET", "/healthz", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(ok.status, 200);
+    });
+    // With `log.wire_frames = true` (or before the cap) tungstenite logs both frames,
+    // password included, at trace.
+    let log = roost.log();
+    assert!(log.iter().any(|l| l.contains("TRACE")), "trace is on");
+    let leaks: Vec<&String> = log.iter().filter(|l| l.contains("pw-Sekr1t")).collect();
+    assert!(leaks.is_empty(), "{leaks:#?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let data = dir.path().join("data");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("roost.db")), 0o600);
+        for extra in ["roost.db-wal", "roost.db-shm", "secret"] {
+            let path = data.join(extra);
+            if path.exists() {
+                assert_eq!(mode(&path), 0o600, "{extra}");
+            }
+        }
+    }
+}
