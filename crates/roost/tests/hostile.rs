@@ -392,7 +392,7 @@ fn the_data_directory_and_database_are_private_and_trace_logs_hold_no_secrets() 
         let login =
             json!({"strategy": "local", "email": "secret@example.com", "password": "pw-Sekr1t"});
         primus
-            .call(1, "create", "authentication", &[login.clone()])
+            .call(1, "create", "authentication", std::slice::from_ref(&login))
             .await;
         primus.ack(1).await;
         let mut sio = sio_connect(addr).await;
