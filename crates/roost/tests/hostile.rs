@@ -410,7 +410,16 @@ fn the_data_directory_and_database_are_private_and_trace_logs_hold_no_secrets() 
     });
     // With `log.wire_frames = true` (or before the cap) tungstenite logs both frames,
     // password included, at trace.
-    let log = roost.log();
+    // The log is read by a thread: wait until it has trace lines and stops growing.
+    let mut log = roost.log();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = roost.log();
+        if now.len() == log.len() && log.iter().any(|l| l.contains("TRACE")) {
+            break;
+        }
+        log = now;
+    }
     assert!(log.iter().any(|l| l.contains("TRACE")), "trace is on");
     let leaks: Vec<&String> = log.iter().filter(|l| l.contains("pw-Sekr1t")).collect();
     assert!(leaks.is_empty(), "{leaks:#?}");
