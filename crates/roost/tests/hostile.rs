@@ -413,7 +413,7 @@ fn the_data_directory_and_database_are_private_and_trace_logs_hold_no_secrets() 
     // The log is read by a thread: wait until it has trace lines and stops growing.
     let mut log = roost.log();
     for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::park_timeout(Duration::from_millis(100));
         let now = roost.log();
         if now.len() == log.len() && log.iter().any(|l| l.contains("TRACE")) {
             break;
