@@ -107,3 +107,10 @@ pub(crate) fn is_authenticated(app: &App, id: roost_core::ConnectionId) -> bool 
     app.connection(id)
         .is_some_and(|info| info.authentication().is_some())
 }
+
+/// The answer to a socket call whose message holds more JSON values than the transport
+/// parses.
+pub(crate) fn too_many_values_error(limit: usize) -> Error {
+    Error::bad_request(format!("The message holds more than {limit} JSON values"))
+        .with_data(serde_json::json!({ "limit": limit }))
+}

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use roost_core::hooks::Http;
 use roost_core::{App, CallArgs, Error, ErrorKind, HandshakeHeaders, Map, Params, Value};
+use roost_wire::json_cost;
 use roost_wire::qs::{self, QsOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,9 @@ pub struct RestConfig {
     /// Largest accepted request body, in bytes (default 1 MiB, like koa-body). A larger body
     /// is answered with 413 and a Feathers error.
     pub body_limit: usize,
+    /// Most JSON values a JSON body may hold (default 20000; parsed JSON costs up to about
+    /// 1 KiB per value). A body with more is answered 400 without being parsed.
+    pub max_body_values: usize,
     /// How query strings are parsed (Koa's `qs` settings by default).
     pub query: QsOptions,
 }
@@ -30,6 +34,7 @@ impl Default for RestConfig {
     fn default() -> Self {
         RestConfig {
             body_limit: 1024 * 1024,
+            max_body_values: 20_000,
             query: QsOptions::default(),
         }
     }
@@ -238,6 +243,14 @@ async fn read_body(
             metrics.count_qs_error(&e);
             Error::bad_request(e.to_string())
         });
+    }
+    let max_values = config.max_body_values;
+    if bytes.len() > max_values && json_cost::has_more_values_than(&bytes, max_values) {
+        RestMetrics::count(&metrics.inner.body_limit_hits);
+        return Err(Error::bad_request(format!(
+            "The request body holds more than {max_values} JSON values"
+        ))
+        .with_data(serde_json::json!({ "limit": max_values })));
     }
     let parsed = match serde_json::from_slice(&bytes) {
         Ok(value @ (Value::Object(_) | Value::Array(_))) => Ok(value),

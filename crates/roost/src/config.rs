@@ -275,6 +275,11 @@ impl Config {
         if self.rest.body_limit == 0 {
             return Err(ConfigError::Invalid("rest.body_limit must be > 0".into()));
         }
+        if self.rest.max_body_values == 0 {
+            return Err(ConfigError::Invalid(
+                "rest.max_body_values must be > 0".into(),
+            ));
+        }
         let q = &self.query;
         for (key, value) in [
             ("max_depth", q.max_depth),

@@ -109,7 +109,7 @@ fn render_rest(out: &mut String, m: &RestMetrics) {
 
 fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetrics) {
     let get = TransportMetrics::get;
-    let counters: [(String, &str, String, u64); 12] = [
+    let counters: [(String, &str, String, u64); 13] = [
         (
             format!("roost_{key}_connections_open"),
             "gauge",
@@ -176,6 +176,12 @@ fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetri
             "Frames refused unparsed: over the size limit for connections not logged in."
                 .to_owned(),
             get(&m.anonymous_frame_limit_hits),
+        ),
+        (
+            format!("roost_{key}_value_limit_total"),
+            "counter",
+            "Frames refused unparsed: more JSON values than the transport parses.".to_owned(),
+            get(&m.value_limit_hits),
         ),
         (
             format!("roost_{key}_limit_hits_total"),

@@ -21,6 +21,10 @@ pub struct PrimusConfig {
     /// logins, signups and small calls fit). A larger EVENT is answered with a `BadRequest`
     /// ack without being parsed, and the connection stays open.
     pub max_frame_size_anonymous: usize,
+    /// Most JSON values (objects, arrays, strings and keys, numbers, literals) one message
+    /// may hold (default 20000). Parsed JSON costs up to about 1 KiB of memory per value: a
+    /// message with more is answered with a `BadRequest` ack without being parsed.
+    pub max_frame_values: usize,
     /// Most open connections (default 100000). Further upgrades are refused with 503 and a
     /// Feathers `Unavailable` error.
     pub max_connections: usize,
@@ -56,6 +60,7 @@ impl Default for PrimusConfig {
             ping_interval_ms: 10_000,
             max_frame_size: 1024 * 1024,
             max_frame_size_anonymous: 64 * 1024,
+            max_frame_values: 20_000,
             max_connections: 100_000,
             max_pending_calls: 64,
             writer_queue_frames: 1024,
@@ -74,6 +79,7 @@ impl PrimusConfig {
         let positive = [
             ("max_frame_size", self.max_frame_size),
             ("max_frame_size_anonymous", self.max_frame_size_anonymous),
+            ("max_frame_values", self.max_frame_values),
             ("max_connections", self.max_connections),
             ("max_pending_calls", self.max_pending_calls),
             ("writer_queue_frames", self.writer_queue_frames),

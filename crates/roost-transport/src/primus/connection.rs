@@ -236,6 +236,17 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
         }
         return;
     }
+    let max_values = primus.inner.config.max_frame_values;
+    if text.len() > max_values && roost_wire::json_cost::has_more_values_than(text, max_values) {
+        TransportMetrics::inc(&metrics.value_limit_hits);
+        if let Some(ack) = wire::event_ack_id(text) {
+            let error = crate::too_many_values_error(max_values);
+            primus
+                .inner
+                .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
     let message = match wire::decode(text) {
         Ok(Decoded::Message(message)) => message,
         Ok(Decoded::Ignored(why)) => {

@@ -120,6 +120,8 @@ pub struct TransportMetrics {
     pub too_deep_calls: AtomicU64,
     /// Frames refused unparsed: larger than the limit for connections that have not logged in.
     pub anonymous_frame_limit_hits: AtomicU64,
+    /// Frames refused unparsed: more JSON values than the transport parses.
+    pub value_limit_hits: AtomicU64,
     closes: [AtomicU64; 8],
 }
 
@@ -140,6 +142,7 @@ impl TransportMetrics {
             + self.pending_call_limit_hits.load(Ordering::Relaxed)
             + self.too_deep_calls.load(Ordering::Relaxed)
             + self.anonymous_frame_limit_hits.load(Ordering::Relaxed)
+            + self.value_limit_hits.load(Ordering::Relaxed)
             + self.closes(CloseReason::FrameTooLarge)
             + self.closes(CloseReason::SlowConsumer)
     }

@@ -181,6 +181,20 @@ impl EngineIoHandler for Handler {
                 return;
             }
         }
+        let max_values = inner.config.max_payload_values;
+        if msg.len() > max_values
+            && roost_wire::json_cost::has_more_values_than(msg.as_bytes(), max_values)
+        {
+            TransportMetrics::inc(&inner.metrics.value_limit_hits);
+            match (socket.data.connected(), packet::event_ack_id(&msg)) {
+                (Some(_), Some(id)) => {
+                    let error = crate::too_many_values_error(max_values);
+                    emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                }
+                _ => protocol_error(&inner, &socket),
+            }
+            return;
+        }
         let packet = match packet::parse(&msg) {
             Ok(packet) => packet,
             Err(PacketError::TooDeep(Some(id))) if socket.data.connected().is_some() => {
