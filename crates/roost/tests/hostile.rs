@@ -562,3 +562,34 @@ fn messages_with_too_many_values_are_refused_unparsed() {
         assert_eq!(counter(addr, None, "roost_rest_body_limit_total").await, 1);
     });
 }
+
+#[test]
+fn odd_queries_on_sql_are_never_server_errors() {
+    let (roost, _dir) = start_with_notes(&[]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        let ok = roost_testkit::json_request(addr, "POST", "/notes", &json!({"text": "a"}))
+            .await
+            .unwrap();
+        assert_eq!(ok.status, 201);
+        for path in [
+            "/notes?nosuchfield=1",
+            "/notes?$sort[nosuchfield]=1",
+            "/notes?$select[]=nosuchfield",
+            "/notes?text[$in][]=a&text[$in][]=b",
+            "/notes?a.b.c=1",
+            "/notes?%22quoted%22=1",
+            "/notes?text[$gt]=a&text[$lt]=%00",
+            "/notes?$limit=-1&$skip=99999999999999999999",
+            "/notes?id=9223372036854775808",
+            "/notes/9223372036854775808",
+            "/notes/abc",
+        ] {
+            let res = roost_testkit::request(addr, "GET", path, &[], None)
+                .await
+                .unwrap();
+            assert!(res.status < 500, "{path}: {} {:?}", res.status, res.json());
+        }
+    });
+    no_error_logged(&roost);
+}
