@@ -83,11 +83,15 @@ fn idle_dribbling_and_stalled_connections_are_closed_while_others_work() {
             )
             .await
             .unwrap();
-        // A well-behaved client meanwhile.
+        // Well-behaved clients meanwhile: a request, and a websocket (upgraded connections
+        // are the transports' to watch, not the header timeout's).
         let ok = roost_testkit::request(addr, "GET", "/healthz", &[], None)
             .await
             .unwrap();
         assert_eq!(ok.status, 200);
+        let mut ws = roost_testkit::ws::connect(addr, "/primus/?_primuscb=x")
+            .await
+            .unwrap();
 
         assert!(read_until_closed(&mut idle).await.is_empty());
         read_until_closed(&mut dribble).await;
@@ -95,6 +99,13 @@ fn idle_dribbling_and_stalled_connections_are_closed_while_others_work() {
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("\"name\":\"Timeout\""), "{answer}");
 
+        // The websocket outlives the timeouts (it is idle longer than them here).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        ws.call(1, "find", "users", &[json!({"$limit": 0})]).await;
+        assert!(
+            ws.ack(1).await.0[0].is_object(),
+            "an answer (NotAuthenticated)"
+        );
         // Still serving, and every close was counted.
         let signup = roost_testkit::json_request(
             addr,
