@@ -146,20 +146,29 @@ fn raise_fd_limit(raise: bool) -> Option<u64> {
             Ok(()) => {
                 let after = getrlimit(Resource::Nofile).current;
                 tracing::info!(
-                    before = ?before,
-                    after = ?after,
+                    before = %show(before),
+                    after = %show(after),
                     "raised the open-file soft limit to the hard limit"
                 );
                 return after;
             }
             Err(e) => {
-                tracing::warn!(error = %e, soft = ?before, "cannot raise the open-file limit");
+                tracing::warn!(error = %e, soft = %show(before), "cannot raise the open-file limit");
             }
         }
     } else {
-        tracing::info!(soft = ?before, hard = ?limit.maximum, "open-file limit");
+        tracing::info!(
+            soft = %show(before),
+            hard = %show(limit.maximum),
+            "open-file limit"
+        );
     }
     before
+}
+
+/// A resource limit for the log: its number, or `unlimited`.
+fn show(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
 }
 
 /// Open connections per IP address, when capped.

@@ -604,3 +604,82 @@ fn odd_queries_on_sql_are_never_server_errors() {
     });
     no_error_logged(&roost);
 }
+
+/// Runs `roost serve` under `sh -c 'ulimit …'` until it listens; its log lines.
+fn serve_log_under_ulimit(ulimit: &str, env: &[(&str, &str)]) -> Vec<String> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+        .arg(common::BIN)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("ROOST_LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let listening = line.contains("roost listening");
+            let _ = tx.send(line);
+            if listening {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        let listening = line.contains("roost listening");
+        lines.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[test]
+fn the_fd_limit_is_raised_and_a_too_small_one_is_warned_about() {
+    // A soft limit below the hard one: raised at start, and said so.
+    let log = serve_log_under_ulimit("-Sn 256", &[]);
+    let raised = log
+        .iter()
+        .find(|l| l.contains("raised the open-file soft limit"))
+        .unwrap_or_else(|| panic!("{log:#?}"));
+    assert!(raised.contains("\"before\":\"256\""), "{raised}");
+    // Hard and soft at 256: nothing to raise, and 200,000 possible socket connections
+    // (both transports' max_connections) do not fit: a warning.
+    let log = serve_log_under_ulimit("-n 256", &[]);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("exceed the open-file limit")),
+        "{log:#?}"
+    );
+    // Within the limit: no warning.
+    let log = serve_log_under_ulimit(
+        "-n 256",
+        &[
+            ("ROOST_PRIMUS__MAX_CONNECTIONS", "100"),
+            ("ROOST_SOCKETIO__MAX_CONNECTIONS", "50"),
+        ],
+    );
+    assert!(
+        log.iter().any(|l| l.contains("roost listening")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("exceed the open-file limit")),
+        "{log:#?}"
+    );
+}
