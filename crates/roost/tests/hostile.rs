@@ -605,48 +605,113 @@ fn odd_queries_on_sql_are_never_server_errors() {
     no_error_logged(&roost);
 }
 
-/// Runs `roost serve` under `sh -c 'ulimit …'` until it listens; its log lines.
-fn serve_log_under_ulimit(ulimit: &str, env: &[(&str, &str)]) -> Vec<String> {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
-        .arg(common::BIN)
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("ROOST_LOG__FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
+/// `roost serve` started under `sh -c 'ulimit …'`: the process, its address once it
+/// listens, and its log lines (read by a thread). Killed when dropped.
+struct Limited {
+    child: std::process::Child,
+    addr: Option<SocketAddr>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Limited {
+    fn start(ulimit: &str, env: &[(&str, &str)]) -> Limited {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+            .arg(common::BIN)
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env("ROOST_LOG__FORMAT", "json")
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = std::sync::Arc::clone(&log);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if let Some(addr) = v["fields"]["addr"].as_str() {
+                        let _ = tx.send(addr.to_owned());
+                    }
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .ok()
+            .and_then(|a| a.parse().ok());
+        Limited {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        }
     }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let listening = line.contains("roost listening");
-            let _ = tx.send(line);
-            if listening {
-                break;
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The log of a server started under `ulimit`, once it listens.
+fn serve_log_under_ulimit(ulimit: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let server = Limited::start(ulimit, env);
+    assert!(server.addr.is_some(), "{:#?}", server.log());
+    server.log()
+}
+
+#[test]
+fn idle_connections_past_the_fd_limit_stop_service_only_until_they_time_out() {
+    // 256 descriptors, 300 idle connections: accept fails (counted, logged) until the
+    // header timeout frees them, then the well-behaved client is served.
+    let server = Limited::start("-n 256", &[("ROOST_SERVER__HEADER_TIMEOUT_SECS", "1")]);
+    let addr = server.addr.unwrap_or_else(|| panic!("{:#?}", server.log()));
+    runtime().block_on(async {
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut served = false;
+        for _ in 0..60 {
+            if let Ok(res) = roost_testkit::request(addr, "GET", "/healthz", &[], None).await {
+                if res.status == 200 {
+                    served = true;
+                    break;
+                }
             }
         }
+        assert!(served, "never served again: {:#?}", server.log());
+        assert!(counter(addr, None, "roost_server_header_timeouts_total").await >= 200);
+        assert!(counter(addr, None, "roost_server_accept_errors_total").await >= 1);
+        drop(idle);
     });
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
-        let listening = line.contains("roost listening");
-        lines.push(line);
-        if listening {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    lines
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains("cannot accept a connection")),
+        "{:#?}",
+        server.log()
+    );
 }
 
 #[test]
