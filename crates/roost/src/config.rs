@@ -70,6 +70,9 @@ pub struct ServerConfig {
     /// Seconds a request gets to send its whole body once its head is read (default 60;
     /// 0 turns it off). REST answers a late body with 408 `Timeout` and closes.
     pub body_timeout_secs: u64,
+    /// Seconds a write may wait for the client to read (default 60; 0 turns it off): a
+    /// client that stops reading a response (or a websocket) is disconnected.
+    pub write_timeout_secs: u64,
     /// Connections (HTTP and upgraded websockets) one IP address may hold open at once; one
     /// more is answered `503` and closed. 0 (the default) turns the cap off, so load tests
     /// from one address work; set it when clients reach Roost directly.
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             header_timeout_secs: 30,
             body_timeout_secs: 60,
+            write_timeout_secs: 60,
             max_connections_per_ip: 0,
             raise_fd_limit: true,
         }

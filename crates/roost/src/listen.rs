@@ -1,6 +1,6 @@
 //! Accepting connections with the limits that keep one client from starving the others:
-//! a deadline on each request head (which also closes idle connections) and on each request
-//! body, an optional cap on connections per IP address, the open-file limit raised at start
+//! a deadline on each request head (which also closes idle connections), on each request
+//! body and on each write the client does not read, an optional cap on connections per IP address, the open-file limit raised at start
 //! and a warning when the transports' `max_connections` cannot fit in it. Counted in
 //! [`ServerMetrics`], rendered as `roost_server_…` at `/metrics`.
 
@@ -34,6 +34,8 @@ pub struct ServerMetrics {
     pub header_timeouts: Arc<AtomicU64>,
     /// Request bodies that did not arrive in time.
     pub body_timeouts: Arc<AtomicU64>,
+    /// Connections closed because the client read nothing of what was written in time.
+    pub write_timeouts: AtomicU64,
     /// Connections refused at `server.max_connections_per_ip`.
     pub per_ip_refused: AtomicU64,
     /// Failed `accept` calls (out of file descriptors, mostly).
@@ -50,7 +52,7 @@ pub fn metrics() -> &'static ServerMetrics {
 pub fn render(out: &mut String) {
     use std::fmt::Write;
     let m = metrics();
-    let rows: [(&str, &str, &str, u64); 6] = [
+    let rows: [(&str, &str, &str, u64); 7] = [
         (
             "roost_server_connections_total",
             "counter",
@@ -74,6 +76,12 @@ pub fn render(out: &mut String) {
             "counter",
             "Request bodies not received within server.body_timeout_secs.",
             m.body_timeouts.load(Ordering::Relaxed),
+        ),
+        (
+            "roost_server_write_timeouts_total",
+            "counter",
+            "Connections closed at server.write_timeout_secs (the client stopped reading).",
+            m.write_timeouts.load(Ordering::Relaxed),
         ),
         (
             "roost_server_per_ip_refused_total",
@@ -226,6 +234,54 @@ impl Drop for IpSlot {
 struct Conn {
     stream: TcpStream,
     _slot: Option<IpSlot>,
+    /// How long a write may wait for the client to read (`server.write_timeout_secs`).
+    write_timeout: Option<Duration>,
+    /// Running while a write waits.
+    write_wait: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, slot: Option<IpSlot>, write_timeout: Option<Duration>) -> Conn {
+        Conn {
+            stream,
+            _slot: slot,
+            write_timeout,
+            write_wait: None,
+        }
+    }
+
+    /// After a write: progress clears the wait; no progress past the timeout fails the
+    /// write (the client stopped reading), which ends the connection.
+    fn check_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.write_wait = None;
+            return poll;
+        }
+        let Some(timeout) = self.write_timeout else {
+            return poll;
+        };
+        let wait = self
+            .write_wait
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match wait.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.write_wait = None;
+                metrics().write_timeouts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    "connection closed: the client read nothing within server.write_timeout_secs"
+                );
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client stopped reading",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl Drop for Conn {
@@ -250,7 +306,8 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.check_write(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -258,7 +315,8 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.check_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -266,7 +324,8 @@ impl AsyncWrite for Conn {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let poll = Pin::new(&mut self.stream).poll_flush(cx);
+        self.check_write(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -279,6 +338,7 @@ impl AsyncWrite for Conn {
 pub struct Limits {
     header_timeout: Option<Duration>,
     body_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     per_ip: Option<Arc<PerIp>>,
 }
 
@@ -289,6 +349,7 @@ impl Limits {
         Limits {
             header_timeout: secs(server.header_timeout_secs),
             body_timeout: secs(server.body_timeout_secs),
+            write_timeout: secs(server.write_timeout_secs),
             per_ip: (server.max_connections_per_ip > 0).then(|| {
                 Arc::new(PerIp {
                     max: server.max_connections_per_ip,
@@ -338,10 +399,7 @@ pub async fn serve(
                 None => {
                     metrics().per_ip_refused.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, "connection refused: server.max_connections_per_ip");
-                    tokio::spawn(refuse(Conn {
-                        stream,
-                        _slot: None,
-                    }));
+                    tokio::spawn(refuse(Conn::new(stream, None, limits.write_timeout)));
                     continue;
                 }
             },
@@ -353,10 +411,7 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let conn = Conn {
-            stream,
-            _slot: slot,
-        };
+        let conn = Conn::new(stream, slot, limits.write_timeout);
         spawn_connection(
             conn,
             router.clone(),

@@ -751,3 +751,50 @@ fn the_fd_limit_is_raised_and_a_too_small_one_is_warned_about() {
         "{log:#?}"
     );
 }
+
+#[test]
+fn a_client_that_stops_reading_is_disconnected_while_others_work() {
+    let (roost, _dir) = start_with_notes(&[("ROOST_SERVER__WRITE_TIMEOUT_SECS", "2")]);
+    let addr = roost.addr;
+    runtime().block_on(async {
+        // About 27 MB of notes: more than the socket buffers between server and client hold.
+        let text = "n".repeat(900 * 1024);
+        for _ in 0..30 {
+            let res = roost_testkit::json_request(addr, "POST", "/notes", &json!({"text": text}))
+                .await
+                .unwrap();
+            assert_eq!(res.status, 201);
+        }
+        // Asks for all of them and reads nothing.
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(b"GET /notes HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut timed_out = 0;
+        for _ in 0..100 {
+            // Each /metrics is a well-behaved client served meanwhile.
+            timed_out = counter(addr, None, "roost_server_write_timeouts_total").await;
+            if timed_out > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(timed_out, 1);
+        // The stalled connection was closed: reading it ends before the 27 MB.
+        let mut received = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        let read_all = async {
+            loop {
+                match stalled.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received += n,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read_all)
+            .await
+            .expect("the stalled connection was not closed");
+        assert!(received < 30 * text.len(), "{received} bytes");
+    });
+}
