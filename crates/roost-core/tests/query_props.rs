@@ -142,7 +142,7 @@ proptest! {
         let map = query.as_object().cloned().unwrap_or_default();
         let paginate = Paginate { default: Some(2), max: Some(3) };
         let _ = Query::parse(&map, Some(&paginate), &QueryLimits::default());
-        let _ = Query::parse(&map, None, &QueryLimits { max_depth: 3 });
+        let _ = Query::parse(&map, None, &QueryLimits { max_depth: 3, ..QueryLimits::BUILT_IN });
         let service = seeded(&records, Some(paginate));
         let rt = runtime();
         let p = params(query.clone(), None);

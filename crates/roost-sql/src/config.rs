@@ -110,13 +110,18 @@ impl Database {
                     Some(path) => {
                         if let Some(dir) = Path::new(path).parent() {
                             if !dir.as_os_str().is_empty() {
-                                std::fs::create_dir_all(dir).map_err(|e| {
+                                create_private_dir(dir).map_err(|e| {
                                     SqlError::Config(format!(
                                         "cannot create the directory {}: {e}",
                                         dir.display()
                                     ))
                                 })?;
                             }
+                        }
+                        if !url.contains("mode=") || url.contains("mode=rwc") {
+                            create_private_file(Path::new(path)).map_err(|e| {
+                                SqlError::Config(format!("cannot create {path}: {e}"))
+                            })?;
                         }
                         if !url.contains("mode=") {
                             url.push_str(if url.contains('?') { "&" } else { "?" });
@@ -261,6 +266,45 @@ impl Settings {
             }
         }
         conn.ping().await
+    }
+}
+
+/// Creates `dir` and its missing parents readable by the owner only (0700 on Unix): the
+/// database holds password hashes and tokens. An existing directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the SQLite file `path` empty and readable by the owner only (0600 on Unix) when
+/// it does not exist yet; SQLite gives its `-wal` and `-shm` files the same mode. An
+/// existing file is left as it is, with a warning when other users can read it.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{mode:o}"),
+                        "the database file is readable by other users; chmod 600 it"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -135,7 +135,10 @@ impl Dialect {
     /// `LIMIT`/`OFFSET` clause text for constant counts (they are numbers Roost computed, not
     /// input text).
     pub fn limit_offset(self, limit: Option<u64>, offset: Option<u64>) -> String {
+        // Both clamp to the largest count every backend takes: `$skip=1e20` is a client's
+        // number, and an out-of-range OFFSET would fail the statement (a 500).
         let limit = limit.map(|l| l.min(i64::MAX as u64));
+        let offset = offset.map(|o| o.min(i64::MAX as u64));
         match (limit, offset) {
             (None, None) => String::new(),
             (Some(l), None) => format!(" LIMIT {l}"),

@@ -51,6 +51,12 @@ pub fn to_feathers_error(e: &sqlx::Error) -> Error {
             tracing::warn!("timed out waiting for a database connection");
             Error::timeout("Timed out waiting for a database connection")
         }
+        sqlx::Error::Protocol(message) if message.contains("too many arguments") => {
+            // sqlx refuses a statement with more parameters than the protocol carries:
+            // the client's query is too large, not the database's fault.
+            tracing::debug!(error = %e, "statement refused: too many parameters");
+            statement_too_large()
+        }
         sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -61,6 +67,12 @@ pub fn to_feathers_error(e: &sqlx::Error) -> Error {
         }
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if beyond_statement_limits(&code, db.message()) {
+                // Caused by what a client sent (a query past the database's own limits):
+                // answered 400, and not logged above debug, so clients cannot flood the log.
+                tracing::debug!(error = %e, code, "statement beyond the database's limits");
+                return statement_too_large();
+            }
             if let Some(error) = by_code(&code) {
                 tracing::warn!(error = %e, code, "database refused the statement");
                 return error;
@@ -85,6 +97,29 @@ pub fn to_feathers_error(e: &sqlx::Error) -> Error {
             tracing::error!(error = %other, "database error");
             Error::general("Internal storage error")
         }
+    }
+}
+
+fn statement_too_large() -> Error {
+    Error::bad_request("The query is too large for the database")
+}
+
+/// Whether the database refused a statement for its size or complexity: SQLite's variable,
+/// expression-depth and length limits (reported as plain `SQLITE_ERROR`, so recognised by
+/// message, or `SQLITE_TOOBIG`), PostgreSQL's program-limit class `54`, MySQL's placeholder
+/// and thread-stack limits.
+fn beyond_statement_limits(code: &str, message: &str) -> bool {
+    const SQLITE_MESSAGES: [&str; 5] = [
+        "too many SQL variables",
+        "Expression tree is too large",
+        "parser stack overflow",
+        "too many terms in compound SELECT",
+        "pattern too complex",
+    ];
+    match code {
+        "1" => SQLITE_MESSAGES.iter().any(|m| message.contains(m)),
+        "18" | "54000" | "54001" | "54011" | "54023" | "1390" | "1436" => true,
+        _ => false,
     }
 }
 
@@ -126,5 +161,18 @@ mod tests {
         assert_eq!(by_code("57014").map(|e| e.code()), Some(408));
         assert_eq!(by_code("1969").map(|e| e.code()), Some(408));
         assert!(by_code("23505").is_none());
+    }
+
+    #[test]
+    fn statements_past_the_database_limits_are_the_clients_fault() {
+        assert!(beyond_statement_limits("1", "too many SQL variables"));
+        assert!(beyond_statement_limits(
+            "1",
+            "Expression tree is too large (maximum depth 1000)"
+        ));
+        assert!(beyond_statement_limits("54001", "statement is too complex"));
+        assert!(!beyond_statement_limits("1", "no such column: x"));
+        let protocol = sqlx::Error::Protocol("too many arguments for query: 70000".into());
+        assert_eq!(to_feathers_error(&protocol).code(), 400);
     }
 }

@@ -30,7 +30,7 @@ pub mod service;
 pub mod table;
 pub mod transaction;
 
-pub use config::{Database, SqlConfig};
+pub use config::{create_private_dir, Database, SqlConfig};
 pub use dialect::Dialect;
 pub use error::{to_feathers_error, SqlError};
 pub use migrate::{migrate, Change};

@@ -7,6 +7,7 @@
 //! - [`socket`]: what both socket transports share: close reasons, counters, connection and
 //!   call admission, the ack value, shutdown. `primus` and `socketio` stand side by side on it.
 //! - `headers`: request and handshake headers as Feathers sees them (REST and both sockets).
+//! - [`body_timeout`]: the deadline on reading a request body.
 //! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
 //!   fan-out engine (see its module docs for the life of a call and of an event).
 //! - [`socketio`]: the Socket.IO transport (our packet layer, `roost_wire::socketio`, on
@@ -19,6 +20,7 @@
 //! with `qs`, reads the JSON body within the limit, runs the call through the hook chain and
 //! answers with `dispatch` (or `result`) and Feathers' status codes.
 
+pub mod body_timeout;
 pub mod cors;
 mod headers;
 pub mod primus;
@@ -34,7 +36,7 @@ pub use socket::{CloseReason, TransportMetrics};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 
 use axum::Router;
-use roost_core::App;
+use roost_core::{App, Error};
 use std::sync::Arc;
 
 /// The REST router for `app`: every unclaimed path is a service path. Put Primus in front
@@ -90,4 +92,32 @@ pub fn router_with_primus_and_hook(
         Some(primus) => primus.wrap(router),
         None => router,
     }
+}
+
+/// The answer to a socket call whose JSON nests deeper than serde_json's limit of 128 levels
+/// (REST answers the same body `400 Invalid JSON`).
+pub(crate) fn too_deep_error() -> Error {
+    Error::bad_request("Invalid JSON: the message is nested too deeply (the limit is 127 levels)")
+}
+
+/// The answer to a call over a socket that has not logged in, in a message larger than the
+/// transport allows before login.
+pub(crate) fn anonymous_too_large_error(limit: u64) -> Error {
+    Error::bad_request(format!(
+        "The message is larger than the limit of {limit} bytes for connections that have not logged in"
+    ))
+    .with_data(serde_json::json!({ "limit": limit }))
+}
+
+/// Whether connection `id` of `app` has logged in.
+pub(crate) fn is_authenticated(app: &App, id: roost_core::ConnectionId) -> bool {
+    app.connection(id)
+        .is_some_and(|info| info.authentication().is_some())
+}
+
+/// The answer to a socket call whose message holds more JSON values than the transport
+/// parses.
+pub(crate) fn too_many_values_error(limit: usize) -> Error {
+    Error::bad_request(format!("The message holds more than {limit} JSON values"))
+        .with_data(serde_json::json!({ "limit": limit }))
 }

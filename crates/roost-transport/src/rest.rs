@@ -10,7 +10,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use roost_core::hooks::Http;
-use roost_core::{App, CallArgs, Error, Map, Params, Value};
+use roost_core::{App, CallArgs, Error, ErrorKind, Map, Params, Value};
+use roost_wire::json_cost;
 use roost_wire::qs::{self, QsOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,9 @@ pub struct RestConfig {
     /// Largest accepted request body, in bytes (default 1 MiB, like koa-body). A larger body
     /// is answered with 413 and a Feathers error.
     pub body_limit: usize,
+    /// Most JSON values a JSON body may hold (default 20000; parsed JSON costs up to about
+    /// 1 KiB per value). A body with more is answered 400 without being parsed.
+    pub max_body_values: usize,
     /// How query strings are parsed (Koa's `qs` settings by default).
     pub query: QsOptions,
 }
@@ -31,6 +35,7 @@ impl Default for RestConfig {
     fn default() -> Self {
         RestConfig {
             body_limit: 1024 * 1024,
+            max_body_values: 20_000,
             query: QsOptions::default(),
         }
     }
@@ -178,7 +183,15 @@ async fn read_body(
     let limit = config.body_limit;
     // A body over the limit is bad input like any other: a Feathers BadRequest (the
     // reference answers a bare 500 `request entity too large`).
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
+    let bytes = to_bytes(body, limit).await.map_err(|e| {
+        // The server's deadline on reading a body (`server.body_timeout_secs`), counted
+        // where it fired; the connection is closed after this answer.
+        if crate::body_timeout::is_body_timeout(&e) {
+            return Error::new(
+                ErrorKind::Timeout,
+                "The request body was not received in time",
+            );
+        }
         RestMetrics::count(&metrics.inner.body_limit_hits);
         Error::bad_request(format!(
             "Request body is larger than the limit of {limit} bytes"
@@ -201,6 +214,14 @@ async fn read_body(
             metrics.count_qs_error(&e);
             Error::bad_request(e.to_string())
         });
+    }
+    let max_values = config.max_body_values;
+    if bytes.len() > max_values && json_cost::has_more_values_than(&bytes, max_values) {
+        RestMetrics::count(&metrics.inner.body_limit_hits);
+        return Err(Error::bad_request(format!(
+            "The request body holds more than {max_values} JSON values"
+        ))
+        .with_data(serde_json::json!({ "limit": max_values })));
     }
     let parsed = match serde_json::from_slice(&bytes) {
         Ok(value @ (Value::Object(_) | Value::Array(_))) => Ok(value),

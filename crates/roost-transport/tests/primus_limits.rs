@@ -157,6 +157,9 @@ async fn frames_larger_than_the_read_buffer_are_read_whole() {
     for read_buffer_size in [PrimusConfig::default().read_buffer_size, 16] {
         let (addr, primus, _app) = start(PrimusConfig {
             read_buffer_size,
+            // Room for the 2 MB frame below, before login too.
+            max_frame_size: 4 << 20,
+            max_frame_size_anonymous: 4 << 20,
             ..no_heartbeat()
         })
         .await;

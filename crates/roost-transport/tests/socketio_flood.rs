@@ -145,7 +145,9 @@ async fn ten_thousand_malformed_packets_change_nothing() {
     let s = socketio.socketio_metrics();
     let per_round = (CLIENTS * SESSIONS) as u64;
     assert_eq!(
-        TransportMetrics::get(&m.malformed_frames) + TransportMetrics::get(&s.binary_packets),
+        TransportMetrics::get(&m.malformed_frames)
+            + TransportMetrics::get(&s.binary_packets)
+            + TransportMetrics::get(&m.anonymous_frame_limit_hits),
         per_round,
         "every packet was read and refused"
     );
@@ -168,7 +170,9 @@ async fn ten_thousand_malformed_packets_change_nothing() {
     let after_three = rss_kib();
     let live_three = live_kib();
     assert_eq!(
-        TransportMetrics::get(&m.malformed_frames) + TransportMetrics::get(&s.binary_packets),
+        TransportMetrics::get(&m.malformed_frames)
+            + TransportMetrics::get(&s.binary_packets)
+            + TransportMetrics::get(&m.anonymous_frame_limit_hits),
         3 * per_round
     );
     println!(

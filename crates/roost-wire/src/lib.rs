@@ -6,6 +6,8 @@
 //! or a typed error and never panics, whatever the input.
 //!
 //! # Modules
+//! - [`json_cost`]: how many values a JSON text holds, counted without parsing it, so that
+//!   transports can refuse a message whose parse would cost too much memory.
 //! - [`primus`]: Primus frames (`json` parser) and primus-emitter packets: decode one text
 //!   frame, encode events, acks, heartbeats and the server close.
 //! - [`socketio`]: Socket.IO v5 packets (the text inside one Engine.IO message): parse one
@@ -20,6 +22,7 @@
 //! `params.query` for the service call, exactly as `ctx.request.query` does in Feathers.
 #![forbid(unsafe_code)]
 
+pub mod json_cost;
 pub mod primus;
 pub mod qs;
 pub mod socketio;

@@ -150,6 +150,23 @@ pub enum Malformed {
     /// The frame is not valid JSON (or not UTF-8, or nested deeper than the JSON parser allows).
     #[error("frame is not JSON: {0}")]
     Json(String),
+    /// Valid JSON nested deeper than the parser allows (128 levels) in an EVENT: the call
+    /// cannot be run, but its ack id (when it has one) is known, so the caller can answer
+    /// with an error instead of leaving the client's promise pending.
+    #[error("frame is nested too deeply")]
+    TooDeep {
+        /// The EVENT's ack id, when it asked for one.
+        ack: Option<AckId>,
+    },
+}
+
+/// The top level of a packet, everything below it skipped (serde_json skips values without
+/// recursion, so depth costs nothing here).
+#[derive(serde::Deserialize)]
+struct PacketHead {
+    #[serde(rename = "type")]
+    kind: Option<Number>,
+    id: Option<Value>,
 }
 
 /// What one frame decodes to when it is JSON.
@@ -163,7 +180,13 @@ pub enum Decoded {
 
 /// Decodes one text frame. Never panics, whatever the bytes.
 pub fn decode(frame: &[u8]) -> Result<Decoded, Malformed> {
-    let value: Value = serde_json::from_slice(frame).map_err(|e| Malformed::Json(e.to_string()))?;
+    let value: Value = match serde_json::from_slice(frame) {
+        Ok(value) => value,
+        Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            return Err(too_deep(frame).unwrap_or(Malformed::Json(e.to_string())));
+        }
+        Err(e) => return Err(Malformed::Json(e.to_string())),
+    };
     Ok(match value {
         Value::String(text) => decode_protocol(&text),
         Value::Object(mut packet) => {
@@ -181,6 +204,32 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, Malformed> {
             }
         }
         _ => Decoded::Ignored(Ignored::NotAPacket),
+    })
+}
+
+/// The ack id of `frame` when it is an EVENT asking for one, read from its top level only:
+/// the `data` below is skipped without building anything, so any size or depth costs no
+/// more than a scan. For frames refused before they are decoded.
+pub fn event_ack_id(frame: &[u8]) -> Option<AckId> {
+    match too_deep(frame)? {
+        Malformed::TooDeep { ack } => ack,
+        Malformed::Json(_) => None,
+    }
+}
+
+/// A frame too deep for the parser: [`Malformed::TooDeep`] when it is an EVENT (with its ack
+/// id), `None` when it is no valid JSON at all.
+fn too_deep(frame: &[u8]) -> Option<Malformed> {
+    let head: PacketHead = serde_json::from_slice(frame).ok()?;
+    let is_event = head
+        .kind
+        .as_ref()
+        .is_some_and(|k| packet_type(&Value::Number(k.clone())) == Some(TYPE_EVENT));
+    if !is_event {
+        return None;
+    }
+    Some(Malformed::TooDeep {
+        ack: event_ack(head.id).ok().flatten(),
     })
 }
 
@@ -580,6 +629,30 @@ mod tests {
             decoded(&frame),
             event("a\u{2028}b", vec![json!({"t": "x\u{2029}y\u{2028}"})], None)
         );
+    }
+
+    #[test]
+    fn a_deep_event_keeps_its_ack_id() {
+        let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+        let frame = format!(r#"{{"type":0,"data":["find","m",{deep}],"id":7}}"#);
+        assert_eq!(
+            decode(frame.as_bytes()),
+            Err(Malformed::TooDeep {
+                ack: Some(AckId::from(7))
+            })
+        );
+        let frame = format!(r#"{{"data":["find","m",{deep}],"id":8,"type":0}}"#);
+        assert_eq!(event_ack_id(frame.as_bytes()), Some(AckId::from(8)));
+        let frame = format!(r#"{{"type":0,"data":["find","m",{deep}]}}"#);
+        assert_eq!(
+            decode(frame.as_bytes()),
+            Err(Malformed::TooDeep { ack: None })
+        );
+        // Not an event, or not JSON once the depth is skipped: plain malformed.
+        let frame = format!(r#"{{"type":1,"data":[{deep}],"id":7}}"#);
+        assert!(matches!(decode(frame.as_bytes()), Err(Malformed::Json(_))));
+        let frame = format!(r#"{{"type":0,"data":[{deep},"id":7}}"#);
+        assert!(matches!(decode(frame.as_bytes()), Err(Malformed::Json(_))));
     }
 
     #[test]

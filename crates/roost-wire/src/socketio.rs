@@ -107,10 +107,54 @@ pub enum PacketError {
     /// The payload is JSON of a shape the packet type does not allow.
     #[error("invalid payload")]
     InvalidPayload,
+    /// An EVENT whose payload is valid JSON nested deeper than the parser allows (128
+    /// levels); its ack id, when it has one, so the call can be answered with an error.
+    #[error("payload nested too deeply")]
+    TooDeep(Option<u64>),
 }
 
 /// Decodes one packet from the text of an Engine.IO message.
 pub fn parse(text: &str) -> Result<Packet<'_>, PacketError> {
+    let (kind, nsp, id, i) = head(text)?;
+    let data = if i < text.len() {
+        let value: Value = serde_json::from_str(&text[i..]).map_err(|e| {
+            // Skipping a value needs no recursion: valid JSON that is only too deep is told
+            // apart from garbage.
+            let deep_event = kind == PacketType::Event
+                && e.to_string().starts_with("recursion limit exceeded")
+                && serde_json::from_str::<serde::de::IgnoredAny>(&text[i..]).is_ok();
+            if deep_event {
+                PacketError::TooDeep(id)
+            } else {
+                PacketError::NotJson
+            }
+        })?;
+        if !payload_fits(kind, &value) {
+            return Err(PacketError::InvalidPayload);
+        }
+        Some(value)
+    } else {
+        None
+    };
+    Ok(Packet {
+        kind,
+        nsp,
+        id,
+        data,
+    })
+}
+
+/// The ack id of an EVENT packet that asks for one, read from the packet's head without
+/// parsing its payload (for packets refused before they are decoded).
+pub fn event_ack_id(text: &str) -> Option<u64> {
+    match head(text) {
+        Ok((PacketType::Event, _, id, _)) => id,
+        _ => None,
+    }
+}
+
+/// The type, namespace and ack id of a packet, and where its payload starts.
+fn head(text: &str) -> Result<(PacketType, &str, Option<u64>, usize), PacketError> {
     let bytes = text.as_bytes();
     let first = *bytes.first().ok_or(PacketError::Empty)?;
     let kind = PacketType::from_digit(first).ok_or(PacketError::UnknownType)?;
@@ -141,21 +185,7 @@ pub fn parse(text: &str) -> Result<Packet<'_>, PacketError> {
         id = Some(parsed);
         i += digits;
     }
-    let data = if i < text.len() {
-        let value: Value = serde_json::from_str(&text[i..]).map_err(|_| PacketError::NotJson)?;
-        if !payload_fits(kind, &value) {
-            return Err(PacketError::InvalidPayload);
-        }
-        Some(value)
-    } else {
-        None
-    };
-    Ok(Packet {
-        kind,
-        nsp,
-        id,
-        data,
-    })
+    Ok((kind, nsp, id, i))
 }
 
 /// `socket.io-parser`'s `isPayloadValid`.
@@ -292,7 +322,11 @@ mod tests {
             assert_eq!(parse(text), Err(error), "{text:?}");
         }
         let deep = format!("2{}\"x\"{}", "[".repeat(3000), "]".repeat(3000));
-        assert_eq!(parse(&deep), Err(PacketError::NotJson));
+        assert_eq!(parse(&deep), Err(PacketError::TooDeep(None)));
+        let deep = format!("23[\"find\",{}1{}]", "[".repeat(3000), "]".repeat(3000));
+        assert_eq!(parse(&deep), Err(PacketError::TooDeep(Some(3))));
+        let garbage = format!("23{}", "[".repeat(3000));
+        assert_eq!(parse(&garbage), Err(PacketError::NotJson));
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub fn resolve_secret(
         tracing::info!(path = %path.display(), "auth secret read from the data directory");
         return Ok((config, SecretSource::Kept(path)));
     }
-    std::fs::create_dir_all(data_dir).map_err(|source| SecretError::Io {
+    roost_sql::create_private_dir(data_dir).map_err(|source| SecretError::Io {
         path: data_dir.to_owned(),
         source,
     })?;

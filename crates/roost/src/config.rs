@@ -37,6 +37,8 @@ pub struct Config {
     pub primus: PrimusConfig,
     /// The Socket.IO transport at `/socket.io/`: heartbeat, limits.
     pub socketio: SocketIoConfig,
+    /// Limits on the size of a query (every adapter, every transport).
+    pub query: roost_core::query::QueryLimits,
     /// Logging.
     pub log: LogConfig,
     /// Services declared without code, by path.
@@ -61,6 +63,22 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Seconds that requests in flight get to finish after SIGINT/SIGTERM (default 10).
     pub shutdown_grace_secs: u64,
+    /// Seconds an HTTP connection gets, from its accept or from the end of its previous
+    /// response, to send a complete request head: closes connections that send nothing,
+    /// dribble a header or sit idle between requests (default 30; 0 turns it off).
+    pub header_timeout_secs: u64,
+    /// Seconds a request gets to send its whole body once its head is read (default 60;
+    /// 0 turns it off). REST answers a late body with 408 `Timeout` and closes.
+    pub body_timeout_secs: u64,
+    /// Seconds a write may wait for the client to read (default 60; 0 turns it off): a
+    /// client that stops reading a response (or a websocket) is disconnected.
+    pub write_timeout_secs: u64,
+    /// Connections (HTTP and upgraded websockets) one IP address may hold open at once; one
+    /// more is answered `503` and closed. 0 (the default) turns the cap off, so load tests
+    /// from one address work; set it when clients reach Roost directly.
+    pub max_connections_per_ip: usize,
+    /// Raise the soft open-file limit to the hard limit at start (default true; logged).
+    pub raise_fd_limit: bool,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +88,11 @@ impl Default for ServerConfig {
             port: 3030,
             data_dir: PathBuf::from("roost-data"),
             shutdown_grace_secs: 10,
+            header_timeout_secs: 30,
+            body_timeout_secs: 60,
+            write_timeout_secs: 60,
+            max_connections_per_ip: 0,
+            raise_fd_limit: true,
         }
     }
 }
@@ -83,13 +106,26 @@ pub struct LogConfig {
     pub level: String,
     /// `pretty` (default) or `json`.
     pub format: LogFormat,
+    /// Let the websocket and Engine.IO libraries log frames and packets (default false).
+    /// Off, their targets are capped at `info` whatever `level` or `RUST_LOG` ask: at
+    /// debug and trace they log whole frames, passwords and access tokens included.
+    pub wire_frames: bool,
 }
+
+/// The filter directives added when `log.wire_frames` is off: the libraries that log raw
+/// frames or packets (with the credentials in them) at debug or trace.
+pub const WIRE_LOG_CAPS: [&str; 3] = [
+    "tungstenite=info",
+    "tokio_tungstenite=info",
+    "engineioxide=info",
+];
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".to_owned(),
             format: LogFormat::Pretty,
+            wire_frames: false,
         }
     }
 }
@@ -193,8 +229,9 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 10] = [
-    "server", "cors", "rest", "primus", "socketio", "log", "services", "storage", "app", "auth",
+const SECTIONS: [&str; 11] = [
+    "server", "cors", "rest", "primus", "socketio", "query", "log", "services", "storage", "app",
+    "auth",
 ];
 
 impl Config {
@@ -241,6 +278,23 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.rest.body_limit == 0 {
             return Err(ConfigError::Invalid("rest.body_limit must be > 0".into()));
+        }
+        if self.rest.max_body_values == 0 {
+            return Err(ConfigError::Invalid(
+                "rest.max_body_values must be > 0".into(),
+            ));
+        }
+        let q = &self.query;
+        for (key, value) in [
+            ("max_depth", q.max_depth),
+            ("max_in", q.max_in),
+            ("max_or", q.max_or),
+            ("max_logical_depth", q.max_logical_depth),
+            ("max_terms", q.max_terms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("query.{key} must be > 0")));
+            }
         }
         self.primus.validate().map_err(ConfigError::Invalid)?;
         self.socketio.validate().map_err(ConfigError::Invalid)?;

@@ -56,9 +56,16 @@ fn load(common: &Common) -> Result<Config, config::ConfigError> {
 }
 
 fn init_logging(config: &config::LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if !config.wire_frames {
+        for directive in config::WIRE_LOG_CAPS {
+            if let Ok(directive) = directive.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -89,6 +96,7 @@ async fn build_app(
     config: &Config,
     storage: &Storage,
 ) -> Result<(App, Option<chat::ChatApp>), BuildError> {
+    roost_core::query::QueryLimits::set_process_default(config.query);
     let app = App::new();
     services::register_declared(&app, &config.services, storage).await?;
     let chat = chat::install(&app, config, storage).await?;
@@ -121,6 +129,7 @@ async fn migrate(config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    roost::listen::prepare_fd_limit(&config);
     let storage = Storage::new(&config);
     let (app, chat) = build_app(&config, &storage)
         .await
@@ -145,10 +154,10 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
-    server::serve_with_socketio(
+    server::serve_with_limits(
         listener,
         router,
-        config.server.shutdown_grace_secs,
+        &config.server,
         server::shutdown_signal(),
         primus,
         socketio,

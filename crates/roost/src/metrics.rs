@@ -109,7 +109,7 @@ fn render_rest(out: &mut String, m: &RestMetrics) {
 
 fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetrics) {
     let get = TransportMetrics::get;
-    let counters: [(String, &str, String, u64); 10] = [
+    let counters: [(String, &str, String, u64); 13] = [
         (
             format!("roost_{key}_connections_open"),
             "gauge",
@@ -163,6 +163,25 @@ fn render_transport(out: &mut String, key: &str, label: &str, m: &TransportMetri
             "counter",
             "Calls refused at max_pending_calls.".to_owned(),
             get(&m.pending_call_limit_hits),
+        ),
+        (
+            format!("roost_{key}_too_deep_calls_total"),
+            "counter",
+            "Calls answered BadRequest: JSON nested deeper than 127 levels.".to_owned(),
+            get(&m.too_deep_calls),
+        ),
+        (
+            format!("roost_{key}_anonymous_frame_limit_total"),
+            "counter",
+            "Frames refused unparsed: over the size limit for connections not logged in."
+                .to_owned(),
+            get(&m.anonymous_frame_limit_hits),
+        ),
+        (
+            format!("roost_{key}_value_limit_total"),
+            "counter",
+            "Frames refused unparsed: more JSON values than the transport parses.".to_owned(),
+            get(&m.value_limit_hits),
         ),
         (
             format!("roost_{key}_limit_hits_total"),

@@ -1,13 +1,12 @@
 //! Starting and stopping the server: one port for every transport, `/healthz`, graceful
 //! shutdown on SIGINT/SIGTERM.
 
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use roost_core::App;
 use roost_transport::{HandshakeAuth, Primus, RequestParamsHook, SocketIo};
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
@@ -103,6 +102,7 @@ pub fn router_with_transports(
                 if let Some(auth) = &metrics_auth {
                     crate::metrics::render_auth(&mut body, auth);
                 }
+                crate::listen::render(&mut body);
                 async move { ([("content-type", "text/plain; version=0.0.4")], body) }
             }),
         );
@@ -159,16 +159,27 @@ pub async fn serve_with_socketio(
     primus: Option<Primus>,
     socketio: Option<SocketIo>,
 ) -> std::io::Result<()> {
+    let server = ServerConfig {
+        shutdown_grace_secs: grace_secs,
+        ..ServerConfig::default()
+    };
+    serve_with_limits(listener, router, &server, shutdown, primus, socketio).await
+}
+
+/// [`serve_with_socketio`] with the connection limits of `server` (timeouts, per-IP cap; see
+/// [`crate::listen`]) and its shutdown grace.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    server: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    primus: Option<Primus>,
+    socketio: Option<SocketIo>,
+) -> std::io::Result<()> {
+    let grace_secs = server.shutdown_grace_secs;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    // Small frames (events, acks, pings) go out as soon as the writer flushes: without
-    // TCP_NODELAY, Nagle holds a frame while the previous one is unacknowledged, and the
-    // client's delayed ACK turns that into up to 40 ms of latency. Node's http server sets it.
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let limits = crate::listen::Limits::new(server);
+    let server = crate::listen::serve(listener, router, limits, async move {
         shutdown.await;
         let _ = tx.send(());
         if let Some(socketio) = socketio {
@@ -178,9 +189,9 @@ pub async fn serve_with_socketio(
             primus.shutdown(Duration::from_secs(grace_secs)).await;
         }
     });
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server);
     tokio::select! {
-        result = &mut server => result,
+        () = &mut server => Ok(()),
         () = async {
             let _ = rx.await;
             tokio::time::sleep(Duration::from_secs(grace_secs)).await;

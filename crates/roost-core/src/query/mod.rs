@@ -31,19 +31,65 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 /// Guards applied before a query is looked at. Feathers has none; they keep hostile input
-/// (deeply nested JSON) from costing stack or time.
+/// (deeply nested JSON, a `$in` of 40,000 values, an `$or` of 2,000 branches) from costing
+/// stack, time and memory, and from reaching the database's own limits (SQLite: 32,766
+/// bound parameters, expressions 1,000 deep), which would answer 500 instead of 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct QueryLimits {
     /// Deepest nesting of objects and arrays accepted in `params.query` (the query object
     /// itself is level 1). Deeper queries are answered with `BadRequest`. Default 32; the REST
     /// query-string parser already stops at depth 5, socket queries are plain JSON.
     pub max_depth: usize,
+    /// Values in one `$in` or `$nin` list (default 500).
+    pub max_in: usize,
+    /// Branches in one `$or` or `$and` list (default 100).
+    pub max_or: usize,
+    /// `$or`/`$and` nested in one another (default 4).
+    pub max_logical_depth: usize,
+    /// Terms in the whole query: each comparison counts one, each value of a `$in`/`$nin`
+    /// list one (default 500). Bounds the SQL a query becomes.
+    pub max_terms: usize,
+}
+
+/// The limits every adapter built without explicit ones uses ([`QueryLimits::default`]);
+/// the server sets them once at start from its configuration.
+static PROCESS_LIMITS: std::sync::RwLock<Option<QueryLimits>> = std::sync::RwLock::new(None);
+
+/// Queries refused by a [`QueryLimits`] limit since start, for `/metrics`.
+static LIMIT_HITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl QueryLimits {
+    /// The built-in defaults.
+    pub const BUILT_IN: QueryLimits = QueryLimits {
+        max_depth: 32,
+        max_in: 500,
+        max_or: 100,
+        max_logical_depth: 4,
+        max_terms: 500,
+    };
+
+    /// Makes `limits` what [`QueryLimits::default`] returns from now on (adapters built
+    /// afterwards use them).
+    pub fn set_process_default(limits: QueryLimits) {
+        let mut slot = PROCESS_LIMITS
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(limits);
+    }
+
+    /// Queries refused at a limit since the process started.
+    pub fn hits() -> u64 {
+        LIMIT_HITS.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { max_depth: 32 }
+        PROCESS_LIMITS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or(QueryLimits::BUILT_IN)
     }
 }
 
@@ -231,7 +277,12 @@ impl Query {
         paginate: Option<&Paginate>,
         limits: &QueryLimits,
     ) -> Result<Query, QueryError> {
-        check_depth(query, limits.max_depth).map_err(QueryError::Invalid)?;
+        check_depth(query, limits.max_depth)
+            .and_then(|()| parse::check_size(query, limits))
+            .map_err(|e| {
+                LIMIT_HITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                QueryError::Invalid(e)
+            })?;
         let (filters, conditions) =
             parse::sanitize(query, paginate).map_err(QueryError::Invalid)?;
         let condition = compile::compile(&conditions).map_err(QueryError::Unsupported)?;
@@ -318,8 +369,24 @@ mod tests {
             "Query is nested too deeply (more than 32 levels)"
         );
         let ok = json!({"a": {"$in": [[1]]}});
-        assert!(Query::parse(&q(ok.clone()), None, &QueryLimits { max_depth: 4 }).is_ok());
-        assert!(Query::parse(&q(ok), None, &QueryLimits { max_depth: 3 }).is_err());
+        assert!(Query::parse(
+            &q(ok.clone()),
+            None,
+            &QueryLimits {
+                max_depth: 4,
+                ..QueryLimits::BUILT_IN
+            }
+        )
+        .is_ok());
+        assert!(Query::parse(
+            &q(ok),
+            None,
+            &QueryLimits {
+                max_depth: 3,
+                ..QueryLimits::BUILT_IN
+            }
+        )
+        .is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::select::Select;
 use super::sort::{Sort, SortKey};
-use super::{FieldPath, Filters};
+use super::{FieldPath, Filters, QueryLimits};
 use crate::error::Error;
 use crate::js;
 use crate::service::Paginate;
@@ -53,6 +53,85 @@ pub(super) fn sanitize(
         select,
     };
     Ok((filters, conditions))
+}
+
+/// Refuses a query wider than `limits` allows (`$in`/`$nin` values, `$or`/`$and` branches
+/// and nesting, terms in all), walking the raw JSON without recursion before anything is
+/// built from it: the database never sees a query past its own limits.
+pub(super) fn check_size(query: &Map<String, Value>, limits: &QueryLimits) -> Result<(), Error> {
+    let too_large = |what: String, limit: usize| {
+        Err(Error::bad_request(format!("Query is too large: {what}"))
+            .with_data(serde_json::json!({ "limit": limit })))
+    };
+    let mut terms = 0usize;
+    // Query objects with their `$or`/`$and` depth (0: the query itself).
+    let mut stack: Vec<(&Map<String, Value>, usize)> = vec![(query, 0)];
+    while let Some((object, depth)) = stack.pop() {
+        for (key, value) in object {
+            match (key.as_str(), value) {
+                ("$sort" | "$select" | "$limit" | "$skip", _) if depth == 0 => continue,
+                ("$or" | "$and", Value::Array(branches)) => {
+                    if branches.len() > limits.max_or {
+                        return too_large(
+                            format!(
+                                "{key} has {} branches (the limit is {})",
+                                branches.len(),
+                                limits.max_or
+                            ),
+                            limits.max_or,
+                        );
+                    }
+                    if depth >= limits.max_logical_depth {
+                        return too_large(
+                            format!(
+                                "$or/$and nested more than {} levels deep",
+                                limits.max_logical_depth
+                            ),
+                            limits.max_logical_depth,
+                        );
+                    }
+                    for branch in branches {
+                        match branch {
+                            Value::Object(branch) => stack.push((branch, depth + 1)),
+                            _ => terms += 1,
+                        }
+                    }
+                }
+                (_, Value::Object(ops)) if ops.keys().any(|k| k.starts_with('$')) => {
+                    for (op, operand) in ops {
+                        terms += match (op.as_str(), operand) {
+                            ("$in" | "$nin" | "$or", Value::Array(list)) => {
+                                let max = if op == "$or" {
+                                    limits.max_or
+                                } else {
+                                    limits.max_in
+                                };
+                                if list.len() > max {
+                                    return too_large(
+                                        format!(
+                                            "{op} has {} values (the limit is {max})",
+                                            list.len()
+                                        ),
+                                        max,
+                                    );
+                                }
+                                list.len().max(1)
+                            }
+                            _ => 1,
+                        };
+                    }
+                }
+                _ => terms += 1,
+            }
+            if terms > limits.max_terms {
+                return too_large(
+                    format!("more than {} terms", limits.max_terms),
+                    limits.max_terms,
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `validateQueryProperty`: every `$key` inside objects (also inside arrays) must be an
@@ -247,6 +326,41 @@ mod tests {
         assert_eq!(limit(None, Some(&max_only)), Some(0.0));
         assert_eq!(limit(Some(-2.0), Some(&Paginate::default())), Some(-2.0));
         assert_eq!(limit(None, None), None);
+    }
+
+    #[test]
+    fn wide_and_deep_queries_are_refused_before_anything_is_built() {
+        let limits = QueryLimits::BUILT_IN;
+        let check = |v: Value| check_size(v.as_object().unwrap(), &limits);
+        let many: Vec<Value> = (0..501).map(Value::from).collect();
+        let e = check(json!({"id": {"$in": many}})).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Query is too large: $in has 501 values (the limit is 500)"
+        );
+        assert_eq!(e.data, Some(json!({"limit": 500})));
+        let e = check(json!({"id": {"$nin": many}})).unwrap_err();
+        assert!(e.message.contains("$nin has 501 values"), "{}", e.message);
+        let branches: Vec<Value> = (0..101).map(|i| json!({"a": i})).collect();
+        let e = check(json!({"$or": branches})).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Query is too large: $or has 101 branches (the limit is 100)"
+        );
+        let e = check(json!({"$or": [{"$and": [{"$or": [{"$and": [{"$or": [{"a": 1}]}]}]}]}]}))
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "Query is too large: $or/$and nested more than 4 levels deep"
+        );
+        assert!(check(json!({"$or": [{"$and": [{"$or": [{"$and": [{"a": 1}]}]}]}]})).is_ok());
+        let fields: Map<String, Value> = (0..501).map(|i| (format!("f{i}"), json!(i))).collect();
+        let e = check(Value::Object(fields)).unwrap_err();
+        assert_eq!(e.message, "Query is too large: more than 500 terms");
+        // At the limits, and the filters do not count.
+        let at: Vec<Value> = (0..500).map(Value::from).collect();
+        let huge_select: Vec<Value> = (0..5000).map(|i| json!(format!("f{i}"))).collect();
+        assert!(check(json!({"id": {"$in": at}, "$select": huge_select, "$limit": 5})).is_ok());
     }
 
     #[test]

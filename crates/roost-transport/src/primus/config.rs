@@ -13,9 +13,18 @@ pub struct PrimusConfig {
     /// default is 30000). `0` turns heartbeats off, like `pingInterval: false`. A connection
     /// that sent no pong (nor websocket ping) since the previous tick is closed.
     pub ping_interval_ms: u64,
-    /// Largest websocket message accepted, in bytes (default 10 MiB, Primus' `maxLength`).
-    /// A larger one closes the connection with code 1009.
+    /// Largest websocket message accepted, in bytes (default 1 MiB, like `rest.body_limit`;
+    /// Primus' `maxLength` is 10 MiB, but parsing JSON costs tens of times its size in
+    /// memory). A larger one closes the connection with code 1009.
     pub max_frame_size: usize,
+    /// Largest message accepted from a connection that has not logged in (default 64 KiB:
+    /// logins, signups and small calls fit). A larger EVENT is answered with a `BadRequest`
+    /// ack without being parsed, and the connection stays open.
+    pub max_frame_size_anonymous: usize,
+    /// Most JSON values (objects, arrays, strings and keys, numbers, literals) one message
+    /// may hold (default 20000). Parsed JSON costs up to about 1 KiB of memory per value: a
+    /// message with more is answered with a `BadRequest` ack without being parsed.
+    pub max_frame_values: usize,
     /// Most open connections (default 100000). Further upgrades are refused with 503 and a
     /// Feathers `Unavailable` error.
     pub max_connections: usize,
@@ -49,7 +58,9 @@ impl Default for PrimusConfig {
         PrimusConfig {
             enabled: true,
             ping_interval_ms: 10_000,
-            max_frame_size: 10 * 1024 * 1024,
+            max_frame_size: 1024 * 1024,
+            max_frame_size_anonymous: 64 * 1024,
+            max_frame_values: 20_000,
             max_connections: 100_000,
             max_pending_calls: 64,
             writer_queue_frames: 1024,
@@ -67,6 +78,8 @@ impl PrimusConfig {
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("max_frame_size", self.max_frame_size),
+            ("max_frame_size_anonymous", self.max_frame_size_anonymous),
+            ("max_frame_values", self.max_frame_values),
             ("max_connections", self.max_connections),
             ("max_pending_calls", self.max_pending_calls),
             ("writer_queue_frames", self.writer_queue_frames),

@@ -224,11 +224,46 @@ fn classify(error: &tungstenite::Error) -> CloseReason {
 fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
     let metrics = &primus.inner.metrics;
     TransportMetrics::inc(&metrics.frames_in);
+    let limit = primus.inner.config.max_frame_size_anonymous;
+    if text.len() > limit && !crate::is_authenticated(&primus.inner.app, handle.id) {
+        // Parsing JSON costs tens of times its size: a large frame before login is answered
+        // from its top level alone (read without building anything below it).
+        TransportMetrics::inc(&metrics.anonymous_frame_limit_hits);
+        if let Some(ack) = wire::event_ack_id(text) {
+            let error = crate::anonymous_too_large_error(limit as u64);
+            primus
+                .inner
+                .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
+    let max_values = primus.inner.config.max_frame_values;
+    if text.len() > max_values && roost_wire::json_cost::has_more_values_than(text, max_values) {
+        TransportMetrics::inc(&metrics.value_limit_hits);
+        if let Some(ack) = wire::event_ack_id(text) {
+            let error = crate::too_many_values_error(max_values);
+            primus
+                .inner
+                .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
     let message = match wire::decode(text) {
         Ok(Decoded::Message(message)) => message,
         Ok(Decoded::Ignored(why)) => {
             tracing::trace!(id = %handle.id, ?why, "frame ignored");
             TransportMetrics::inc(&metrics.ignored_frames);
+            return;
+        }
+        Err(wire::Malformed::TooDeep { ack }) => {
+            // Valid JSON the parser cannot hold: answered like REST answers the same body.
+            TransportMetrics::inc(&metrics.too_deep_calls);
+            if let Some(ack) = ack {
+                let error = crate::too_deep_error();
+                primus
+                    .inner
+                    .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+            }
             return;
         }
         Err(e) => {

@@ -26,6 +26,12 @@ pub struct TransportMetrics {
     pub refused_connections: AtomicU64,
     /// Calls refused because `max_pending_calls` was reached.
     pub pending_call_limit_hits: AtomicU64,
+    /// Calls refused with `BadRequest` because their JSON nests deeper than the parser allows.
+    pub too_deep_calls: AtomicU64,
+    /// Frames refused unparsed: larger than the limit for connections that have not logged in.
+    pub anonymous_frame_limit_hits: AtomicU64,
+    /// Frames refused unparsed: more JSON values than the transport parses.
+    pub value_limit_hits: AtomicU64,
     closes: [AtomicU64; 8],
 }
 
@@ -44,6 +50,9 @@ impl TransportMetrics {
     pub fn limit_hits(&self) -> u64 {
         self.refused_connections.load(Ordering::Relaxed)
             + self.pending_call_limit_hits.load(Ordering::Relaxed)
+            + self.too_deep_calls.load(Ordering::Relaxed)
+            + self.anonymous_frame_limit_hits.load(Ordering::Relaxed)
+            + self.value_limit_hits.load(Ordering::Relaxed)
             + self.closes(CloseReason::FrameTooLarge)
             + self.closes(CloseReason::SlowConsumer)
     }

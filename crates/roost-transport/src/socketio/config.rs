@@ -17,6 +17,15 @@ pub struct SocketIoConfig {
     /// (default 1000000, Socket.IO's `maxHttpBufferSize`). A larger polling body is answered
     /// 413 and a larger websocket message ends the socket; both close the session.
     pub max_payload: u64,
+    /// Largest message accepted from a connection that has not logged in (default 64 KiB:
+    /// logins, signups and small calls fit). A larger EVENT is answered with a `BadRequest`
+    /// ack without being parsed, and the session stays open; any other larger packet
+    /// closes it as a protocol error.
+    pub max_payload_anonymous: u64,
+    /// Most JSON values one packet may hold (default 20000), as `primus.max_frame_values`:
+    /// an EVENT with more is answered with a `BadRequest` ack without being parsed; any other
+    /// packet with more closes the session as a protocol error.
+    pub max_payload_values: usize,
     /// Most packets waiting to be written to one connection (default 1024; Engine.IO's
     /// per-socket buffer). A connection whose buffer is full when an event or an ack is
     /// queued is counted and closed as a slow consumer; nothing is dropped silently. With
@@ -43,6 +52,8 @@ impl Default for SocketIoConfig {
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             max_payload: 1_000_000,
+            max_payload_anonymous: 64 * 1024,
+            max_payload_values: 20_000,
             max_buffer_size: 1024,
             max_connections: 100_000,
             max_pending_calls: 64,
@@ -58,6 +69,8 @@ impl SocketIoConfig {
             ("ping_interval_ms", self.ping_interval_ms),
             ("ping_timeout_ms", self.ping_timeout_ms),
             ("max_payload", self.max_payload),
+            ("max_payload_anonymous", self.max_payload_anonymous),
+            ("max_payload_values", self.max_payload_values as u64),
             ("max_buffer_size", self.max_buffer_size as u64),
             ("max_connections", self.max_connections as u64),
             ("max_pending_calls", self.max_pending_calls as u64),

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use engineioxide::handler::EngineIoHandler;
 use engineioxide::socket::DisconnectReason;
 use engineioxide::Str;
-use packet::{PacketType, ROOT_NAMESPACE};
+use packet::{PacketError, PacketType, ROOT_NAMESPACE};
 use roost_core::{ConnectionId, ConnectionInfo, Error};
 use std::fmt;
 use std::sync::atomic::AtomicUsize;
@@ -159,8 +159,49 @@ impl EngineIoHandler for Handler {
             return;
         };
         TransportMetrics::inc(&inner.metrics.frames_in);
+        let limit = inner.config.max_payload_anonymous;
+        if msg.len() as u64 > limit {
+            let connected = socket.data.connected();
+            if !connected.is_some_and(|id| crate::is_authenticated(&inner.app, id)) {
+                // Parsing JSON costs tens of times its size: a large packet before login is
+                // answered from its head alone.
+                TransportMetrics::inc(&inner.metrics.anonymous_frame_limit_hits);
+                // A call gets an error ack and the session stays; anything else that large
+                // ends the session, as a packet Socket.IO cannot take does.
+                match (connected, packet::event_ack_id(&msg)) {
+                    (Some(_), Some(id)) => {
+                        let error = crate::anonymous_too_large_error(limit);
+                        emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                    }
+                    _ => protocol_error(&inner, &socket),
+                }
+                return;
+            }
+        }
+        let max_values = inner.config.max_payload_values;
+        if msg.len() > max_values
+            && roost_wire::json_cost::has_more_values_than(msg.as_bytes(), max_values)
+        {
+            TransportMetrics::inc(&inner.metrics.value_limit_hits);
+            match (socket.data.connected(), packet::event_ack_id(&msg)) {
+                (Some(_), Some(id)) => {
+                    let error = crate::too_many_values_error(max_values);
+                    emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                }
+                _ => protocol_error(&inner, &socket),
+            }
+            return;
+        }
         let packet = match packet::parse(&msg) {
             Ok(packet) => packet,
+            Err(PacketError::TooDeep(Some(id))) if socket.data.connected().is_some() => {
+                // A call in valid JSON the parser cannot hold: answered like REST answers
+                // the same body; the session stays open.
+                TransportMetrics::inc(&inner.metrics.too_deep_calls);
+                let error = crate::too_deep_error();
+                emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                return;
+            }
             Err(error) => {
                 tracing::debug!(sid = %socket.id, %error, "malformed socket.io packet");
                 TransportMetrics::inc(&inner.metrics.malformed_frames);
