@@ -6,8 +6,8 @@
 #   scripts/test.sh            # everything
 #   SKIP_INTEROP=1 scripts/test.sh   # Rust only
 #
-# PostgreSQL and MariaDB run as real servers on free 127.0.0.1 ports with throw-away data
-# directories (scripts/services/), started before the Rust tests and stopped by PID after.
+# PostgreSQL, MariaDB and Redis run as real servers on free 127.0.0.1 ports with throw-away
+# data directories (scripts/services/), started before the Rust tests and stopped by PID after.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -38,7 +38,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
-step "cargo test, with throw-away PostgreSQL and MariaDB servers (installed when missing)"
+step "cargo test, with throw-away PostgreSQL, MariaDB and Redis servers (installed when missing)"
 scripts/services/with-databases.sh cargo test --workspace
 
 if [[ -z "${SKIP_INTEROP:-}" ]]; then
