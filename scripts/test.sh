@@ -38,6 +38,14 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
+step "npm ci in tools/cluster-vectors (feathers-sync/flatted cross-checks of roost-redis)"
+stamp=tools/cluster-vectors/node_modules/.roost-lock-sha256
+want="$(sha256sum tools/cluster-vectors/package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  (cd tools/cluster-vectors && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+fi
+
 step "cargo test, with throw-away PostgreSQL, MariaDB and Redis servers (installed when missing)"
 scripts/services/with-databases.sh cargo test --workspace
 

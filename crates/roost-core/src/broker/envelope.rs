@@ -194,6 +194,10 @@ pub enum Audience {
         #[serde(default)]
         seq: u64,
     },
+    /// No channel names: the receiving node runs its own publishers for the event. This is
+    /// what a feathers-sync message from a Node pod gives (Node computes channels on each
+    /// node), never what a Roost node publishes.
+    Publish,
 }
 
 impl Audience {
@@ -416,6 +420,7 @@ impl Envelope {
                 .collect(),
             Audience::All { seq } => vec![(Route::All, *seq)],
             Audience::Connection { node, seq, .. } => vec![(Route::Node(node.clone()), *seq)],
+            Audience::Publish => Vec::new(),
         }
     }
 

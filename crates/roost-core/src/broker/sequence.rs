@@ -85,6 +85,7 @@ impl Sequencer {
             super::Audience::Connection { node, seq, .. } => {
                 *seq = next_for(Route::Node(node.clone()))
             }
+            super::Audience::Publish => {}
         }
     }
 }
@@ -144,6 +145,20 @@ impl Inbox {
         envelope: &Envelope,
         counters: &BrokerCounters,
     ) -> Arrival {
+        let key = route.key();
+        let route_seq = envelope.route_seq(route).map(|seq| (key.as_str(), seq));
+        self.accept_on(route_seq, envelope, counters)
+    }
+
+    /// [`Inbox::accept`] for a message whose route number is given apart: `(route key, the
+    /// origin's number on it)`, e.g. the feathers-sync key, where Roost's extension carries
+    /// its own counter. `None` checks no gap.
+    pub fn accept_on(
+        &mut self,
+        route_seq: Option<(&str, u64)>,
+        envelope: &Envelope,
+        counters: &BrokerCounters,
+    ) -> Arrival {
         if envelope.origin == self.node {
             counters.own.fetch_add(1, Ordering::Relaxed);
             return Arrival::Own;
@@ -170,9 +185,8 @@ impl Inbox {
             state.delivered = 0;
             state.routes.clear();
         }
-        if let Some(seq) = envelope.route_seq(route) {
-            let key = route.key();
-            match state.routes.get(&key).copied() {
+        if let Some((key, seq)) = route_seq {
+            match state.routes.get(key).copied() {
                 Some(last) if seq > last + 1 => {
                     let missing = seq - last - 1;
                     counters.gaps.fetch_add(1, Ordering::Relaxed);
@@ -181,7 +195,7 @@ impl Inbox {
                 }
                 _ => {}
             }
-            let last = state.routes.entry(key).or_insert(seq);
+            let last = state.routes.entry(key.to_owned()).or_insert(seq);
             *last = (*last).max(seq);
         }
         if envelope.seq <= state.delivered {
