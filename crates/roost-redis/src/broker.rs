@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use roost_core::broker::sequence::{DEFAULT_MAX_ORIGINS, DEFAULT_MAX_ROUTE_COUNTERS};
 use roost_core::broker::{
     bump, Arrival, Broker, BrokerCounters, BrokerError, BrokerState, BrokerStats, Envelope,
-    EnvelopeSink, Inbox, NodeId, Route, Sequencer,
+    EnvelopeSink, Inbox, InvalidNodeId, NodeId, Route, Sequencer,
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +34,9 @@ pub enum RedisBrokerError {
     /// `key_prefix` or `sync_key` is empty.
     #[error("cluster {0} must not be empty")]
     EmptyKey(&'static str),
+    /// `node_id` breaks the rules of [`NodeId`].
+    #[error("cluster node_id: {0}")]
+    NodeId(#[from] InvalidNodeId),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -182,8 +185,12 @@ pub struct RedisBroker {
 }
 
 impl RedisBroker {
-    /// Starts a broker for node `node` (pass [`NodeId::random`] for the default).
-    pub fn start(config: RedisConfig, node: NodeId) -> Result<RedisBroker, RedisBrokerError> {
+    /// Starts a broker for the node `config.node_id` (random when unset).
+    pub fn start(config: RedisConfig) -> Result<RedisBroker, RedisBrokerError> {
+        let node = match &config.node_id {
+            Some(id) => NodeId::new(id.clone())?,
+            None => NodeId::random(),
+        };
         if config.key_prefix.is_empty() {
             return Err(RedisBrokerError::EmptyKey("key_prefix"));
         }

@@ -47,6 +47,9 @@ pub struct RedisConfig {
     /// `redis://[user:password@]host[:port][/db]`; `rediss://` with the `tls` feature.
     /// Default `redis://127.0.0.1:6379`.
     pub url: String,
+    /// This node's id (1–64 of `A-Z a-z 0-9 . _ -`), unique in the cluster. Default: random
+    /// at each start (logged).
+    pub node_id: Option<String>,
     /// Prefix of Roost's Redis channels (`<prefix>:ch:<name>`, `<prefix>:all`,
     /// `<prefix>:node:<id>`). Default `roost`.
     pub key_prefix: String,
@@ -72,6 +75,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
+            node_id: None,
             key_prefix: "roost".into(),
             mode: ClusterMode::Roost,
             serializer: Serializer::Json,
@@ -142,13 +146,15 @@ mod tests {
         assert_eq!(config.serializer, Serializer::Flatted);
         assert_eq!(config.sync_key, "feathers-sync");
         assert!(serde_json::from_str::<RedisConfig>(r#"{"modes":"roost"}"#).is_err());
-        assert!(RedisBroker::start(
-            RedisConfig {
-                url: "http://nope".into(),
-                ..RedisConfig::default()
-            },
-            roost_core::broker::NodeId::random()
-        )
+        assert!(RedisBroker::start(RedisConfig {
+            url: "http://nope".into(),
+            ..RedisConfig::default()
+        })
+        .is_err());
+        assert!(RedisBroker::start(RedisConfig {
+            node_id: Some("not valid!".into()),
+            ..RedisConfig::default()
+        })
         .is_err());
     }
 }

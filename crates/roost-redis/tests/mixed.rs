@@ -5,7 +5,7 @@
 //! otherwise it prints SKIP and passes.
 #![allow(clippy::unwrap_used)]
 
-use roost_core::broker::{Audience, Broker, ChannelTarget, Envelope, EventContext, NodeId};
+use roost_core::broker::{Audience, Broker, ChannelTarget, Envelope, EventContext};
 use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -104,7 +104,11 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 type Got = Arc<Mutex<Vec<Envelope>>>;
 
 async fn roost_node(config: &RedisConfig, id: &str) -> (RedisBroker, Got) {
-    let broker = RedisBroker::start(config.clone(), NodeId::new(id).unwrap()).unwrap();
+    let broker = RedisBroker::start(RedisConfig {
+        node_id: Some(id.to_owned()),
+        ..config.clone()
+    })
+    .unwrap();
     let got: Got = Arc::new(Mutex::new(Vec::new()));
     let sink = got.clone();
     broker.set_sink(Arc::new(move |e: Envelope| sink.lock().unwrap().push(e)));

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use roost_core::broker::{
-    Audience, Broker, BrokerError, BrokerState, ChannelTarget, Envelope, EventContext, NodeId,
+    Audience, Broker, BrokerError, BrokerState, ChannelTarget, Envelope, EventContext,
 };
 use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
 use serde_json::{json, Value};
@@ -47,7 +47,11 @@ fn config(url: &str) -> RedisConfig {
 }
 
 async fn node(config: &RedisConfig, id: &str) -> (RedisBroker, Arc<Mutex<Vec<Envelope>>>) {
-    let broker = RedisBroker::start(config.clone(), NodeId::new(id).unwrap()).unwrap();
+    let broker = RedisBroker::start(RedisConfig {
+        node_id: Some(id.to_owned()),
+        ..config.clone()
+    })
+    .unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = got.clone();
     broker.set_sink(Arc::new(move |e: Envelope| sink.lock().unwrap().push(e)));
