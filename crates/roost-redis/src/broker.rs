@@ -34,6 +34,14 @@ pub enum RedisBrokerError {
     /// `key_prefix` or `sync_key` is empty.
     #[error("cluster {0} must not be empty")]
     EmptyKey(&'static str),
+    /// `tls_ca_file` cannot be read, or is set in a build without the `tls` feature.
+    #[error("cluster tls_ca_file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// `node_id` breaks the rules of [`NodeId`].
     #[error("cluster node_id: {0}")]
     NodeId(#[from] InvalidNodeId),
@@ -177,6 +185,41 @@ impl Shared {
     }
 }
 
+/// The Redis client for `config`: its URL, and with `tls_ca_file` that CA as the only root.
+fn client(config: &RedisConfig) -> Result<redis::Client, RedisBrokerError> {
+    let url_error = |e: redis::RedisError| RedisBrokerError::Url {
+        url: redact_url(&config.url),
+        reason: e.to_string(),
+    };
+    #[cfg(feature = "tls")]
+    {
+        // Fails only when a provider is installed already, which is fine. ring rather than
+        // aws-lc-rs (rustls' default) keeps the build free of aws-lc's C toolchain; rustls
+        // deprecates it only for lacking post-quantum key exchange.
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if let Some(path) = &config.tls_ca_file {
+            let pem = std::fs::read(path).map_err(|e| RedisBrokerError::CaFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            return redis::Client::build_with_tls(config.url.as_str(), certs).map_err(url_error);
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    if let Some(path) = &config.tls_ca_file {
+        return Err(RedisBrokerError::CaFile {
+            path: path.display().to_string(),
+            reason: "this build has no TLS (roost-redis' `tls` feature)".into(),
+        });
+    }
+    redis::Client::open(config.url.as_str()).map_err(url_error)
+}
+
 /// A cluster broker on Redis pub/sub. Create it inside a tokio runtime; it starts two tasks
 /// and returns at once in state `connecting`.
 pub struct RedisBroker {
@@ -197,11 +240,7 @@ impl RedisBroker {
         if config.sync_key.is_empty() {
             return Err(RedisBrokerError::EmptyKey("sync_key"));
         }
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(|e| RedisBrokerError::Url {
-                url: redact_url(&config.url),
-                reason: e.to_string(),
-            })?;
+        let client = client(&config)?;
         let (queue, outgoing) = mpsc::channel(config.queue_capacity.max(1));
         let (state, _) = watch::channel(BrokerState::Connecting);
         let mut interest = HashSet::new();

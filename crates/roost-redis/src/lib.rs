@@ -47,6 +47,10 @@ pub struct RedisConfig {
     /// `redis://[user:password@]host[:port][/db]`; `rediss://` with the `tls` feature.
     /// Default `redis://127.0.0.1:6379`.
     pub url: String,
+    /// PEM file of the certificate authority that signed the Redis server's certificate, for
+    /// `rediss://` with a private CA (needs the `tls` feature). Default: none (the webpki
+    /// roots).
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// This node's id (1–64 of `A-Z a-z 0-9 . _ -`), unique in the cluster. Default: random
     /// at each start (logged).
     pub node_id: Option<String>,
@@ -75,6 +79,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
+            tls_ca_file: None,
             node_id: None,
             key_prefix: "roost".into(),
             mode: ClusterMode::Roost,
@@ -151,6 +156,14 @@ mod tests {
             ..RedisConfig::default()
         })
         .is_err());
+        #[cfg(not(feature = "tls"))]
+        assert!(matches!(
+            RedisBroker::start(RedisConfig {
+                tls_ca_file: Some("ca.pem".into()),
+                ..RedisConfig::default()
+            }),
+            Err(RedisBrokerError::CaFile { .. })
+        ));
         assert!(RedisBroker::start(RedisConfig {
             node_id: Some("not valid!".into()),
             ..RedisConfig::default()
