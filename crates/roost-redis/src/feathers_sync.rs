@@ -9,7 +9,8 @@
 //!
 //! [`encode`] writes what Node publishers read: `event`, `path`, `data` and a context with
 //! `path`, `method`, `event`, `id`, `result` (the emitted item), `dispatch` (when the event
-//! carries one) and `params` with `provider`, `user` (already without protected fields),
+//! carries one; a falsy one travels as `result`, the only way Node's `dispatch || result`
+//! sends it) and `params` with `provider`, `user` (already without protected fields),
 //! `query: {}` and `route: {}`. Roost adds a `roost` field that Node ignores: the origin, its
 //! sequence numbers and the channel names, so Roost nodes get back the full [`Envelope`].
 //!
@@ -104,9 +105,19 @@ pub fn encode(
     if let Some(id) = &ctx.id {
         context.insert("id".into(), id.clone());
     }
-    context.insert("result".into(), envelope.data.clone());
-    if let Some(dispatch) = &envelope.dispatch {
-        context.insert("dispatch".into(), dispatch.clone());
+    // Node's dispatcher sends `dispatch || result`: a falsy payload can only travel as the
+    // result.
+    match &envelope.dispatch {
+        Some(dispatch) if roost_core::js::is_truthy(dispatch) => {
+            context.insert("result".into(), envelope.data.clone());
+            context.insert("dispatch".into(), dispatch.clone());
+        }
+        Some(falsy) => {
+            context.insert("result".into(), falsy.clone());
+        }
+        None => {
+            context.insert("result".into(), envelope.data.clone());
+        }
     }
     let channels = match &envelope.to {
         Audience::Channels { channels } => channels.clone(),
