@@ -231,6 +231,10 @@ impl RedisBroker {
     /// Starts a broker for the node `config.node_id` (random when unset).
     pub fn start(config: RedisConfig) -> Result<RedisBroker, RedisBrokerError> {
         let node = match &config.node_id {
+            // Node pods' messages carry no origin and are recorded under this name.
+            Some(id) if id == feathers_sync::NODE_ORIGIN => {
+                return Err(RedisBrokerError::NodeId(InvalidNodeId(id.clone())))
+            }
             Some(id) => NodeId::new(id.clone())?,
             None => NodeId::random(),
         };

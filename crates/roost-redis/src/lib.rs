@@ -51,8 +51,8 @@ pub struct RedisConfig {
     /// `rediss://` with a private CA (needs the `tls` feature). Default: none (the webpki
     /// roots).
     pub tls_ca_file: Option<std::path::PathBuf>,
-    /// This node's id (1–64 of `A-Z a-z 0-9 . _ -`), unique in the cluster. Default: random
-    /// at each start (logged).
+    /// This node's id (1–64 of `A-Z a-z 0-9 . _ -`, not `feathers-sync`), unique in the
+    /// cluster. Default: random at each start (logged).
     pub node_id: Option<String>,
     /// Prefix of Roost's Redis channels (`<prefix>:ch:<name>`, `<prefix>:all`,
     /// `<prefix>:node:<id>`). Default `roost`.
@@ -164,10 +164,12 @@ mod tests {
             }),
             Err(RedisBrokerError::CaFile { .. })
         ));
-        assert!(RedisBroker::start(RedisConfig {
-            node_id: Some("not valid!".into()),
-            ..RedisConfig::default()
-        })
-        .is_err());
+        for bad in ["not valid!", "feathers-sync"] {
+            assert!(RedisBroker::start(RedisConfig {
+                node_id: Some(bad.into()),
+                ..RedisConfig::default()
+            })
+            .is_err());
+        }
     }
 }

@@ -469,3 +469,61 @@ async fn feathers_sync_mode_reads_node_messages_and_writes_node_format() {
         .await;
     }
 }
+
+/// Redis drops a subscriber that falls behind (`client-output-buffer-limit pubsub`); `CLIENT
+/// KILL TYPE pubsub` does the same on demand. Whatever is lost while subscribers are cut off
+/// is counted: every envelope the origin numbered is either delivered or counted as lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_cut_off_mid_stream_lose_nothing_silently() {
+    if redis_url("subscribers_cut_off_mid_stream_lose_nothing_silently").is_none() {
+        return;
+    }
+    // A Redis of our own: CLIENT KILL TYPE pubsub would cut other tests' nodes off too.
+    let redis = OwnRedis::start();
+    let url = redis.url.clone();
+    let config = config(&url);
+    let room = format!("{}:ch:room", config.key_prefix);
+    let (a, _) = node(&config, "node-a").await;
+    let (b, got_b) = node(&config, "node-b").await;
+    b.subscribe("room");
+    until_numsub(&url, &room, 1).await;
+    let mut conn = raw(&url).await;
+    let mut attempts = 0u64;
+    for i in 0..300 {
+        if i % 50 == 25 {
+            let _: () = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        attempts += 1;
+        let _ = a.publish(event(&["room"], "flow"));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Settle, then one more envelope so a gap at the tail shows too.
+    assert!(a.wait_connected(PATIENCE).await);
+    assert!(b.wait_connected(PATIENCE).await);
+    until_numsub(&url, &room, 1).await;
+    a.publish(event(&["room"], "marker")).unwrap();
+    attempts += 1;
+    until("b gets the marker", || {
+        texts(&got_b).last().map(String::as_str) == Some("marker")
+    })
+    .await;
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(
+        sb.delivered + sb.lost,
+        attempts,
+        "every numbered envelope is delivered or counted lost: {sa:?} {sb:?}"
+    );
+    assert_eq!(sb.delivered, texts(&got_b).len() as u64);
+    assert!(sb.reconnects >= 1, "{sb:?}");
+    assert_eq!(sb.lost > 0, sb.gaps > 0);
+    eprintln!(
+        "cut off: {attempts} numbered, {} delivered, {} lost in {} gaps",
+        sb.delivered, sb.lost, sb.gaps
+    );
+}
