@@ -6,7 +6,7 @@ use super::{
     bump, Broker, BrokerCounters, BrokerError, BrokerState, BrokerStats, Envelope, EnvelopeLimits,
     EnvelopeSink, NodeId, Route,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::watch;
 
@@ -45,6 +45,7 @@ impl MemoryBus {
             counters: BrokerCounters::default(),
             state,
             interest: Mutex::new(HashSet::new()),
+            outbox: Mutex::new((VecDeque::new(), false)),
         });
         lock(&self.nodes).insert(id.clone(), node.clone());
         let broker = MemoryBroker {
@@ -74,9 +75,43 @@ struct Node {
     state: watch::Sender<BrokerState>,
     /// Route keys this node wants (kept while disconnected, re-applied on reconnect).
     interest: Mutex<HashSet<String>>,
+    /// Messages this node published and not yet handed over, in stamp order, and whether a
+    /// caller is handing them over now (see [`Node::drain`]).
+    outbox: Mutex<(VecDeque<Send>, bool)>,
 }
 
+/// One message on its way: receiving node, route, encoded envelope.
+type Send = (Arc<Node>, Route, Arc<Vec<u8>>);
+
 impl Node {
+    /// Hands this node's published messages to their receivers in stamp order, like one
+    /// Redis connection would. One caller drains at a time; a publish from another thread, or
+    /// from a sink inside this drain, only queues, and the running drain delivers it. No lock
+    /// is held while a receiver runs.
+    fn drain(&self) {
+        {
+            let mut outbox = lock(&self.outbox);
+            if outbox.1 {
+                return;
+            }
+            outbox.1 = true;
+        }
+        loop {
+            let next = {
+                let mut outbox = lock(&self.outbox);
+                match outbox.0.pop_front() {
+                    Some(send) => send,
+                    None => {
+                        outbox.1 = false;
+                        return;
+                    }
+                }
+            };
+            let (node, route, bytes) = next;
+            node.receive(&route, &bytes);
+        }
+    }
+
     fn connected(&self) -> bool {
         *self.state.borrow() == BrokerState::Connected
     }
@@ -201,9 +236,8 @@ impl Broker for MemoryBroker {
                 return Err(BrokerError::Disconnected);
             }
         }
-        // Stamp, encode and pick the receivers under the sequencer lock, so route numbers go
-        // out in order; deliver after releasing every lock (sinks may publish again).
-        let mut sends = Vec::new();
+        // Stamp, encode and queue under the sequencer lock, so messages leave in stamp order;
+        // deliver after releasing it (sinks may publish again).
         {
             let mut sequencer = lock(&self.node.sequencer);
             sequencer.stamp(&mut envelope);
@@ -216,19 +250,20 @@ impl Broker for MemoryBroker {
             };
             let routes = lock(&self.bus.routes);
             let nodes = lock(&self.bus.nodes);
+            let mut outbox = lock(&self.node.outbox);
             for (route, _) in envelope.routes() {
                 bump(&counters.published_messages);
                 for id in routes.get(&route.key()).into_iter().flatten() {
                     if let Some(node) = nodes.get(id) {
-                        sends.push((node.clone(), route.clone(), bytes.clone()));
+                        outbox
+                            .0
+                            .push_back((node.clone(), route.clone(), bytes.clone()));
                     }
                 }
             }
         }
         bump(&counters.published);
-        for (node, route, bytes) in sends {
-            node.receive(&route, &bytes);
-        }
+        self.node.drain();
         Ok(())
     }
 
