@@ -395,3 +395,31 @@ fn memory_limits_refuse_and_count_and_a_closed_node_stays_closed() {
     assert_eq!(a.state(), BrokerState::Closed);
     assert!(matches!(a.publish(event(&["r"])), Err(BrokerError::Closed)));
 }
+
+#[test]
+fn memory_publishes_from_several_threads_arrive_in_order_without_false_gaps() {
+    let bus = MemoryBus::new();
+    let (a, b) = (bus.node(), bus.node());
+    let got_b = collect(&b);
+    b.subscribe("room");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..250 {
+                    a.publish(event(&["room"])).unwrap();
+                }
+            });
+        }
+    });
+    let got = got_b.take();
+    assert_eq!(got.len(), 1000);
+    assert!(
+        got.windows(2).all(|w| w[0].seq < w[1].seq),
+        "in stamp order"
+    );
+    let stats = b.stats();
+    assert_eq!(
+        (stats.gaps, stats.duplicates, stats.delivered),
+        (0, 0, 1000)
+    );
+}
