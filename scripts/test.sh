@@ -7,8 +7,8 @@
 #   SKIP_INTEROP=1 scripts/test.sh   # Rust only
 #   SKIP_FUZZ=1 scripts/test.sh      # without the bounded cargo-fuzz run (15 s a target)
 #
-# PostgreSQL and MariaDB run as real servers on free 127.0.0.1 ports with throw-away data
-# directories (scripts/services/), started before the Rust tests and stopped by PID after.
+# PostgreSQL, MariaDB and Redis run as real servers on free 127.0.0.1 ports with throw-away
+# data directories (scripts/services/), started before the Rust tests and stopped by PID after.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -39,8 +39,19 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
-step "cargo test, with throw-away PostgreSQL and MariaDB servers (installed when missing)"
-scripts/services/with-databases.sh cargo test --workspace
+step "npm ci in tools/cluster-vectors (feathers-sync/flatted cross-checks of roost-redis)"
+stamp=tools/cluster-vectors/node_modules/.roost-lock-sha256
+want="$(sha256sum tools/cluster-vectors/package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  (cd tools/cluster-vectors && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+fi
+
+step "cargo test, with throw-away PostgreSQL, MariaDB and Redis servers (installed when missing)"
+# roost-redis' `tls` feature (rediss://) is not in the default build; its test starts a TLS
+# redis-server of its own.
+scripts/services/with-databases.sh bash -c \
+  'cargo test --workspace && cargo test -p roost-redis --features tls --test tls'
 
 if [[ -z "${SKIP_FUZZ:-}" ]]; then
   step "fuzz: every network decoder under cargo-fuzz, ${FUZZ_SECONDS:-15}s each (scripts/fuzz.sh runs longer)"

@@ -1,4 +1,4 @@
-# Helpers shared by postgres.sh and mariadb.sh (sourced, not run).
+# Helpers shared by postgres.sh, mariadb.sh and redis.sh (sourced, not run).
 
 # A free TCP port on 127.0.0.1 (the kernel picks it; a tiny race with other starters is
 # accepted: the server start fails loudly if the port was taken meanwhile).

@@ -21,6 +21,7 @@
 //! and the publish step picks the connections that receive it.
 
 pub mod app;
+pub mod broker;
 pub mod call;
 pub mod channels;
 pub mod connection;

@@ -17,13 +17,68 @@ use serde_json::{Map, Value};
 pub type Harness = fn(&[u8]);
 
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
-pub const TARGETS: [(&str, Harness); 5] = [
+pub const TARGETS: [(&str, Harness); 8] = [
     ("primus_frame", primus_frame),
     ("socketio_packet", socketio_packet),
     ("qs", qs_string),
     ("query_json", query_json),
     ("rest_query", rest_query),
+    ("cluster_envelope", cluster_envelope),
+    ("feathers_sync", feathers_sync),
+    ("flatted", flatted),
 ];
+
+/// A cluster envelope from Redis (native mode): one that decodes re-encodes to bytes that
+/// decode to the same envelope.
+pub fn cluster_envelope(data: &[u8]) {
+    use roost_core::broker::{Envelope, EnvelopeLimits};
+    let limits = EnvelopeLimits::default();
+    let Ok(envelope) = Envelope::decode(data, &limits) else {
+        return;
+    };
+    if let Ok(bytes) = envelope.encode(&limits) {
+        assert_eq!(
+            Envelope::decode(&bytes, &limits),
+            Ok(envelope),
+            "round trip"
+        );
+    }
+}
+
+/// A message on the feathers-sync key, from a Node pod or a Roost node, in either serializer:
+/// a Roost message re-encodes (JSON and flatted) to one that decodes the same.
+pub fn feathers_sync(data: &[u8]) {
+    use roost_core::broker::EnvelopeLimits;
+    use roost_redis::feathers_sync::{decode, encode, Serializer, SyncMessage};
+    let limits = EnvelopeLimits::default();
+    let Ok(SyncMessage::Roost { envelope, sync_seq }) = decode(data, &limits) else {
+        return;
+    };
+    for serializer in [Serializer::Json, Serializer::Flatted] {
+        if let Ok(bytes) = encode(&envelope, sync_seq, serializer, &limits) {
+            let again = decode(&bytes, &limits).expect("a message Roost writes decodes");
+            assert_eq!(
+                again,
+                SyncMessage::Roost {
+                    envelope: envelope.clone(),
+                    sync_seq
+                },
+                "round trip"
+            );
+        }
+    }
+}
+
+/// A flatted text: a value that parses stringifies to a text that parses to the same value.
+pub fn flatted(data: &[u8]) {
+    use roost_redis::flatted::{parse, stringify, FlattedLimits};
+    let limits = FlattedLimits::default();
+    let Ok(value) = parse(data, &limits) else {
+        return;
+    };
+    let again = parse(stringify(&value).as_bytes(), &limits).expect("what we write parses");
+    assert_eq!(again, value, "round trip");
+}
 
 /// A Primus websocket text frame (primus-emitter packets inside Primus' JSON envelope):
 /// an emitter call that decodes re-encodes to a frame that decodes to the same call.
