@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Seconds that requests in flight get to finish after SIGINT/SIGTERM (default 10).
     pub shutdown_grace_secs: u64,
+    /// Milliseconds each `/readyz` check (the storage ping) may take before the node is
+    /// reported not ready (default 2000).
+    pub readiness_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             port: 3030,
             data_dir: PathBuf::from("roost-data"),
             shutdown_grace_secs: 10,
+            readiness_timeout_ms: 2000,
         }
     }
 }

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
 use roost::storage::{Storage, StorageError};
-use roost::{chat, server, services};
+use roost::{chat, ops, server, services};
 use roost_core::App;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -121,7 +121,7 @@ async fn migrate(config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let storage = Storage::new(&config);
+    let storage = std::sync::Arc::new(Storage::new(&config));
     let (app, chat) = build_app(&config, &storage)
         .await
         .map_err(|e| e.to_string())?;
@@ -133,6 +133,7 @@ async fn serve(config: Config) -> Result<(), String> {
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
+    ops::first_page::announce(addr);
     let primus = server::primus(&app, &config)?;
     let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
     let handshake_auth = chat.as_ref().map(chat::ChatApp::socketio_handshake_auth);
@@ -145,6 +146,8 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
+    let ops = ops::Ops::new(&app, &config, storage.clone());
+    let router = ops.wrap(router);
     server::serve_with_socketio(
         listener,
         router,
