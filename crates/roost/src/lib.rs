@@ -11,6 +11,7 @@ pub mod config;
 pub mod declared_hooks;
 pub mod metrics;
 pub mod ops;
+pub mod primus_client;
 pub mod server;
 pub mod services;
 pub mod storage;

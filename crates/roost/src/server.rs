@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 
 /// The Primus transport for `app` when `[primus] enabled` (the default), with the client
-/// library read from `primus.client_library`. Installs itself as the app's delivery sink.
+/// library read from `primus.client_library`, or the embedded one ([`crate::primus_client`]). Installs itself as the app's delivery sink.
 /// Call inside the runtime.
 pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
     if !config.primus.enabled {
@@ -24,7 +24,7 @@ pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
             std::fs::read(path)
                 .map_err(|e| format!("primus.client_library {}: {e}", path.display()))?,
         ),
-        None => None,
+        None => Some(crate::primus_client::library(config.primus.ping_interval_ms).into_bytes()),
     };
     Ok(Some(Primus::with_client_library(
         app.clone(),
