@@ -16,12 +16,14 @@
 //! answers with `dispatch` (or `result`) and Feathers' status codes.
 
 pub mod cors;
+mod observe;
 pub mod primus;
 pub mod response;
 pub mod rest;
 pub mod socketio;
 
 pub use cors::CorsConfig;
+pub use observe::TransportObserver;
 pub use primus::{Primus, PrimusConfig};
 pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};

@@ -59,6 +59,7 @@ fn init_logging(config: &config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = ops::cap_frame_logs(filter, &config.level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -146,7 +147,13 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
-    let ops = ops::Ops::new(&app, &config, storage.clone());
+    let ops = ops::Ops::new(
+        &app,
+        &config,
+        storage.clone(),
+        primus.as_ref(),
+        socketio.as_ref(),
+    );
     let router = ops.wrap(router);
     server::serve_with_socketio(
         listener,

@@ -5,19 +5,37 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_roost");
 
+/// A running `roost serve`, killed when dropped (also when a test fails), and its log.
+struct Server(Child, Arc<Mutex<Vec<String>>>);
+
+impl Server {
+    fn log(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `roost serve --port 0` with `env`; the address comes from the stdout line, as a script
 /// would read it.
-fn start(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
+fn start(data: &std::path::Path, env: &[(&str, &str)]) -> (Server, SocketAddr) {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--port", "0", "--data-dir"])
         .arg(data)
         .env_remove("RUST_LOG")
+        .env("ROOST_LOG__FORMAT", "json")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -29,6 +47,15 @@ fn start(data: &std::path::Path, env: &[(&str, &str)]) -> (Child, SocketAddr) {
             let _ = tx.send(line);
         }
     });
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let child = Server(child, log);
     let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     // Plain text on a pipe: no colour codes.
     let addr = line
@@ -49,7 +76,7 @@ fn get(addr: SocketAddr, path: &str) -> roost_testkit::HttpResponse {
 #[test]
 fn listening_line_readyz_and_first_page() {
     let data = tempfile::tempdir().unwrap();
-    let (mut child, addr) = start(data.path(), &[]);
+    let (child, addr) = start(data.path(), &[]);
     let ready = get(addr, "/readyz");
     assert_eq!(ready.status, 200, "{:?}", ready.json());
     assert_eq!(ready.json()["status"], "ready");
@@ -72,8 +99,7 @@ fn listening_line_readyz_and_first_page() {
     assert!(String::from_utf8_lossy(&docs.body).contains("readiness_timeout_ms"));
     // Paths the page does not claim still reach REST.
     assert_eq!(get(addr, "/nothing-here").status, 404);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }
 
 #[test]
@@ -81,7 +107,7 @@ fn an_app_that_serves_root_keeps_it() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("roost.toml");
     std::fs::write(&config, "[app]\nenabled = false\n[services.\"/\"]\n").unwrap();
-    let (mut child, addr) = start(data.path(), &[("ROOST_CONFIG", config.to_str().unwrap())]);
+    let (child, addr) = start(data.path(), &[("ROOST_CONFIG", config.to_str().unwrap())]);
     let root = get(addr, "/");
     assert_eq!(root.status, 200);
     assert_eq!(
@@ -89,6 +115,284 @@ fn an_app_that_serves_root_keeps_it() {
         serde_json::json!([]),
         "the service's find answers"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
+}
+
+/// The value of the sample line `name` (with labels, exactly as printed), 0 when absent.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == name).then(|| value.parse::<f64>().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
+/// The next emitter frame matching `want`, answering heartbeat pings on the way.
+async fn next_frame(
+    ws: &mut roost_testkit::ws::WsClient,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        match ws.recv().await {
+            roost_testkit::ws::Received::Text(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if let Some(ping) = value
+                    .as_str()
+                    .and_then(|s| s.strip_prefix("primus::ping::"))
+                {
+                    ws.send_json(&serde_json::json!(format!("primus::pong::{ping}")))
+                        .await;
+                    continue;
+                }
+                if want(&value) {
+                    return value;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn metrics_move_with_a_scripted_workload() {
+    use roost_testkit::ws;
+    use serde_json::json;
+    let data = tempfile::tempdir().unwrap();
+    let (child, addr) = start(data.path(), &[("ROOST_PRIMUS__PING_INTERVAL_MS", "200")]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let scrape = || String::from_utf8(get(addr, "/metrics").body).unwrap();
+    let before = scrape();
+    // Every existing counter is still there, with its meaning.
+    assert_eq!(sample(&before, "roost_rest_requests_total"), 0.0);
+    assert_eq!(sample(&before, "roost_primus_connections_open"), 0.0);
+
+    let listeners = rt.block_on(async {
+        // Three listeners in one room, one writer; REST creates into the room too.
+        let mut listeners = Vec::new();
+        for i in 0..3 {
+            let mut ws = ws::connect(addr, "/primus").await.unwrap();
+            ws.call(
+                1,
+                "join",
+                "messages",
+                &[json!({"roomId": "ops"}), json!({})],
+            )
+            .await;
+            let ack = next_frame(&mut ws, |f| f["type"] == 1).await;
+            assert_eq!(ack["data"][1]["joined"], true, "listener {i}: {ack}");
+            listeners.push(ws);
+        }
+        for n in 0..4 {
+            let res = roost_testkit::json_request(
+                addr,
+                "POST",
+                "/messages",
+                &json!({"text": format!("rest {n}"), "roomId": "ops"}),
+            )
+            .await
+            .unwrap();
+            assert_eq!(res.status, 201);
+        }
+        let missing = roost_testkit::request(addr, "GET", "/messages/424242", &[], None)
+            .await
+            .unwrap();
+        assert_eq!(missing.status, 404);
+        let writer = &mut listeners[0];
+        writer
+            .call(
+                2,
+                "create",
+                "messages",
+                &[json!({"text": "socket", "roomId": "ops"}), json!({})],
+            )
+            .await;
+        // The writer's own events come before its ack.
+        let mut seen = vec![0; 3];
+        let ack = loop {
+            let f = next_frame(writer, |f| {
+                (f["type"] == 1 && f["id"] == 2) || f["data"][0] == "messages created"
+            })
+            .await;
+            if f["type"] == 1 {
+                break f;
+            }
+            seen[0] += 1;
+        };
+        assert_eq!(ack["data"][1]["text"], "socket");
+        // Every listener got the five events.
+        for (ws, seen) in listeners.iter_mut().zip(seen) {
+            for _ in seen..5 {
+                next_frame(ws, |f| f["data"][0] == "messages created").await;
+            }
+        }
+        // Kept open (answering pings) until the queue depth was sampled.
+        listeners
+    });
+    // The queue-depth histogram is sampled at heartbeat ticks (every 100 ms here) while the
+    // listeners are open.
+    let mut listeners = listeners;
+    let mut after = scrape();
+    let queue = "roost_writer_queue_frames_count{transport=\"primus\"}";
+    for _ in 0..200 {
+        if sample(&after, queue) > 0.0 {
+            break;
+        }
+        rt.block_on(async {
+            for ws in &mut listeners {
+                let _ = tokio::time::timeout(Duration::from_millis(20), next_frame(ws, |_| false))
+                    .await;
+            }
+        });
+        after = scrape();
+    }
+    assert!(sample(&after, queue) > 0.0, "{after}");
+    assert!(after.contains("# TYPE roost_call_duration_seconds histogram"));
+    assert_eq!(sample(&after, "roost_rest_requests_total"), 5.0);
+    assert_eq!(sample(&after, "roost_primus_calls_total"), 4.0);
+    let calls = |method: &str, provider: &str, outcome: &str| {
+        sample(
+            &after,
+            &format!(
+                "roost_call_duration_seconds_count{{service=\"messages\",method=\"{method}\",provider=\"{provider}\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    assert_eq!(calls("create", "rest", "ok"), 4.0, "{after}");
+    assert_eq!(calls("get", "rest", "NotFound"), 1.0, "{after}");
+    assert_eq!(calls("create", "primus", "ok"), 1.0, "{after}");
+    assert_eq!(calls("join", "primus", "ok"), 3.0, "{after}");
+    // Five events, each queued to the three listeners; every one timed to its last write.
+    assert_eq!(
+        sample(&after, "roost_event_deliveries_count{transport=\"primus\"}"),
+        5.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "roost_event_deliveries_sum{transport=\"primus\"}"),
+        15.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "roost_event_fanout_duration_seconds_count{transport=\"primus\"}"
+        ),
+        5.0,
+        "{after}"
+    );
+    drop(child);
+}
+
+#[test]
+fn debug_logs_join_by_ids_and_never_show_secrets() {
+    logs_at("debug");
+}
+
+#[test]
+fn trace_logs_never_show_secrets() {
+    logs_at("trace");
+}
+
+fn logs_at(level: &str) {
+    use roost_testkit::ws;
+    use serde_json::json;
+    const PASSWORD: &str = "pw-Zq8-never-logged";
+    let data = tempfile::tempdir().unwrap();
+    let (server, addr) = start(data.path(), &[("ROOST_LOG__LEVEL", level)]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = rt.block_on(async {
+        let email = "logs@example.com";
+        let signup = roost_testkit::json_request(
+            addr,
+            "POST",
+            "/users",
+            &json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(signup.status, 201);
+        let login = roost_testkit::json_request(
+            addr,
+            "POST",
+            "/authentication",
+            &json!({"strategy": "local", "email": email, "password": PASSWORD}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(login.status, 201);
+        let token = login.json()["accessToken"].as_str().unwrap().to_owned();
+        let auth = format!("Bearer {token}");
+        let me = roost_testkit::request(
+            addr,
+            "GET",
+            "/users/1",
+            &[("Authorization", auth.as_str())],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(me.status, 200);
+        // Over Primus: a failed password login, a JWT login, a call.
+        let mut socket = ws::connect(addr, &format!("/primus?token={token}")).await.unwrap();
+        socket
+            .call(1, "create", "authentication", &[json!({"strategy": "local", "email": email, "password": format!("{PASSWORD}-wrong")}), json!({})])
+            .await;
+        let (ack, _) = socket.ack(1).await;
+        assert_eq!(ack[0]["code"], 401);
+        socket
+            .call(2, "create", "authentication", &[json!({"strategy": "jwt", "accessToken": token}), json!({})])
+            .await;
+        let (ack, _) = socket.ack(2).await;
+        assert!(ack[0].is_null(), "{ack}");
+        socket.call(3, "find", "users", &[json!({}), json!({})]).await;
+        socket.ack(3).await;
+        token
+    });
+    // Lines are written as they happen; the last call's lines are there once its ack was.
+    std::thread::park_timeout(Duration::from_millis(200));
+    let log = server.log();
+    let text = log.join("\n");
+    assert!(!text.contains(PASSWORD), "a password reached the log");
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!text.contains(signature), "a token reached the log");
+    // Call lines carry the call span with its ids; socket calls name their connection,
+    // which the connection's own lines name too.
+    let lines: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failed = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"] == "call failed"
+                && l["span"]["provider"] == "primus"
+                && l["span"]["service"] == "authentication"
+        })
+        .unwrap_or_else(|| panic!("no failed primus call line in {text}"));
+    assert_eq!(failed["fields"]["error"], "NotAuthenticated");
+    assert!(failed["span"]["call"].as_u64().is_some(), "{failed}");
+    let conn = failed["span"]["conn"].as_str().unwrap().to_owned();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "primus connection open"
+                && l["fields"]["id"] == conn.as_str()),
+        "connection {conn} not found in {text}"
+    );
+    // The connection's span wraps the call's.
+    let spans = failed["spans"].as_array().unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "primus" && s["conn"] == conn.as_str()),
+        "{failed}"
+    );
+    drop(server);
 }

@@ -102,7 +102,9 @@ pub(crate) fn run(
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
     let handle = open(&primus, handshake);
-    serve(primus, socket, handle, slot)
+    // One span per connection (debug level: free when disabled) joining its log lines.
+    let span = tracing::debug_span!("primus", conn = %handle.id, spark = %handle.spark_id);
+    tracing::Instrument::instrument(serve(primus, socket, handle, slot), span)
 }
 
 /// Registers the connection and runs the `connection` listeners (joining `anonymous`,

@@ -1,8 +1,9 @@
 //! What an operator needs beside the transports: readiness ([`readiness`]), the first page
-//! and the `listening on` line ([`first_page`]). [`Ops`] answers these paths in front of
+//! and the `listening on` line ([`first_page`]), histograms at `/metrics` ([`observe`]). [`Ops`] answers these paths in front of
 //! every transport.
 
 pub mod first_page;
+pub mod observe;
 pub mod readiness;
 
 use crate::storage::Storage;
@@ -13,10 +14,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use first_page::Links;
+use observe::Observability;
 use readiness::{Readiness, ReadinessCheck, StorageCheck};
 use roost_core::App;
+use roost_transport::{Primus, SocketIo};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
+
+/// Request ids for logs, unique in the process.
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 /// The operator-facing side of one server. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -24,13 +32,34 @@ pub struct Ops {
     app: App,
     readiness: Readiness,
     links: Links,
+    observability: Observability,
 }
 
 impl Ops {
-    /// Ops for `app`: readiness checks `storage` (within `server.readiness_timeout_ms`).
-    pub fn new(app: &App, config: &crate::config::Config, storage: Arc<Storage>) -> Ops {
+    /// Ops for `app`: readiness checks `storage` (within `server.readiness_timeout_ms`);
+    /// every call of `app` and the fan-out of both socket transports are timed.
+    pub fn new(
+        app: &App,
+        config: &crate::config::Config,
+        storage: Arc<Storage>,
+        primus: Option<&Primus>,
+        socketio: Option<&SocketIo>,
+    ) -> Ops {
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(StorageCheck(storage))];
+        let observability = Observability::new();
+        observability.time_calls(app);
+        if let Some(primus) = primus {
+            primus
+                .metrics()
+                .set_observer(Arc::new(observability.clone()));
+        }
+        if let Some(socketio) = socketio {
+            socketio
+                .metrics()
+                .set_observer(Arc::new(observability.clone()));
+        }
         Ops {
+            observability,
             app: app.clone(),
             readiness: Readiness::new(
                 checks,
@@ -42,6 +71,11 @@ impl Ops {
                 socketio: config.socketio.enabled,
             },
         }
+    }
+
+    /// The histograms.
+    pub fn observability(&self) -> &Observability {
+        &self.observability
     }
 
     /// The readiness state (the drain turns it off).
@@ -58,12 +92,46 @@ impl Ops {
             async move {
                 let read = matches!(*request.method(), Method::GET | Method::HEAD);
                 let path = request.uri().path().to_owned();
+                if path == "/metrics" {
+                    return ops.with_histograms(next.run(request).await).await;
+                }
                 match ops.answer(&path, read).await {
                     Some(response) => response,
-                    None => next.run(request).await,
+                    None => {
+                        // One span per HTTP request (REST, polling, upgrades): its `req` id
+                        // joins the request's log lines. The path only: query strings may
+                        // carry tokens.
+                        let span = tracing::debug_span!(
+                            "http",
+                            req = tracing::field::Empty,
+                            method = %request.method(),
+                            path = %path,
+                        );
+                        if !span.is_disabled() {
+                            span.record("req", NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
+                        }
+                        next.run(request).instrument(span).await
+                    }
                 }
             }
         }))
+    }
+
+    /// The counters' `/metrics` answer with the histograms appended.
+    async fn with_histograms(&self, response: Response) -> Response {
+        if response.status() != StatusCode::OK {
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let mut text = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the counters");
+                String::new()
+            }
+        };
+        text.push_str(&self.observability.render());
+        Response::from_parts(parts, Body::from(text))
     }
 
     async fn answer(&self, path: &str, read: bool) -> Option<Response> {
@@ -97,4 +165,21 @@ impl Ops {
             _ => None,
         }
     }
+}
+
+/// The websocket library logs every frame, payload included (tokens, passwords), at trace
+/// level: unless the filter (`RUST_LOG`, else `log.level`) names `tungstenite` itself, its
+/// targets are capped at debug.
+pub fn cap_frame_logs(
+    filter: tracing_subscriber::EnvFilter,
+    configured: &str,
+) -> tracing_subscriber::EnvFilter {
+    let text = std::env::var("RUST_LOG").unwrap_or_else(|_| configured.to_owned());
+    if text.contains("tungstenite") {
+        return filter;
+    }
+    ["tungstenite=debug", "tokio_tungstenite=debug"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, tracing_subscriber::EnvFilter::add_directive)
 }
