@@ -24,7 +24,7 @@ pub mod socketio;
 
 pub use cors::CorsConfig;
 pub use observe::TransportObserver;
-pub use primus::{Primus, PrimusConfig};
+pub use primus::{Primus, PrimusConfig, ShutdownReport};
 pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub app: crate::chat::AppConfig,
     /// Authentication of the default app.
     pub auth: crate::auth_config::AuthSection,
+    /// The live dashboard at `/dashboard`.
+    pub dashboard: crate::ops::dashboard::DashboardConfig,
 }
 
 /// `[server]`.
@@ -197,8 +199,18 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 10] = [
-    "server", "cors", "rest", "primus", "socketio", "log", "services", "storage", "app", "auth",
+const SECTIONS: [&str; 11] = [
+    "server",
+    "cors",
+    "rest",
+    "primus",
+    "socketio",
+    "log",
+    "services",
+    "storage",
+    "app",
+    "auth",
+    "dashboard",
 ];
 
 impl Config {
@@ -263,6 +275,9 @@ impl Config {
                 crate::storage::redact(url)
             )));
         }
+        self.dashboard
+            .validate(self.app.enabled)
+            .map_err(ConfigError::Invalid)?;
         if self.app.enabled {
             self.app.validate().map_err(ConfigError::Invalid)?;
             crate::auth_config::validate(&self.auth.0)
@@ -315,6 +330,7 @@ impl Config {
         let printed = Config {
             app: self.app.redacted(),
             auth: self.auth.redacted(),
+            dashboard: self.dashboard.redacted(),
             ..self.clone()
         };
         toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))

@@ -153,13 +153,14 @@ async fn serve(config: Config) -> Result<(), String> {
         storage.clone(),
         primus.as_ref(),
         socketio.as_ref(),
-    );
+        chat.as_ref().map(chat::ChatApp::auth),
+    )?;
     let router = ops.wrap(router);
     server::serve_with_socketio(
         listener,
         router,
         config.server.shutdown_grace_secs,
-        server::shutdown_signal(),
+        ops.drain_on(server::shutdown_signal()),
         primus,
         socketio,
     )

@@ -137,9 +137,10 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, closes every Primus socket (without
-/// `primus::server::close`, so clients reconnect once a server is back) and lets requests in
-/// flight finish (bounded by `grace_secs`).
+/// Serves until `shutdown` resolves, then stops accepting and drains: calls in flight finish
+/// and are acknowledged, new calls are refused, then every socket is closed so that clients
+/// reconnect (Primus without `primus::server::close`), all within `grace_secs`; what the
+/// deadline cut is logged with counts.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -168,14 +169,45 @@ pub async fn serve_with_socketio(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
+    let grace = Duration::from_secs(grace_secs);
+    // The sockets drain within most of the grace period; the rest is for the HTTP side.
+    let sockets_deadline = grace.mul_f64(0.8);
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());
-        if let Some(socketio) = socketio {
-            socketio.shutdown(Duration::from_secs(grace_secs)).await;
-        }
-        if let Some(primus) = primus {
-            primus.shutdown(Duration::from_secs(grace_secs)).await;
+        let started = std::time::Instant::now();
+        let (socketio, primus) = tokio::join!(
+            async {
+                match socketio {
+                    Some(s) => Some(s.shutdown(sockets_deadline).await),
+                    None => None,
+                }
+            },
+            async {
+                match primus {
+                    Some(p) => Some(p.shutdown(sockets_deadline).await),
+                    None => None,
+                }
+            },
+        );
+        for (transport, report) in [("primus", primus), ("socketio", socketio)] {
+            let Some(r) = report else { continue };
+            if r.calls_cut > 0 || r.tasks_cut > 0 {
+                tracing::warn!(
+                    transport,
+                    connections = r.connections_closed,
+                    calls_cut = r.calls_cut,
+                    tasks_cut = r.tasks_cut,
+                    "drain deadline reached: calls in flight cut (their acks are lost)"
+                );
+            } else {
+                tracing::info!(
+                    transport,
+                    connections = r.connections_closed,
+                    ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "drained: every call in flight acknowledged, every socket closed"
+                );
+            }
         }
     });
     let mut server = std::pin::pin!(server.into_future());
@@ -183,9 +215,9 @@ pub async fn serve_with_socketio(
         result = &mut server => result,
         () = async {
             let _ = rx.await;
-            tokio::time::sleep(Duration::from_secs(grace_secs)).await;
+            tokio::time::sleep(grace).await;
         } => {
-            tracing::warn!(grace_secs, "requests still in flight after the grace period; stopping");
+            tracing::warn!(grace_secs, "HTTP requests still in flight after the grace period; stopping");
             Ok(())
         }
     }

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -395,4 +396,244 @@ fn logs_at(level: &str) {
         "{failed}"
     );
     drop(server);
+}
+
+/// What one drain-test client saw on the node that was stopped.
+#[derive(Debug, Default)]
+struct ClientRun {
+    /// (id, text) of every create acknowledged with a result.
+    acked: Vec<(u64, String)>,
+    /// Error acks by name (`Unavailable` once the drain began).
+    refused: usize,
+    /// A close frame arrived.
+    closed: bool,
+    /// `primus::server::close` arrived (the official client would then not reconnect).
+    server_close: bool,
+}
+
+async fn send_create(
+    socket: &mut roost_testkit::ws::WsClient,
+    client: usize,
+    next: &mut u64,
+    texts: &mut std::collections::HashMap<u64, String>,
+) {
+    let id = *next;
+    *next += 1;
+    let text = format!("drain {client}-{id}");
+    texts.insert(id, text.clone());
+    let frame = serde_json::json!({"type": 0, "id": id, "data": ["create", "messages", {"text": text}, {}]});
+    socket.try_send_text(&frame.to_string()).await;
+}
+
+/// Creates messages on `addr` one after the other until the server closes the socket.
+async fn run_until_closed(addr: SocketAddr, client: usize, started: Arc<AtomicUsize>) -> ClientRun {
+    use roost_testkit::ws::{self, Received};
+    let mut run = ClientRun::default();
+    let mut socket = ws::connect(addr, "/primus").await.unwrap();
+    started.fetch_add(1, Ordering::SeqCst);
+    let mut next = 1u64;
+    let mut texts = std::collections::HashMap::new();
+    for _ in 0..1 {
+        send_create(&mut socket, client, &mut next, &mut texts).await;
+    }
+    loop {
+        match socket.recv().await {
+            Received::Text(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if v == "primus::server::close" {
+                    run.server_close = true;
+                    continue;
+                }
+                if v["type"] != 1 {
+                    continue;
+                }
+                let id = v["id"].as_u64().unwrap();
+                if v["data"][0].is_null() {
+                    let record = &v["data"][1];
+                    assert_eq!(record["text"].as_str(), texts.get(&id).map(String::as_str));
+                    run.acked.push((
+                        record["id"].as_u64().unwrap(),
+                        record["text"].as_str().unwrap().to_owned(),
+                    ));
+                } else {
+                    // Refused while draining, or the pool's wait under this load: either
+                    // way not acknowledged as written.
+                    let name = v["data"][0]["name"].as_str().unwrap_or_default();
+                    assert!(matches!(name, "Unavailable" | "Timeout"), "{v}");
+                    run.refused += 1;
+                    if name == "Unavailable" {
+                        // The node is draining: wait for its close, then go elsewhere.
+                        continue;
+                    }
+                }
+                send_create(&mut socket, client, &mut next, &mut texts).await;
+            }
+            Received::Close(_) => {
+                run.closed = true;
+                return run;
+            }
+            Received::End => return run,
+        }
+    }
+}
+
+#[test]
+fn sigterm_drains_every_client_with_acks_stored_and_exit_0() {
+    use roost_testkit::ws;
+    let clients: usize = std::env::var("ROOST_DRAIN_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let data_a = tempfile::tempdir().unwrap();
+    let data_b = tempfile::tempdir().unwrap();
+    let (mut a, addr_a) = start(
+        data_a.path(),
+        &[("ROOST_SERVER__SHUTDOWN_GRACE_SECS", "20")],
+    );
+    let (b, addr_b) = start(data_b.path(), &[]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| rt.spawn(run_until_closed(addr_a, i, Arc::clone(&started))))
+        .collect();
+    // Every client connected and calling; then SIGTERM while creates are in flight.
+    let mut waited = 0;
+    while started.load(Ordering::SeqCst) < clients {
+        assert!(
+            waited < 1200,
+            "only {} clients connected",
+            started.load(Ordering::SeqCst)
+        );
+        std::thread::park_timeout(Duration::from_millis(50));
+        waited += 1;
+    }
+    let before = get(addr_a, "/metrics");
+    let before = sample(
+        &String::from_utf8_lossy(&before.body),
+        "roost_primus_calls_total",
+    );
+    let mut waited = 0;
+    loop {
+        let now = get(addr_a, "/metrics");
+        if sample(
+            &String::from_utf8_lossy(&now.body),
+            "roost_primus_calls_total",
+        ) >= before + clients as f64
+        {
+            break;
+        }
+        assert!(waited < 1200, "the clients are not calling");
+        std::thread::park_timeout(Duration::from_millis(50));
+        waited += 1;
+    }
+    let pid = a.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let runs: Vec<ClientRun> = rt.block_on(async {
+        let mut runs = Vec::new();
+        for t in tasks {
+            runs.push(t.await.unwrap());
+        }
+        runs
+    });
+    // The process exits 0 (the deadline is 20 s; a drain that hangs fails here).
+    let status = loop {
+        if let Some(status) = a.0.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{:#?}", a.log());
+    let log = a.log().join("\n");
+    assert!(
+        log.contains("drained: every call in flight acknowledged"),
+        "{log}"
+    );
+    assert!(!log.contains("drain deadline reached"), "{log}");
+    // Every client got a close frame, none the message that stops official clients from
+    // reconnecting.
+    let acked: Vec<(u64, String)> = runs.iter().flat_map(|r| r.acked.clone()).collect();
+    let unclosed = runs.iter().filter(|r| !r.closed).count();
+    assert_eq!(
+        unclosed, 0,
+        "{unclosed} of {clients} clients got no close frame"
+    );
+    assert!(runs.iter().all(|r| !r.server_close));
+    assert!(acked.len() >= clients, "{} acks", acked.len());
+    eprintln!(
+        "drain: {clients} clients, {} creates acknowledged, {} refused while draining",
+        acked.len(),
+        runs.iter().map(|r| r.refused).sum::<usize>()
+    );
+    rt.block_on(async {
+        // Each client reconnects to the second node and is served there.
+        let mut reconnects = Vec::new();
+        for i in 0..clients {
+            reconnects.push(tokio::spawn(async move {
+                let mut socket = ws::connect(addr_b, "/primus").await.unwrap();
+                socket
+                    .call(
+                        1,
+                        "create",
+                        "messages",
+                        &[
+                            serde_json::json!({"text": format!("moved {i}")}),
+                            serde_json::json!({}),
+                        ],
+                    )
+                    .await;
+                let (ack, _) = socket.ack(1).await;
+                assert!(ack[0].is_null(), "{ack}");
+            }));
+        }
+        for r in reconnects {
+            r.await.unwrap();
+        }
+    });
+    drop(b);
+    // Every acknowledged create is stored: node A restarted on its data finds each one.
+    let (_a2, addr_a2) = start(data_a.path(), &[]);
+    // ... and nothing was written without its ack reaching the client (issue 15.7: writes
+    // committed during shutdown whose acks were dropped, so clients retried and duplicated).
+    let stored = get(addr_a2, "/messages?$limit=0").json()["total"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        stored,
+        acked.len() as u64,
+        "stored messages vs acknowledged creates"
+    );
+    rt.block_on(async {
+        for chunk in acked.chunks(64) {
+            let checks: Vec<_> = chunk
+                .iter()
+                .cloned()
+                .map(|(id, text)| {
+                    tokio::spawn(async move {
+                        let res = roost_testkit::request(
+                            addr_a2,
+                            "GET",
+                            &format!("/messages/{id}"),
+                            &[],
+                            None,
+                        )
+                        .await
+                        .unwrap();
+                        assert_eq!(res.status, 200, "acknowledged message {id} is missing");
+                        assert_eq!(res.json()["text"], text.as_str());
+                    })
+                })
+                .collect();
+            for c in checks {
+                c.await.unwrap();
+            }
+        }
+    });
 }

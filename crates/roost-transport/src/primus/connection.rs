@@ -310,6 +310,15 @@ fn start_call(
         }
         return;
     }
+    if inner.shutdown.is_cancelled() {
+        // Draining: calls in flight finish, new ones are refused with an answer, so the
+        // client can retry on the node it reconnects to.
+        if let Some(ack) = ack {
+            let error = Error::new(ErrorKind::Unavailable, "The server is shutting down");
+            inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+        }
+        return;
+    }
     let before = handle.pending_calls.fetch_add(1, Ordering::AcqRel);
     let guard = PendingGuard(Arc::clone(handle));
     if before >= inner.config.max_pending_calls {

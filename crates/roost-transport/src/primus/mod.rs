@@ -180,26 +180,57 @@ impl Primus {
         heartbeat::tick(&self.inner);
     }
 
-    /// Stops the transport: refuses new upgrades, stops the heartbeat, closes every socket
-    /// with `"primus::server::close"` and waits (at most `deadline`) for writers and calls
-    /// in flight to finish.
-    pub async fn shutdown(&self, deadline: Duration) {
+    /// Drains and stops the transport within `deadline`: refuses new upgrades and new calls
+    /// (an `Unavailable` error ack), stops the heartbeat, lets the calls in flight finish and
+    /// queue their acks, then closes every socket *without* `"primus::server::close"` (its
+    /// backlog, acks included, written first), so clients reconnect to another node or to
+    /// the restarted one, and waits for the connections' last words.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let inner = &self.inner;
+        let until = tokio::time::Instant::now() + deadline;
         inner.shutdown.cancel();
-        for id in inner.registry.ids() {
-            inner.close(id, CloseReason::ServerShutdown);
+        while inner.calls_in_flight() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let calls_cut = inner.calls_in_flight();
+        let ids = inner.registry.ids();
+        for id in &ids {
+            inner.close(*id, CloseReason::ServerShutdown);
         }
         inner.tasks.close();
-        if tokio::time::timeout(deadline, inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("primus: tasks still running after the shutdown deadline");
+        let tasks_cut = match tokio::time::timeout_at(until, inner.tasks.wait()).await {
+            Ok(()) => 0,
+            Err(_) => inner.tasks.len(),
+        };
+        ShutdownReport {
+            connections_closed: ids.len(),
+            calls_cut,
+            tasks_cut,
         }
     }
 }
 
+/// What [`Primus::shutdown`] (and `SocketIo::shutdown`) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections closed for the shutdown.
+    pub connections_closed: usize,
+    /// Calls still running when the deadline forced the sockets closed (their acks are lost).
+    pub calls_cut: usize,
+    /// Connection tasks and calls still running at the deadline, abandoned.
+    pub tasks_cut: usize,
+}
+
 impl Inner {
+    /// Calls running now on every connection.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        self.registry
+            .read()
+            .values()
+            .map(|h| h.pending_calls.load(Ordering::Acquire))
+            .sum()
+    }
+
     /// The one close: forgets the connection, tells its task why (it stops reading and
     /// writes its last words), leaves every channel and fires the app's `disconnect`, and counts the
     /// reason. Only the first close of a connection does anything.

@@ -51,6 +51,12 @@ pub(super) fn on_event(
         send_ack(inner, &conn, ack_id, &[error.to_json()]);
         return;
     }
+    if inner.shutting_down.load(Ordering::Acquire) {
+        // Draining: calls in flight finish, new ones are refused with an answer.
+        let error = Error::new(ErrorKind::Unavailable, "The server is shutting down");
+        send_ack(inner, &conn, ack_id, &[error.to_json()]);
+        return;
+    }
     let before = conn.pending_calls.fetch_add(1, Ordering::AcqRel);
     let guard = PendingGuard(Arc::clone(&conn));
     if before >= inner.config.max_pending_calls {
@@ -77,11 +83,12 @@ pub(super) fn on_event(
     let inner = Arc::clone(inner);
     tokio::spawn(async move {
         let result = call_external(&inner.app, &method, &path, args, info.params()).await;
-        drop(guard);
         match result {
             Ok(ctx) => send_ack(&inner, &conn, ack_id, &[Value::Null, answer(ctx)]),
             Err(error) => send_ack(&inner, &conn, ack_id, &[error.to_json()]),
         }
+        // After the ack is queued: a drain waits for this count before closing.
+        drop(guard);
     });
 }
 

@@ -300,20 +300,42 @@ impl SocketIo {
         self.inner.close(id, CloseReason::ServerClosed)
     }
 
-    /// Stops the transport: refuses new sessions, closes every connection (counted as
-    /// `server_shutdown`) and every session, and waits for them within `deadline`.
-    pub async fn shutdown(&self, deadline: Duration) {
+    /// Drains and stops the transport within `deadline`: refuses new sessions and new calls
+    /// (an `Unavailable` error ack), lets the calls in flight finish and queue their acks,
+    /// then closes every connection (counted as `server_shutdown`; the client sees a
+    /// transport close and reconnects) and every session, and waits for them.
+    pub async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
+        let until = tokio::time::Instant::now() + deadline;
         self.inner.shutting_down.store(true, Ordering::Release);
-        for id in self.connection_ids() {
-            self.inner.close(id, CloseReason::ServerShutdown);
+        let in_flight = || -> usize {
+            self.inner
+                .read()
+                .conns
+                .values()
+                .map(|c| c.pending_calls.load(Ordering::Acquire))
+                .sum()
+        };
+        while in_flight() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let calls_cut = in_flight();
+        let ids = self.connection_ids();
+        for id in &ids {
+            self.inner.close(*id, CloseReason::ServerShutdown);
         }
         let sessions: Vec<Arc<EioSocket>> = self.inner.read().sessions.values().cloned().collect();
         for socket in &sessions {
             SocketState::close(socket, DisconnectReason::ClosingServer);
         }
         let closed = futures_util::future::join_all(sessions.iter().map(|s| s.closed()));
-        if tokio::time::timeout(deadline, closed).await.is_err() {
-            tracing::warn!("socket.io: sessions still open after the shutdown deadline");
+        let tasks_cut = match tokio::time::timeout_at(until, closed).await {
+            Ok(_) => 0,
+            Err(_) => self.inner.read().sessions.len(),
+        };
+        crate::ShutdownReport {
+            connections_closed: ids.len(),
+            calls_cut,
+            tasks_cut,
         }
     }
 }

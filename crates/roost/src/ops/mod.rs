@@ -2,6 +2,7 @@
 //! and the `listening on` line ([`first_page`]), histograms at `/metrics` ([`observe`]). [`Ops`] answers these paths in front of
 //! every transport.
 
+pub mod dashboard;
 pub mod first_page;
 pub mod observe;
 pub mod readiness;
@@ -44,7 +45,8 @@ impl Ops {
         storage: Arc<Storage>,
         primus: Option<&Primus>,
         socketio: Option<&SocketIo>,
-    ) -> Ops {
+        auth: Option<&roost_auth::Authentication>,
+    ) -> Result<Ops, String> {
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(StorageCheck(storage))];
         let observability = Observability::new();
         observability.time_calls(app);
@@ -58,7 +60,20 @@ impl Ops {
                 .metrics()
                 .set_observer(Arc::new(observability.clone()));
         }
-        Ops {
+        let dashboard = config.dashboard.enabled;
+        if dashboard {
+            let service = dashboard::DashboardService {
+                config: config.dashboard.clone(),
+                app: app.clone(),
+                primus: primus.cloned(),
+                socketio: socketio.cloned(),
+                auth: auth.cloned(),
+                observability: observability.clone(),
+            };
+            app.use_service(dashboard::SERVICE_PATH, service, Default::default())
+                .map_err(|e| format!("dashboard: {e}"))?;
+        }
+        Ok(Ops {
             observability,
             app: app.clone(),
             readiness: Readiness::new(
@@ -66,10 +81,23 @@ impl Ops {
                 Duration::from_millis(config.server.readiness_timeout_ms),
             ),
             links: Links {
-                dashboard: false,
+                dashboard,
                 primus: config.primus.enabled,
                 socketio: config.socketio.enabled,
             },
+        })
+    }
+
+    /// `signal`, then the drain begins: `/readyz` answers 503 and new requests are refused
+    /// from that moment (the transports' shutdown follows in [`crate::server`]).
+    pub fn drain_on(
+        &self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let readiness = self.readiness.clone();
+        async move {
+            signal.await;
+            readiness.start_draining();
         }
     }
 
@@ -95,6 +123,11 @@ impl Ops {
                 if path == "/metrics" {
                     return ops.with_histograms(next.run(request).await).await;
                 }
+                if ops.readiness.is_draining() && !ops.serves_while_draining(&request) {
+                    return roost_transport::response::error_response(
+                        &roost_core::Error::unavailable("The server is shutting down"),
+                    );
+                }
                 match ops.answer(&path, read).await {
                     Some(response) => response,
                     None => {
@@ -115,6 +148,20 @@ impl Ops {
                 }
             }
         }))
+    }
+
+    /// While draining: the operator's paths, and requests of Socket.IO sessions already open
+    /// (long-polling carries their packets, acks included); nothing new.
+    fn serves_while_draining(&self, request: &Request) -> bool {
+        let path = request.uri().path();
+        if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+            return true;
+        }
+        path.starts_with("/socket.io/")
+            && request
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sid=")))
     }
 
     /// The counters' `/metrics` answer with the histograms appended.
@@ -146,6 +193,20 @@ impl Ops {
         }
         if !read || self.app.lookup(path).is_some() {
             return None;
+        }
+        if self.links.dashboard {
+            if let Some((content_type, body)) = dashboard::asset(path) {
+                return Some(
+                    (
+                        [
+                            (header::CONTENT_TYPE, content_type),
+                            (header::CACHE_CONTROL, "no-cache"),
+                        ],
+                        body,
+                    )
+                        .into_response(),
+                );
+            }
         }
         match path {
             "/" => Some(

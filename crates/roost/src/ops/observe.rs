@@ -17,11 +17,15 @@ use prometheus_client::registry::Registry;
 use roost_core::hooks::{AroundHook, HookContext, Next};
 use roost_core::App;
 use roost_transport::TransportObserver;
+use serde_json::Value;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
+/// Failed calls the dashboard lists.
+const RECENT_ERRORS: usize = 20;
 /// Latency buckets, seconds: 0.5 ms to 10 s.
 const SECONDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -67,6 +71,12 @@ pub struct Observability {
 }
 
 struct Inner {
+    /// Totals and a coarse latency distribution for the dashboard (the registry's
+    /// histograms are write-only).
+    calls_total: AtomicU64,
+    events_total: AtomicU64,
+    latency_buckets: [AtomicU64; SECONDS.len() + 1],
+    recent_errors: Mutex<VecDeque<Value>>,
     registry: Registry,
     calls: Histograms<CallLabels>,
     deliveries: Histograms<TransportLabel>,
@@ -116,6 +126,10 @@ impl Observability {
         );
         Observability {
             inner: Arc::new(Inner {
+                calls_total: AtomicU64::new(0),
+                events_total: AtomicU64::new(0),
+                latency_buckets: Default::default(),
+                recent_errors: Mutex::new(VecDeque::new()),
                 registry,
                 calls,
                 deliveries,
@@ -142,6 +156,33 @@ impl Observability {
         outcome: &str,
         elapsed: Duration,
     ) {
+        let inner = &self.inner;
+        inner.calls_total.fetch_add(1, Ordering::Relaxed);
+        let seconds = elapsed.as_secs_f64();
+        let bucket = SECONDS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(SECONDS.len());
+        inner.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        if outcome != "ok" {
+            let mut errors = inner
+                .recent_errors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if errors.len() == RECENT_ERRORS {
+                errors.pop_front();
+            }
+            errors.push_back(serde_json::json!({
+                "at": std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+                "service": service,
+                "method": method,
+                "provider": provider.unwrap_or("internal"),
+                "error": outcome,
+            }));
+        }
         self.inner
             .calls
             .get_or_create(&CallLabels {
@@ -151,6 +192,55 @@ impl Observability {
                 outcome: outcome.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Calls timed since start.
+    pub fn calls_total(&self) -> u64 {
+        self.inner.calls_total.load(Ordering::Relaxed)
+    }
+
+    /// Events delivered (to at least one connection of one transport) since start.
+    pub fn events_total(&self) -> u64 {
+        self.inner.events_total.load(Ordering::Relaxed)
+    }
+
+    /// The `q` quantile of call latency since start, in ms, as the upper bound of its bucket
+    /// (`null` before the first call; past the last bucket: its bound).
+    pub fn call_quantile_ms(&self, q: f64) -> Value {
+        let counts: Vec<u64> = self
+            .inner
+            .latency_buckets
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return Value::Null;
+        }
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                let bound = SECONDS
+                    .get(i)
+                    .copied()
+                    .unwrap_or(SECONDS[SECONDS.len() - 1]);
+                return serde_json::json!(bound * 1000.0);
+            }
+        }
+        Value::Null
+    }
+
+    /// The last failed calls (at most 20), oldest first.
+    pub fn recent_errors(&self) -> Vec<Value> {
+        self.inner
+            .recent_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The histograms in the Prometheus text format (no `# EOF`: the counters come first).
@@ -169,6 +259,9 @@ impl Observability {
 
 impl TransportObserver for Observability {
     fn event_delivered(&self, transport: &'static str, deliveries: usize) {
+        if deliveries > 0 {
+            self.inner.events_total.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner
             .deliveries
             .get_or_create(&TransportLabel { transport })
