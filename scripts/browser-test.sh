@@ -27,7 +27,7 @@ fi
 
 tests=("$@")
 if [[ ${#tests[@]} -eq 0 ]]; then
-  tests=(primus-client.js)
+  tests=(primus-client.js dashboard.js)
 fi
 for t in "${tests[@]}"; do
   echo "== browser: $t" >&2

@@ -637,3 +637,48 @@ fn sigterm_drains_every_client_with_acks_stored_and_exit_0() {
         }
     });
 }
+
+#[test]
+fn the_dashboard_is_off_by_default_and_its_figures_need_an_admin() {
+    let data = tempfile::tempdir().unwrap();
+    let (off, addr) = start(data.path(), &[]);
+    assert_eq!(get(addr, "/dashboard").status, 404);
+    assert_eq!(get(addr, "/roost-dashboard").status, 404);
+    drop(off);
+    let data = tempfile::tempdir().unwrap();
+    let (on, addr) = start(
+        data.path(),
+        &[
+            ("ROOST_DASHBOARD__ENABLED", "true"),
+            ("ROOST_DASHBOARD__TOKEN", "a-token-of-16-chars-or-more"),
+        ],
+    );
+    let page = get(addr, "/dashboard");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("/primus/primus.js"));
+    assert_eq!(get(addr, "/dashboard/dashboard.js").status, 200);
+    assert!(String::from_utf8_lossy(&get(addr, "/").body).contains("href=\"/dashboard\""));
+    let anonymous = get(addr, "/roost-dashboard");
+    assert_eq!(anonymous.status, 401);
+    assert!(anonymous.json().get("connections").is_none());
+    assert_eq!(
+        get(addr, "/roost-dashboard?token=wrong-token-of-16-chars").status,
+        401
+    );
+    let figures = get(addr, "/roost-dashboard?token=a-token-of-16-chars-or-more");
+    assert_eq!(figures.status, 200, "{:?}", figures.json());
+    assert_eq!(figures.json()["connections"], 0);
+    // The token never appears in `roost config`.
+    let printed = Command::new(BIN)
+        .args(["config"])
+        .env("ROOST_DASHBOARD__TOKEN", "a-token-of-16-chars-or-more")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(printed.contains("[dashboard]"), "{printed}");
+    assert!(
+        !printed.contains("a-token-of-16-chars-or-more"),
+        "{printed}"
+    );
+    drop(on);
+}

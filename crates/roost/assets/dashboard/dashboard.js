@@ -25,7 +25,8 @@
   const chart = (id, values) => {
     const svg = $(id)
     const max = Math.max(1, ...values)
-    const points = values.map((v, i) => `${(i * 120) / 59},${30 - (v / max) * 28 - 1}`).join(' ')
+    const step = 120 / Math.max(1, values.length - 1)
+    const points = values.map((v, i) => `${i * step},${30 - (v / max) * 28 - 1}`).join(" ")
     svg.innerHTML = `<polyline points="${points}"></polyline>`
   }
   const rows = (id, items, cells) => {
