@@ -60,6 +60,8 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
     interop/run.sh
   step "browser: headless Chromium against roost (installed when missing)"
   ROOST_BIN="$target_dir/debug/roost" scripts/browser-test.sh
+  step "drain: the official Primus and Socket.IO clients reconnect to a second node after SIGTERM"
+  ROOST_BIN="$target_dir/debug/roost" node interop/ops/drain-reconnect.js
   step "interop: REST adapter-tests with the SQL services on PostgreSQL, then MariaDB"
   ROOST_BIN="$target_dir/debug/roost" scripts/services/with-databases.sh bash -c '
     for url in "$ROOST_TEST_POSTGRES_URL" "$ROOST_TEST_MYSQL_URL"; do

@@ -66,6 +66,10 @@ pub struct ServerConfig {
     /// Milliseconds each `/readyz` check (the storage ping) may take before the node is
     /// reported not ready (default 2000).
     pub readiness_timeout_ms: u64,
+    /// Milliseconds between SIGINT/SIGTERM and the start of the drain (default 0): `/readyz`
+    /// answers 503 and new requests are refused with 503 meanwhile, while the listener still
+    /// accepts, so a load balancer sees the node leave before its sockets are closed.
+    pub drain_delay_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("roost-data"),
             shutdown_grace_secs: 10,
             readiness_timeout_ms: 2000,
+            drain_delay_ms: 0,
         }
     }
 }

@@ -34,6 +34,7 @@ pub struct Ops {
     readiness: Readiness,
     links: Links,
     observability: Observability,
+    drain_delay: Duration,
 }
 
 impl Ops {
@@ -74,6 +75,7 @@ impl Ops {
                 .map_err(|e| format!("dashboard: {e}"))?;
         }
         Ok(Ops {
+            drain_delay: Duration::from_millis(config.server.drain_delay_ms),
             observability,
             app: app.clone(),
             readiness: Readiness::new(
@@ -89,15 +91,25 @@ impl Ops {
     }
 
     /// `signal`, then the drain begins: `/readyz` answers 503 and new requests are refused
-    /// from that moment (the transports' shutdown follows in [`crate::server`]).
+    /// from that moment; after `server.drain_delay_ms` (the listener still accepting, so a
+    /// balancer notices) the future resolves and the transports' shutdown follows in
+    /// [`crate::server`].
     pub fn drain_on(
         &self,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let readiness = self.readiness.clone();
+        let delay = self.drain_delay;
         async move {
             signal.await;
             readiness.start_draining();
+            if !delay.is_zero() {
+                tracing::info!(
+                    ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "not ready; draining after the delay"
+                );
+                tokio::time::sleep(delay).await;
+            }
         }
     }
 
