@@ -18,6 +18,7 @@ use roost_core::hooks::{AroundHook, HookContext, Next};
 use roost_core::App;
 use roost_transport::TransportObserver;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,8 +44,19 @@ const FRAMES: [f64; 11] = [
 struct CallLabels {
     service: String,
     method: String,
-    provider: String,
-    outcome: String,
+    // Static for the usual values: a call allocates only the path and method labels.
+    provider: Cow<'static, str>,
+    outcome: Cow<'static, str>,
+}
+
+fn provider_label(provider: Option<&str>) -> Cow<'static, str> {
+    match provider {
+        None => Cow::Borrowed("internal"),
+        Some("rest") => Cow::Borrowed("rest"),
+        Some("primus") => Cow::Borrowed("primus"),
+        Some("socketio") => Cow::Borrowed("socketio"),
+        Some(other) => Cow::Owned(other.to_owned()),
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,7 +165,7 @@ impl Observability {
         service: &str,
         method: &str,
         provider: Option<&str>,
-        outcome: &str,
+        outcome: &'static str,
         elapsed: Duration,
     ) {
         let inner = &self.inner;
@@ -188,8 +200,8 @@ impl Observability {
             .get_or_create(&CallLabels {
                 service: service.to_owned(),
                 method: method.to_owned(),
-                provider: provider.unwrap_or("internal").to_owned(),
-                outcome: outcome.to_owned(),
+                provider: provider_label(provider),
+                outcome: Cow::Borrowed(outcome),
             })
             .observe(elapsed.as_secs_f64());
     }
