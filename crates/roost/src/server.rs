@@ -196,6 +196,7 @@ pub async fn serve_with_socketio(
                 tracing::warn!(
                     transport,
                     connections = r.connections_closed,
+                    calls_running = r.calls_running,
                     calls_cut = r.calls_cut,
                     tasks_cut = r.tasks_cut,
                     "drain deadline reached: calls in flight cut (their acks are lost)"
@@ -204,6 +205,7 @@ pub async fn serve_with_socketio(
                 tracing::info!(
                     transport,
                     connections = r.connections_closed,
+                    calls_acknowledged = r.calls_running,
                     ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     "drained: every call in flight acknowledged, every socket closed"
                 );

@@ -189,6 +189,7 @@ impl Primus {
         let inner = &self.inner;
         let until = tokio::time::Instant::now() + deadline;
         inner.shutdown.cancel();
+        let calls_running = inner.calls_in_flight();
         while inner.calls_in_flight() > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -204,6 +205,7 @@ impl Primus {
         };
         ShutdownReport {
             connections_closed: ids.len(),
+            calls_running,
             calls_cut,
             tasks_cut,
         }
@@ -215,6 +217,8 @@ impl Primus {
 pub struct ShutdownReport {
     /// Connections closed for the shutdown.
     pub connections_closed: usize,
+    /// Calls running when the drain began (each finished and acknowledged unless cut).
+    pub calls_running: usize,
     /// Calls still running when the deadline forced the sockets closed (their acks are lost).
     pub calls_cut: usize,
     /// Connection tasks and calls still running at the deadline, abandoned.

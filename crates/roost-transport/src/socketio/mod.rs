@@ -315,6 +315,7 @@ impl SocketIo {
                 .map(|c| c.pending_calls.load(Ordering::Acquire))
                 .sum()
         };
+        let calls_running = in_flight();
         while in_flight() > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -334,6 +335,7 @@ impl SocketIo {
         };
         crate::ShutdownReport {
             connections_closed: ids.len(),
+            calls_running,
             calls_cut,
             tasks_cut,
         }
