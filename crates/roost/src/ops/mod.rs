@@ -1,6 +1,8 @@
 //! What an operator needs beside the transports: readiness ([`readiness`]), the first page
-//! and the `listening on` line ([`first_page`]), histograms at `/metrics` ([`observe`]). [`Ops`] answers these paths in front of
-//! every transport.
+//! and the `listening on` line ([`first_page`]), histograms at `/metrics` and the call spans
+//! ([`observe`]), the live dashboard ([`dashboard`]) and the start of the drain
+//! ([`Ops::drain_on`]; the transports' part is in [`crate::server`]). [`Ops::wrap`] puts
+//! these in front of every transport.
 
 pub mod dashboard;
 pub mod first_page;
@@ -123,8 +125,9 @@ impl Ops {
         &self.readiness
     }
 
-    /// `router` with `/readyz`, and `/` plus the docs unless a service claims them, answered
-    /// first.
+    /// `router` behind the ops layer: `/readyz`; `/`, the docs and `/dashboard…` unless a
+    /// service claims them; the histograms appended to `/metrics`; 503 for new requests once
+    /// draining; an `http` span around everything else.
     pub fn wrap(&self, router: Router) -> Router {
         let ops = self.clone();
         router.layer(middleware::from_fn(move |request: Request, next: Next| {
