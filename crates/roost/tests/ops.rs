@@ -354,6 +354,21 @@ fn logs_at(level: &str) {
         assert!(ack[0].is_null(), "{ack}");
         socket.call(3, "find", "users", &[json!({}), json!({})]).await;
         socket.ack(3).await;
+        // Over Socket.IO (long-polling): an anonymous find of users fails.
+        let open = roost_testkit::request(addr, "GET", "/socket.io/?EIO=4&transport=polling", &[], None)
+            .await
+            .unwrap();
+        let body = String::from_utf8(open.body).unwrap();
+        let handshake: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+        let path = format!("/socket.io/?EIO=4&transport=polling&sid={}", handshake["sid"].as_str().unwrap());
+        for packet in ["40", "420[\"find\",\"users\",{}]"] {
+            let sent = roost_testkit::request(addr, "POST", &path, &[("content-type", "text/plain")], Some(packet.as_bytes()))
+                .await
+                .unwrap();
+            assert_eq!(sent.status, 200);
+            let got = roost_testkit::request(addr, "GET", &path, &[], None).await.unwrap();
+            assert_eq!(got.status, 200);
+        }
         token
     });
     // Lines are written as they happen; the last call's lines are there once its ack was.
@@ -393,6 +408,18 @@ fn logs_at(level: &str) {
         spans
             .iter()
             .any(|s| s["name"] == "primus" && s["conn"] == conn.as_str()),
+        "{failed}"
+    );
+    // Socket.IO: the session's span (its `sid`) wraps the call's.
+    let failed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "call failed" && l["span"]["provider"] == "socketio")
+        .unwrap_or_else(|| panic!("no failed socket.io call line in {text}"));
+    let spans = failed["spans"].as_array().unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "socketio" && s["sid"].is_string()),
         "{failed}"
     );
     drop(server);

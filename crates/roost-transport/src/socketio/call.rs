@@ -81,7 +81,7 @@ pub(super) fn on_event(
         args.remove(0)
     };
     let inner = Arc::clone(inner);
-    tokio::spawn(async move {
+    tokio::spawn(tracing::Instrument::in_current_span(async move {
         let result = call_external(&inner.app, &method, &path, args, info.params()).await;
         match result {
             Ok(ctx) => send_ack(&inner, &conn, ack_id, &[Value::Null, answer(ctx)]),
@@ -89,7 +89,7 @@ pub(super) fn on_event(
         }
         // After the ack is queued: a drain waits for this count before closing.
         drop(guard);
-    });
+    }));
 }
 
 /// `dispatch || result`, `null` when both are missing.
