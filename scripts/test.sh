@@ -39,6 +39,15 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
+step "tools/primus-client: the embedded primus.js matches the npm packages"
+stamp=tools/primus-client/node_modules/.roost-lock-sha256
+want="$(sha256sum tools/primus-client/package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  (cd tools/primus-client && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+fi
+node tools/primus-client/gen.js --check
+
 step "npm ci in tools/cluster-vectors (feathers-sync/flatted cross-checks of roost-redis)"
 stamp=tools/cluster-vectors/node_modules/.roost-lock-sha256
 want="$(sha256sum tools/cluster-vectors/package-lock.json | cut -d' ' -f1)"
@@ -66,6 +75,10 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
   [[ "$target_dir" = /* ]] || target_dir="$root/$target_dir"
   ROOST_BIN="$target_dir/debug/roost" ROOST_INTEROP_BIN="$target_dir/debug/examples/interop" \
     interop/run.sh
+  step "browser: headless Chromium against roost (installed when missing)"
+  ROOST_BIN="$target_dir/debug/roost" scripts/browser-test.sh
+  step "drain: the official Primus and Socket.IO clients reconnect to a second node after SIGTERM"
+  ROOST_BIN="$target_dir/debug/roost" node interop/ops/drain-reconnect.js
   step "interop: REST adapter-tests with the SQL services on PostgreSQL, then MariaDB"
   ROOST_BIN="$target_dir/debug/roost" scripts/services/with-databases.sh bash -c '
     for url in "$ROOST_TEST_POSTGRES_URL" "$ROOST_TEST_MYSQL_URL"; do

@@ -220,6 +220,13 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Runs `SELECT 1` on a pooled connection: whether the database answers now (readiness
+    /// checks).
+    pub async fn ping(&self) -> Result<(), SqlError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 /// Per-connection settings applied when a connection opens.

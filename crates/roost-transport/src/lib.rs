@@ -23,6 +23,7 @@
 pub mod body_timeout;
 pub mod cors;
 mod headers;
+mod observe;
 pub mod primus;
 pub mod response;
 pub mod rest;
@@ -30,8 +31,10 @@ pub mod socket;
 pub mod socketio;
 
 pub use cors::CorsConfig;
+pub use observe::TransportObserver;
 pub use primus::{Primus, PrimusConfig};
 pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
+pub use socket::lifecycle::ShutdownReport;
 pub use socket::{CloseReason, TransportMetrics};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 

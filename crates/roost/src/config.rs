@@ -49,6 +49,8 @@ pub struct Config {
     pub app: crate::chat::AppConfig,
     /// Authentication of the default app.
     pub auth: crate::auth_config::AuthSection,
+    /// The live dashboard at `/dashboard`.
+    pub dashboard: crate::ops::dashboard::DashboardConfig,
 }
 
 /// `[server]`.
@@ -79,6 +81,13 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// Raise the soft open-file limit to the hard limit at start (default true; logged).
     pub raise_fd_limit: bool,
+    /// Milliseconds each `/readyz` check (the storage ping) may take before the node is
+    /// reported not ready (default 2000).
+    pub readiness_timeout_ms: u64,
+    /// Milliseconds between SIGINT/SIGTERM and the start of the drain (default 0): `/readyz`
+    /// answers 503 and new requests are refused with 503 meanwhile, while the listener still
+    /// accepts, so a load balancer sees the node leave before its sockets are closed.
+    pub drain_delay_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +102,8 @@ impl Default for ServerConfig {
             write_timeout_secs: 60,
             max_connections_per_ip: 0,
             raise_fd_limit: true,
+            readiness_timeout_ms: 2000,
+            drain_delay_ms: 0,
         }
     }
 }
@@ -229,9 +240,19 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 11] = [
-    "server", "cors", "rest", "primus", "socketio", "query", "log", "services", "storage", "app",
+const SECTIONS: [&str; 12] = [
+    "server",
+    "cors",
+    "rest",
+    "primus",
+    "socketio",
+    "query",
+    "log",
+    "services",
+    "storage",
+    "app",
     "auth",
+    "dashboard",
 ];
 
 impl Config {
@@ -313,6 +334,9 @@ impl Config {
                 crate::storage::redact(url)
             )));
         }
+        self.dashboard
+            .validate(self.app.enabled)
+            .map_err(ConfigError::Invalid)?;
         if self.app.enabled {
             self.app.validate().map_err(ConfigError::Invalid)?;
             crate::auth_config::validate(&self.auth.0)
@@ -365,6 +389,7 @@ impl Config {
         let printed = Config {
             app: self.app.redacted(),
             auth: self.auth.redacted(),
+            dashboard: self.dashboard.redacted(),
             ..self.clone()
         };
         toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))

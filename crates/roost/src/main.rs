@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
 use roost::storage::{Storage, StorageError};
-use roost::{chat, server, services};
+use roost::{chat, ops, server, services};
 use roost_core::App;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -130,7 +130,7 @@ async fn migrate(config: Config) -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     roost::listen::prepare_fd_limit(&config);
-    let storage = Storage::new(&config);
+    let storage = std::sync::Arc::new(Storage::new(&config));
     let (app, chat) = build_app(&config, &storage)
         .await
         .map_err(|e| e.to_string())?;
@@ -142,6 +142,7 @@ async fn serve(config: Config) -> Result<(), String> {
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "roost listening");
+    ops::first_page::announce(addr);
     let primus = server::primus(&app, &config)?;
     let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
     let handshake_auth = chat.as_ref().map(chat::ChatApp::socketio_handshake_auth);
@@ -154,11 +155,20 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
+    let ops = ops::Ops::new(
+        &app,
+        &config,
+        storage.clone(),
+        primus.as_ref(),
+        socketio.as_ref(),
+        chat.as_ref().map(chat::ChatApp::auth),
+    )?;
+    let router = ops.wrap(router);
     server::serve_with_limits(
         listener,
         router,
         &config.server,
-        server::shutdown_signal(),
+        ops.drain_on(server::shutdown_signal()),
         primus,
         socketio,
     )

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket};
 
 /// The Primus transport for `app` when `[primus] enabled` (the default), with the client
-/// library read from `primus.client_library`. Installs itself as the app's delivery sink.
+/// library read from `primus.client_library`, or the embedded one ([`crate::primus_client`]). Installs itself as the app's delivery sink.
 /// Call inside the runtime.
 pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
     if !config.primus.enabled {
@@ -23,7 +23,7 @@ pub fn primus(app: &App, config: &Config) -> Result<Option<Primus>, String> {
             std::fs::read(path)
                 .map_err(|e| format!("primus.client_library {}: {e}", path.display()))?,
         ),
-        None => None,
+        None => Some(crate::primus_client::library(config.primus.ping_interval_ms).into_bytes()),
     };
     Ok(Some(Primus::with_client_library(
         app.clone(),
@@ -137,9 +137,10 @@ pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, closes every Primus socket (without
-/// `primus::server::close`, so clients reconnect once a server is back) and lets requests in
-/// flight finish (bounded by `grace_secs`).
+/// Serves until `shutdown` resolves, then stops accepting and drains: calls in flight finish
+/// and are acknowledged, new calls are refused, then every socket is closed so that clients
+/// reconnect (Primus without `primus::server::close`), all within `grace_secs`; what the
+/// deadline cut is logged with counts.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -178,15 +179,48 @@ pub async fn serve_with_limits(
 ) -> std::io::Result<()> {
     let grace_secs = server.shutdown_grace_secs;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let grace = Duration::from_secs(grace_secs);
+    // The sockets drain within most of the grace period; the rest is for the HTTP side.
+    let sockets_deadline = grace.mul_f64(0.8);
     let limits = crate::listen::Limits::new(server);
     let server = crate::listen::serve(listener, router, limits, async move {
         shutdown.await;
         let _ = tx.send(());
-        if let Some(socketio) = socketio {
-            socketio.shutdown(Duration::from_secs(grace_secs)).await;
-        }
-        if let Some(primus) = primus {
-            primus.shutdown(Duration::from_secs(grace_secs)).await;
+        let started = std::time::Instant::now();
+        let (socketio, primus) = tokio::join!(
+            async {
+                match socketio {
+                    Some(s) => Some(s.shutdown(sockets_deadline).await),
+                    None => None,
+                }
+            },
+            async {
+                match primus {
+                    Some(p) => Some(p.shutdown(sockets_deadline).await),
+                    None => None,
+                }
+            },
+        );
+        for (transport, report) in [("primus", primus), ("socketio", socketio)] {
+            let Some(r) = report else { continue };
+            if r.calls_cut > 0 || r.tasks_cut > 0 {
+                tracing::warn!(
+                    transport,
+                    connections = r.connections_closed,
+                    calls_running = r.calls_running,
+                    calls_cut = r.calls_cut,
+                    tasks_cut = r.tasks_cut,
+                    "drain deadline reached: calls in flight cut (their acks are lost)"
+                );
+            } else {
+                tracing::info!(
+                    transport,
+                    connections = r.connections_closed,
+                    calls_acknowledged = r.calls_running,
+                    ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "drained: every call in flight acknowledged, every socket closed"
+                );
+            }
         }
     });
     let mut server = std::pin::pin!(server);
@@ -194,9 +228,9 @@ pub async fn serve_with_limits(
         () = &mut server => Ok(()),
         () = async {
             let _ = rx.await;
-            tokio::time::sleep(Duration::from_secs(grace_secs)).await;
+            tokio::time::sleep(grace).await;
         } => {
-            tracing::warn!(grace_secs, "requests still in flight after the grace period; stopping");
+            tracing::warn!(grace_secs, "HTTP requests still in flight after the grace period; stopping");
             Ok(())
         }
     }

@@ -197,6 +197,11 @@ impl Storage {
             .await
     }
 
+    /// The pool if a SQL service opened it (readiness pings only a database in use).
+    pub fn opened(&self) -> Option<&Database> {
+        self.db.get()
+    }
+
     /// Every migration change applied so far, in order.
     pub fn changes(&self) -> Vec<Change> {
         self.changes

@@ -49,7 +49,8 @@ pub struct PrimusConfig {
     /// Milliseconds a closing connection gets to write its last frames (default 1000).
     pub close_timeout_ms: u64,
     /// The browser client library served at `/primus/primus.js` (a file the binary reads at
-    /// start). Unset: that path answers 404.
+    /// start). Unset: the transport answers 404 there; the `roost` binary serves its embedded
+    /// library instead.
     pub client_library: Option<PathBuf>,
 }
 

@@ -104,7 +104,9 @@ pub(crate) fn run(
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
     let handle = open(&primus, handshake);
-    serve(primus, socket, handle, slot)
+    // One span per connection (debug level: free when disabled) joining its log lines.
+    let span = tracing::debug_span!("primus", conn = %handle.id, spark = %handle.spark_id);
+    tracing::Instrument::instrument(serve(primus, socket, handle, slot), span)
 }
 
 /// Registers the connection and runs the `connection` listeners (joining `anonymous`,
@@ -307,6 +309,7 @@ fn start_call(
         &inner.app,
         &inner.metrics,
         inner.config.max_pending_calls,
+        inner.lifecycle.is_shutting_down(),
         handle,
         method,
         args,

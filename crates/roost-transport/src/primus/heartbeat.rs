@@ -40,7 +40,11 @@ pub(crate) async fn run(inner: Weak<Inner>, interval: Duration, stop: Cancellati
 pub(crate) fn tick(inner: &Inner) {
     let mut dead: Vec<ConnectionId> = Vec::new();
     let mut alive: Vec<ConnectionId> = Vec::new();
+    let observer = inner.metrics.observer.get();
     for (id, handle) in inner.registry.read().iter() {
+        if let Some(observer) = observer {
+            observer.writer_queue_depth("primus", handle.outbox.len());
+        }
         if handle.alive.swap(false, Ordering::AcqRel) {
             alive.push(*id);
         } else {

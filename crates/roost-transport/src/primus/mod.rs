@@ -48,7 +48,7 @@ use bytes::Bytes;
 use registry::{PrimusSink, Registry};
 use roost_core::{App, ConnectionId};
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,28 +163,40 @@ impl Primus {
         heartbeat::tick(&self.inner);
     }
 
-    /// Stops the transport (the shared steps of [`socket`](crate::socket)): refuses new
-    /// upgrades, stops the heartbeat, closes every socket as `server_shutdown` (the backlog
-    /// is written, then a close frame) and waits (at most `deadline`) for connection tasks
-    /// and calls in flight to finish.
-    pub async fn shutdown(&self, deadline: Duration) {
+    /// Drains and stops the transport (the shared steps of [`socket`](crate::socket)) within
+    /// `deadline`: refuses new upgrades and new calls (an `Unavailable` error ack), stops the
+    /// heartbeat, lets the calls in flight finish and queue their acks, then closes every
+    /// socket as `server_shutdown` *without* `"primus::server::close"` (its backlog, acks
+    /// included, written first, then a close frame), so clients reconnect to another node or
+    /// to the restarted one, and waits for the connections' last words.
+    pub async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
         let inner = &self.inner;
         inner
             .lifecycle
             .shut_down(
                 PROVIDER,
                 inner.registry.ids(),
+                || inner.calls_in_flight(),
                 |id| {
                     inner.close(id, CloseReason::ServerShutdown);
                 },
                 async {},
                 deadline,
             )
-            .await;
+            .await
     }
 }
 
 impl Inner {
+    /// Calls running now on every connection.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        self.registry
+            .read()
+            .values()
+            .map(|h| h.pending_calls.load(Ordering::Acquire))
+            .sum()
+    }
+
     /// The one close: forgets the connection, tells its task why (it stops reading and
     /// writes its last words), leaves every channel and fires the app's `disconnect`, and counts the
     /// reason. Only the first close of a connection does anything.

@@ -9,6 +9,7 @@
 use super::connection::SparkId;
 use super::writer::{EnqueueError, Frame, Outbox};
 use super::Inner;
+use crate::observe::FanoutClock;
 use crate::socket::admission::CallSlots;
 use crate::socket::{CloseReason, TransportMetrics};
 use roost_core::{ConnectionId, Delivery, DeliverySink};
@@ -81,24 +82,30 @@ pub(crate) fn to_frame(bytes: Vec<u8>) -> Option<Frame> {
     }
 }
 
-/// Queues `frame` to every id in `ids` that is open; returns the ids whose queue is full.
+/// Queues `frame` to every id in `ids` that is open; pushes the ids whose queue is full to
+/// `slow`; returns how many queues took it.
 pub(crate) fn enqueue_many(
     registry: &Registry,
     metrics: &TransportMetrics,
     ids: &[ConnectionId],
     frame: &Frame,
     slow: &mut Vec<ConnectionId>,
-) {
+) -> usize {
     let conns = registry.read();
+    let mut queued = 0;
     for id in ids {
         if let Some(handle) = conns.get(id) {
             match handle.outbox.enqueue(frame.clone()) {
-                Ok(()) => TransportMetrics::inc(&metrics.frames_out),
+                Ok(()) => {
+                    queued += 1;
+                    TransportMetrics::inc(&metrics.frames_out);
+                }
                 Err(EnqueueError::Full) => slow.push(*id),
                 Err(EnqueueError::Closed) => {}
             }
         }
     }
+    queued
 }
 
 /// The sink installed on the app. Holds the transport weakly: the app owns the sink, and the
@@ -114,18 +121,38 @@ impl DeliverySink for PrimusSink {
         };
         let name = delivery.wire_name();
         let mut slow = Vec::new();
+        // With an observer, each frame carries the event's clock: the last copy dropped
+        // (written, or discarded with its connection) records the fan-out.
+        let clock = inner
+            .metrics
+            .observer
+            .get()
+            .map(|observer| FanoutClock::start("primus", observer));
         for batch in &delivery.batches {
             let bytes = roost_wire::primus::encode_event(&name, &batch.payload);
-            let Some(frame) = to_frame(bytes) else {
-                continue;
+            let frame = match &clock {
+                Some(clock) => match Frame::try_from(clock.wrap(bytes)) {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        tracing::error!(error = %e, "encoder produced invalid UTF-8; frame dropped");
+                        continue;
+                    }
+                },
+                None => match to_frame(bytes) {
+                    Some(frame) => frame,
+                    None => continue,
+                },
             };
-            enqueue_many(
+            let queued = enqueue_many(
                 &inner.registry,
                 &inner.metrics,
                 &batch.connections,
                 &frame,
                 &mut slow,
             );
+            if let Some(clock) = &clock {
+                clock.delivered(queued);
+            }
         }
         for id in slow {
             inner.close(id, CloseReason::SlowConsumer);

@@ -201,6 +201,11 @@ impl Outbox {
         true
     }
 
+    /// Frames waiting now (not those the writer took).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
     /// Refuses further frames (the connection is closing); returns those still queued.
     pub(crate) fn close(&self) -> VecDeque<Frame> {
         let mut queue = self.lock();

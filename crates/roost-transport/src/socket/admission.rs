@@ -62,11 +62,13 @@ pub(crate) struct Admitted<C: CallSlots> {
 /// no service has `method` (the reference never answers those; Roost does, so clients do
 /// not wait forever), with `TooManyRequests` (counted in `pending_call_limit_hits`) when
 /// `max_pending` calls already run on `conn`. `args` are the event's arguments after the
-/// method: the path first. The error is what the ack carries.
+/// method: the path first. While the transport drains (`draining`), calls are refused with
+/// `Unavailable`, so the client retries where it reconnects. The error is what the ack carries.
 pub(crate) fn admit<C: CallSlots>(
     app: &App,
     metrics: &TransportMetrics,
     max_pending: usize,
+    draining: bool,
     conn: &Arc<C>,
     method: String,
     mut args: Vec<Value>,
@@ -76,6 +78,12 @@ pub(crate) fn admit<C: CallSlots>(
         return Err(Error::new(
             ErrorKind::MethodNotAllowed,
             format!("Method '{method}' is not a method of any service"),
+        ));
+    }
+    if draining {
+        return Err(Error::new(
+            ErrorKind::Unavailable,
+            "The server is shutting down",
         ));
     }
     let before = conn.pending_calls().fetch_add(1, Ordering::AcqRel);
@@ -175,16 +183,18 @@ mod tests {
         let metrics = TransportMetrics::default();
         let conn = Arc::new(Conn(AtomicUsize::new(0)));
         let args = || vec![Value::from("echo"), Value::from(1)];
-        let first = admit(&app, &metrics, 1, &conn, "get".into(), args()).unwrap();
+        let first = admit(&app, &metrics, 1, false, &conn, "get".into(), args()).unwrap();
         assert_eq!(first.path, Value::from("echo"));
         assert_eq!(first.args, vec![Value::from(1)]);
-        let refused = admit(&app, &metrics, 1, &conn, "get".into(), args()).err();
+        let refused = admit(&app, &metrics, 1, false, &conn, "get".into(), args()).err();
         assert_eq!(refused.map(|e| e.kind), Some(ErrorKind::TooManyRequests));
         drop(first);
         assert_eq!(conn.0.load(Ordering::Acquire), 0);
-        let unknown = admit(&app, &metrics, 1, &conn, "nosuch".into(), args()).err();
+        let unknown = admit(&app, &metrics, 1, false, &conn, "nosuch".into(), args()).err();
         assert_eq!(unknown.map(|e| e.kind), Some(ErrorKind::MethodNotAllowed));
-        assert_eq!(TransportMetrics::get(&metrics.calls), 3);
+        let draining = admit(&app, &metrics, 1, true, &conn, "get".into(), args()).err();
+        assert_eq!(draining.map(|e| e.kind), Some(ErrorKind::Unavailable));
+        assert_eq!(TransportMetrics::get(&metrics.calls), 4);
         assert_eq!(TransportMetrics::get(&metrics.pending_call_limit_hits), 1);
         assert_eq!(conn.0.load(Ordering::Acquire), 0);
     }

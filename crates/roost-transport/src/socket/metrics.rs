@@ -33,9 +33,17 @@ pub struct TransportMetrics {
     /// Frames refused unparsed: more JSON values than the transport parses.
     pub value_limit_hits: AtomicU64,
     closes: [AtomicU64; 8],
+    /// Where distributions go (fan-out latency, deliveries per event, queue depth).
+    pub(crate) observer: crate::observe::ObserverSlot,
 }
 
 impl TransportMetrics {
+    /// Reports fan-out and queue-depth distributions to `observer` from now on. False when
+    /// an observer was already set.
+    pub fn set_observer(&self, observer: std::sync::Arc<dyn crate::TransportObserver>) -> bool {
+        self.observer.set(observer)
+    }
+
     /// How many connections closed for `reason`.
     pub fn closes(&self, reason: CloseReason) -> u64 {
         self.closes[reason.index()].load(Ordering::Relaxed)

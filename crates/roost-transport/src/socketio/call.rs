@@ -37,6 +37,7 @@ pub(super) fn on_event(
         &inner.app,
         &inner.metrics,
         inner.config.max_pending_calls,
+        inner.lifecycle.is_shutting_down(),
         &conn,
         method,
         args,
@@ -60,7 +61,6 @@ pub(super) fn on_event(
             guard,
         } = call;
         let result = call_external(&inner2.app, &method, &path, args, info.params()).await;
-        drop(guard);
         match result {
             Ok(ctx) => send_ack(
                 &inner2,
@@ -70,6 +70,8 @@ pub(super) fn on_event(
             ),
             Err(error) => send_ack(&inner2, &conn, ack_id, &[error.to_json()]),
         }
+        // After the ack is queued: a drain waits for this count before closing.
+        drop(guard);
     });
 }
 

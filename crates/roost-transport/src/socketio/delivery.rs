@@ -26,6 +26,7 @@ impl DeliverySink for SocketIoSink {
         };
         let name = delivery.wire_name();
         let mut slow = Vec::new();
+        let mut queued = 0;
         for batch in &delivery.batches {
             let payload = match serde_json::to_string(&*batch.payload) {
                 Ok(payload) => payload,
@@ -42,11 +43,17 @@ impl DeliverySink for SocketIoSink {
                     continue;
                 };
                 match conn.socket.emit(frame.clone()) {
-                    Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
+                    Ok(()) => {
+                        queued += 1;
+                        TransportMetrics::inc(&inner.metrics.frames_out);
+                    }
                     Err(TrySendError::Full(_)) => slow.push(*id),
                     Err(TrySendError::Closed(_)) => {}
                 }
             }
+        }
+        if let Some(observer) = inner.metrics.observer.get() {
+            observer.event_delivered("socketio", queued);
         }
         for id in slow {
             inner.close(id, CloseReason::SlowConsumer);

@@ -158,6 +158,9 @@ impl EngineIoHandler for Handler {
         let Some(inner) = self.inner.upgrade() else {
             return;
         };
+        // The session's span (debug level: free when disabled) around each of its packets,
+        // so its lines, and the calls it starts, join by `sid`.
+        let _span = tracing::debug_span!("socketio", sid = %socket.id).entered();
         TransportMetrics::inc(&inner.metrics.frames_in);
         let limit = inner.config.max_payload_anonymous;
         if msg.len() as u64 > limit {

@@ -79,7 +79,7 @@ use roost_core::external::call_external;
 use roost_core::{App, ConnectionId, ConnectionInfo, Map, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -314,10 +314,12 @@ impl SocketIo {
         self.inner.close(id, CloseReason::ServerClosed)
     }
 
-    /// Stops the transport (the shared steps of [`socket`](crate::socket)): refuses new
-    /// sessions, closes every connection (counted as `server_shutdown`) and every session,
-    /// and waits within `deadline` for calls in flight and for the sessions to close.
-    pub async fn shutdown(&self, deadline: Duration) {
+    /// Drains and stops the transport (the shared steps of [`socket`](crate::socket)) within
+    /// `deadline`: refuses new sessions and new calls (an `Unavailable` error ack), lets the
+    /// calls in flight finish and queue their acks, then closes every connection (counted as
+    /// `server_shutdown`; the client sees a transport close and reconnects) and every
+    /// session, and waits for them.
+    pub async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
         let inner = &self.inner;
         let sessions_closed = async {
             let sessions: Vec<Arc<EioSocket>> = inner.read().sessions.values().cloned().collect();
@@ -331,13 +333,21 @@ impl SocketIo {
             .shut_down(
                 PROVIDER,
                 self.connection_ids(),
+                || {
+                    inner
+                        .read()
+                        .conns
+                        .values()
+                        .map(|c| c.pending_calls.load(Ordering::Acquire))
+                        .sum()
+                },
                 |id| {
                     inner.close(id, CloseReason::ServerShutdown);
                 },
                 sessions_closed,
                 deadline,
             )
-            .await;
+            .await
     }
 }
 

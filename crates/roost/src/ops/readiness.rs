@@ -1,0 +1,199 @@
+//! `/readyz`: whether this node should get traffic. Not ready while draining (SIGTERM) or
+//! while any [`ReadinessCheck`] fails; each check runs with `server.readiness_timeout_ms`.
+//! Storage is the only check today; a broker check is one more [`ReadinessCheck`].
+
+use crate::storage::Storage;
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One thing the node needs to serve: the database, later a broker.
+#[async_trait]
+pub trait ReadinessCheck: Send + Sync + 'static {
+    /// The key in the `/readyz` answer (`storage`).
+    fn name(&self) -> &'static str;
+    /// `Ok` when the dependency answers; the error says why not (no secrets).
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The readiness state of one server. Cheap to clone.
+#[derive(Clone)]
+pub struct Readiness {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    draining: AtomicBool,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("draining", &self.is_draining())
+            .field(
+                "checks",
+                &self
+                    .inner
+                    .checks
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// What `/readyz` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// 200 or 503.
+    pub ready: bool,
+    /// The JSON body: `status`, `reason` when not ready, each check's result.
+    pub body: Value,
+}
+
+impl Readiness {
+    /// Readiness with these checks, each bounded by `timeout`.
+    pub fn new(checks: Vec<Arc<dyn ReadinessCheck>>, timeout: Duration) -> Readiness {
+        Readiness {
+            inner: Arc::new(Inner {
+                draining: AtomicBool::new(false),
+                checks,
+                timeout,
+            }),
+        }
+    }
+
+    /// From now on the node is not ready (the drain began). Never undone.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    /// Whether the drain began.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    /// Runs every check (concurrently, each within the timeout) unless draining.
+    pub async fn report(&self) -> Report {
+        if self.is_draining() {
+            return Report {
+                ready: false,
+                body: json!({"status": "unavailable", "reason": "draining"}),
+            };
+        }
+        let timeout = self.inner.timeout;
+        let results = futures_util::future::join_all(self.inner.checks.iter().map(|check| {
+            let check = Arc::clone(check);
+            async move {
+                let result = match tokio::time::timeout(timeout, check.check()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+                };
+                (check.name(), result)
+            }
+        }))
+        .await;
+        let mut checks = Map::new();
+        let mut reasons = Vec::new();
+        for (name, result) in results {
+            match result {
+                Ok(()) => {
+                    checks.insert(name.to_owned(), json!("ok"));
+                }
+                Err(why) => {
+                    reasons.push(format!("{name}: {why}"));
+                    checks.insert(name.to_owned(), json!(why));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            Report {
+                ready: true,
+                body: json!({"status": "ready", "checks": checks}),
+            }
+        } else {
+            Report {
+                ready: false,
+                body: json!({"status": "unavailable", "reason": reasons.join("; "), "checks": checks}),
+            }
+        }
+    }
+}
+
+/// The `[storage]` database answers `SELECT 1` (always ready when services live in memory,
+/// or before any SQL service opened the pool).
+#[derive(Debug)]
+pub struct StorageCheck(pub Arc<Storage>);
+
+#[async_trait]
+impl ReadinessCheck for StorageCheck {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        match self.0.opened() {
+            Some(db) => db.ping().await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Result<(), String>);
+
+    #[async_trait]
+    impl ReadinessCheck for Fixed {
+        fn name(&self) -> &'static str {
+            "broker"
+        }
+        async fn check(&self) -> Result<(), String> {
+            self.0.clone()
+        }
+    }
+
+    struct Stuck;
+
+    #[async_trait]
+    impl ReadinessCheck for Stuck {
+        fn name(&self) -> &'static str {
+            "stuck"
+        }
+        async fn check(&self) -> Result<(), String> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn every_check_must_pass_and_draining_wins() {
+        let ok = Readiness::new(vec![Arc::new(Fixed(Ok(())))], Duration::from_secs(1));
+        let report = ok.report().await;
+        assert!(report.ready);
+        assert_eq!(report.body["checks"]["broker"], "ok");
+        ok.start_draining();
+        let report = ok.report().await;
+        assert!(!report.ready);
+        assert_eq!(report.body["reason"], "draining");
+
+        let down = Readiness::new(
+            vec![
+                Arc::new(Fixed(Err("connection refused".into()))),
+                Arc::new(Stuck),
+            ],
+            Duration::from_millis(50),
+        );
+        let report = down.report().await;
+        assert!(!report.ready);
+        let reason = report.body["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("broker: connection refused"), "{reason}");
+        assert!(reason.contains("stuck: no answer within 50 ms"), "{reason}");
+    }
+}
