@@ -7,7 +7,7 @@ use crate::dialect::Dialect;
 use crate::error::{to_feathers_error, SqlError};
 use crate::migrate::{migrate, Change};
 use crate::table::{Arg, IdType, TableDef, EXTRA_COLUMN};
-use crate::transaction::SqlTransaction;
+use crate::transaction::{SqlTransaction, WriteTx};
 use async_trait::async_trait;
 use roost_core::params::Params;
 use roost_core::query::{sort_records, Page, Query, QueryError, QueryLimits, Select};
@@ -76,16 +76,16 @@ fn ended() -> Error {
 /// Where a method's statements run: the call's transaction, a transaction of its own (writes
 /// outside a call, e.g. from a script) or a plain pooled connection (reads).
 enum Session<'a> {
-    Shared(MutexGuard<'a, Option<sqlx::Transaction<'static, Any>>>),
-    Own(sqlx::Transaction<'static, Any>),
+    Shared(MutexGuard<'a, Option<WriteTx>>),
+    Own(WriteTx),
     Plain(PoolConnection<Any>),
 }
 
 impl Session<'_> {
     fn conn(&mut self) -> Result<&mut AnyConnection> {
         match self {
-            Session::Shared(guard) => guard.as_mut().map(|tx| &mut **tx).ok_or_else(ended),
-            Session::Own(tx) => Ok(&mut **tx),
+            Session::Shared(guard) => guard.as_mut().ok_or_else(ended)?.conn(),
+            Session::Own(tx) => tx.conn(),
             Session::Plain(conn) => Ok(&mut **conn),
         }
     }
@@ -203,7 +203,7 @@ impl SqlService {
         let pool = self.db.pool();
         Ok(if write {
             Session::Own(
-                pool.begin_with(self.dialect().begin_write())
+                WriteTx::begin(&self.db)
                     .await
                     .map_err(|e| self.db.to_feathers_error(&e))?,
             )
@@ -805,10 +805,7 @@ impl Service for SqlService {
         if SqlTransaction::find(params.transaction.as_ref(), self.db.key()).is_some() {
             return Ok(None);
         }
-        let tx = self
-            .db
-            .pool()
-            .begin_with(self.dialect().begin_write())
+        let tx = WriteTx::begin(&self.db)
             .await
             .map_err(|e| self.db.to_feathers_error(&e))?;
         Ok(Some(TransactionHandle::new(SqlTransaction::new(
