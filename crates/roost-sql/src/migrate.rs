@@ -229,7 +229,7 @@ async fn create_table(db: &Database, table: &TableDef) -> Result<(), SqlError> {
             sql.push_str(&format!(" AUTO_INCREMENT={}", table.start_id()));
         }
     }
-    let mut tx = WriteTx::begin(db).await?;
+    let mut tx = WriteTx::begin_migration(db).await?;
     let conn = tx.conn().map_err(|_| sqlx::Error::WorkerCrashed)?;
     sqlx::query(&sql).execute(&mut *conn).await?;
     if d == Dialect::Sqlite && !text_id && table.start_id() != 1 {

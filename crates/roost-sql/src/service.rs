@@ -13,12 +13,13 @@ use roost_core::params::Params;
 use roost_core::query::{sort_records, Page, Query, QueryError, QueryLimits, Select};
 use roost_core::schema::{FieldType, Schema};
 use roost_core::service::{AdapterOptions, Paginate, Service, STANDARD_METHODS};
-use roost_core::transaction::TransactionHandle;
+use roost_core::transaction::Transaction;
 use roost_core::{js, Error, Map, Result, Value};
 use sqlx::any::AnyArguments;
 use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
 use sqlx::{Any, Row};
+use std::sync::Arc;
 use tokio::sync::MutexGuard;
 
 /// Options of a [`SqlService`].
@@ -196,24 +197,36 @@ impl SqlService {
         }
     }
 
+    /// Where the statements of a method run. A write opens the call's transaction in its
+    /// handle (if no other database's transaction took the handle first); a read uses the
+    /// call's transaction only when a write already opened it.
     async fn session<'a>(&self, params: &'a Params, write: bool) -> Result<Session<'a>> {
-        if let Some(tx) = SqlTransaction::find(params.transaction.as_ref(), self.db.key()) {
+        let key = self.db.key();
+        let handle = params.transaction.as_ref();
+        if let Some(tx) = SqlTransaction::find(handle, key) {
             return Ok(Session::Shared(tx.lock().await));
         }
-        let pool = self.db.pool();
-        Ok(if write {
-            Session::Own(
-                WriteTx::begin(&self.db)
+        if !write {
+            return Ok(Session::Plain(
+                self.db
+                    .pool()
+                    .acquire()
                     .await
                     .map_err(|e| self.db.to_feathers_error(&e))?,
-            )
-        } else {
-            Session::Plain(
-                pool.acquire()
-                    .await
-                    .map_err(|e| self.db.to_feathers_error(&e))?,
-            )
-        })
+            ));
+        }
+        if let Some(handle) = handle {
+            let opened = handle
+                .open_with(|| async {
+                    let tx = WriteTx::begin(&self.db).await?;
+                    Ok(Arc::new(SqlTransaction::new(key, tx)) as Arc<dyn Transaction>)
+                })
+                .await?;
+            if let Some(tx) = SqlTransaction::own(opened, key) {
+                return Ok(Session::Shared(tx.lock().await));
+            }
+        }
+        Ok(Session::Own(WriteTx::begin(&self.db).await?))
     }
 
     fn paginate(&self, params: &Params) -> Option<Paginate> {
@@ -796,22 +809,6 @@ impl Service for SqlService {
         let result = self.remove_in(session.conn()?, id, query).await?;
         session.finish().await?;
         Ok(result)
-    }
-
-    async fn begin(&self, method: &str, params: &Params) -> Result<Option<TransactionHandle>> {
-        if !matches!(method, "create" | "update" | "patch" | "remove") {
-            return Ok(None);
-        }
-        if SqlTransaction::find(params.transaction.as_ref(), self.db.key()).is_some() {
-            return Ok(None);
-        }
-        let tx = WriteTx::begin(&self.db)
-            .await
-            .map_err(|e| self.db.to_feathers_error(&e))?;
-        Ok(Some(TransactionHandle::new(SqlTransaction::new(
-            self.db.key(),
-            tx,
-        ))))
     }
 
     fn implemented_methods(&self) -> Vec<String> {

@@ -1,9 +1,9 @@
 //! Write transactions. [`WriteTx`] owns its pooled connection and runs `BEGIN`, `COMMIT` and
-//! `ROLLBACK` itself, so that a connection whose transaction could not be ended cleanly is
+//! `ROLLBACK` itself (on SQLite only after its turn as the one writer), so that a connection whose transaction could not be ended cleanly is
 //! closed instead of going back to the pool still inside a transaction (where every later
 //! write on it, on any table, would fail). [`SqlTransaction`] is a call's `WriteTx`, shared by
-//! the method and the hooks through `params.transaction`, committed or rolled back by the core
-//! after the hooks.
+//! the method and the hooks through `params.transaction`: opened in the call's handle by the
+//! first write, committed or rolled back by the core after the hooks.
 
 use crate::config::Database;
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use roost_core::{Error, Result};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Executor};
 use std::any::Any as StdAny;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedSemaphorePermit};
 
 /// An open write transaction on a connection of its own.
 ///
@@ -22,6 +22,8 @@ use tokio::sync::{Mutex, MutexGuard};
 pub struct WriteTx {
     /// `None` once ended.
     conn: Option<PoolConnection<Any>>,
+    /// SQLite's one writer at a time; released once the transaction has ended.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for WriteTx {
@@ -33,15 +35,36 @@ impl std::fmt::Debug for WriteTx {
 }
 
 impl WriteTx {
-    /// Opens a write transaction on a connection from `db`'s pool.
-    pub(crate) async fn begin(db: &Database) -> Result<WriteTx, sqlx::Error> {
+    /// Opens a write transaction on a connection from `db`'s pool, after waiting for the
+    /// writer's turn (SQLite; see [`Database::write_permit`]).
+    pub(crate) async fn begin(db: &Database) -> Result<WriteTx> {
+        let permit = db.write_permit().await?;
+        Self::begin_with(db, permit)
+            .await
+            .map_err(|e| db.to_feathers_error(&e))
+    }
+
+    /// [`WriteTx::begin`] for migrations, which run before any call: waits for the writer's
+    /// turn without a deadline.
+    pub(crate) async fn begin_migration(db: &Database) -> Result<WriteTx, sqlx::Error> {
+        let permit = db.write_permit_unbounded().await;
+        Self::begin_with(db, permit).await
+    }
+
+    async fn begin_with(
+        db: &Database,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<WriteTx, sqlx::Error> {
         let mut conn = db.pool().acquire().await?;
         if let Err(e) = conn.execute(db.dialect().begin_write()).await {
             // Whatever state a failed BEGIN left behind is not for the next caller.
             conn.close_on_drop();
             return Err(e);
         }
-        Ok(WriteTx { conn: Some(conn) })
+        Ok(WriteTx {
+            conn: Some(conn),
+            permit,
+        })
     }
 
     /// The connection, inside the transaction.
@@ -80,9 +103,12 @@ impl Drop for WriteTx {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        let permit = self.permit.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
+                    // The next writer waits until this one's work is discarded.
+                    let _permit = permit;
                     if let Err(e) = conn.execute("ROLLBACK").await {
                         tracing::warn!(error = %e, "closing a connection whose transaction could not be rolled back");
                         conn.close_on_drop();
@@ -122,9 +148,14 @@ impl SqlTransaction {
         }
     }
 
-    /// The transaction in `handle` when it belongs to the database numbered `key`.
+    /// The transaction opened in `handle` when it belongs to the database numbered `key`.
     pub(crate) fn find(handle: Option<&TransactionHandle>, key: u64) -> Option<&SqlTransaction> {
-        let tx = handle?.0.as_any()?.downcast_ref::<SqlTransaction>()?;
+        Self::own(handle?.opened()?, key)
+    }
+
+    /// `tx` when it is this adapter's transaction on the database numbered `key`.
+    pub(crate) fn own(tx: &dyn Transaction, key: u64) -> Option<&SqlTransaction> {
+        let tx = tx.as_any()?.downcast_ref::<SqlTransaction>()?;
         (tx.key == key).then_some(tx)
     }
 
