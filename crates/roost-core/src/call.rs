@@ -2,9 +2,10 @@
 //! events on success (semantics §B, §C1–C3). The call's transaction: see
 //! [`crate::transaction`].
 
-use crate::app::{read, ServiceEntry, ServiceHandle};
+use crate::app::{ServiceEntry, ServiceHandle};
 use crate::error::{Error, Result};
 use crate::hooks::{AroundHook, BoxFuture, HookContext, Http, Next};
+use crate::lock::read;
 use crate::params::Params;
 use crate::service::Service;
 use crate::transaction::TransactionHandle;

@@ -197,14 +197,7 @@ impl ServiceOptions {
     }
 }
 
-/// Pagination settings of an adapter: `{default, max}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Paginate {
-    /// Page size when the query has no valid `$limit`.
-    pub default: Option<usize>,
-    /// Largest page size; a larger `$limit` is capped.
-    pub max: Option<usize>,
-}
+pub use crate::params::Paginate;
 
 /// Which methods may act on several records at once (the adapter `multi` option, §A9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
