@@ -5,6 +5,7 @@
 #
 #   bench/compare.sh                 # everything, sized for a 2-core machine (≤ ~10 min)
 #   BENCH_TARGETS=roost BENCH_SCENARIOS="connect rpc" bench/compare.sh
+#   BENCH_TARGETS=roost BENCH_SCENARIOS=signups bench/compare.sh   # opt-in, chat app, SQLite
 #
 # Apps: when bench/reference/chat.js exists and `roost config --config bench/roost-bench.toml`
 # accepts the file (the default chat app is in this build), both servers run the chat app and
@@ -41,6 +42,13 @@ cd "$(dirname "$0")/.."
 : "${BENCH_STEP_SECS:=5}"
 : "${BENCH_DRAIN_SECS:=5}"
 : "${BENCH_MAX_P99_MS:=50}"
+# signups (opt-in; chat app): message creates from BENCH_SIGNUP_WRITERS connections, first
+# alone, then while BENCH_SIGNUPS more connections sign up new users back to back (a bcrypt
+# hash each); Roost keeps its records in BENCH_SIGNUP_STORAGE (in a fresh data directory).
+: "${BENCH_SIGNUP_WRITERS:=50}"
+: "${BENCH_SIGNUPS:=50}"
+: "${BENCH_SIGNUP_SECS:=10}"
+: "${BENCH_SIGNUP_STORAGE:=sqlite://roost.db}"
 # churn
 : "${BENCH_CHURN_STABLE:=1000}"
 : "${BENCH_CHURN_CHURNERS:=64}"
@@ -63,8 +71,11 @@ echo "== building (release)"
 cargo build --release -p roost-bench -p roost --bins --example interop
 # (Re)install when the lock file is newer than the installed tree (npm writes
 # node_modules/.package-lock.json on every install).
-if [ ! -f bench/reference/node_modules/.package-lock.json ] ||
-  [ bench/reference/package-lock.json -nt bench/reference/node_modules/.package-lock.json ]; then
+# Only when the reference is benchmarked.
+if [[ " $BENCH_TARGETS " == *" reference "* ]] && {
+  [ ! -f bench/reference/node_modules/.package-lock.json ] ||
+    [ bench/reference/package-lock.json -nt bench/reference/node_modules/.package-lock.json ]
+}; then
   (cd bench/reference && npm ci --no-audit --no-fund)
 fi
 
@@ -109,7 +120,8 @@ start_server() {
     roost/chat)
       local data
       data=$(mktemp -d "$BENCH_OUT/roost-data.XXXXXX")
-      ROOST_PRIMUS__PING_INTERVAL_MS=$BENCH_PING_MS "${SERVER_PIN[@]}" "$BENCH_ROOST_BIN" serve \
+      ROOST_STORAGE__URL="${STORAGE_URL:-memory}" ROOST_PRIMUS__PING_INTERVAL_MS=$BENCH_PING_MS \
+        "${SERVER_PIN[@]}" "$BENCH_ROOST_BIN" serve \
         --config bench/roost-bench.toml --port "$PORT" --data-dir "$data" >"$log" 2>&1 &
       ;;
     reference/realtime)
@@ -161,6 +173,14 @@ for target in $BENCH_TARGETS; do
         bench "$target" "" fanout --subscribers "$BENCH_SUBSCRIBERS" --rates "$BENCH_RATES" \
           --step-secs "$BENCH_STEP_SECS" --drain-secs "$BENCH_DRAIN_SECS" \
           --max-p99-ms "$BENCH_MAX_P99_MS"
+        ;;
+      signups)
+        STORAGE_URL=$BENCH_SIGNUP_STORAGE
+        for signups in 0 "$BENCH_SIGNUPS"; do
+          bench "$target" "signups-$signups" rpc --method create \
+            --connections "$BENCH_SIGNUP_WRITERS" --signups "$signups" --secs "$BENCH_SIGNUP_SECS"
+        done
+        STORAGE_URL=
         ;;
       churn)
         bench "$target" "" churn --stable "$BENCH_CHURN_STABLE" \

@@ -1,5 +1,7 @@
 //! `rpc`: C connections each calling one method back to back (the next call goes out when
-//! the previous ack is in); calls per second and latency percentiles.
+//! the previous ack is in); calls per second and latency percentiles. With `--signups S`,
+//! S more connections sign up new users back to back meanwhile (`create users`, a bcrypt
+//! hash each on the chat app): the calls' latency under write contention.
 
 use super::{open_ready, Env};
 use crate::client::{classify, pong, BenchError, Conn, Frame};
@@ -37,6 +39,9 @@ pub(crate) struct RpcArgs {
     /// Seconds of calling.
     #[arg(long, default_value_t = 10)]
     secs: u64,
+    /// Connections signing up new users back to back during the run (unauthenticated).
+    #[arg(long, default_value_t = 0)]
+    signups: usize,
 }
 
 impl RpcArgs {
@@ -46,6 +51,7 @@ impl RpcArgs {
             "method": format!("{:?}", self.method).to_lowercase(),
             "path": self.path,
             "secs": self.secs,
+            "signups": self.signups,
         })
     }
 
@@ -127,6 +133,33 @@ async fn call_loop(
     tally
 }
 
+/// Signs up new users on `conn` until `until`, one after the other.
+async fn signup_loop(mut conn: Conn, n: usize, until: Instant) -> Tally {
+    let mut tally = Tally::default();
+    let run = format!("{}-{}", std::process::id(), crate::stats::unix_secs());
+    let mut seq = 0u64;
+    while Instant::now() < until {
+        seq += 1;
+        let user = json!({
+            "email": format!("bench-signup-{run}-{n}-{seq}@example.com"),
+            "password": "bench-signup-password",
+        });
+        match conn.call("create", "users", &[user, json!({})]).await {
+            Ok(_) => tally.ok += 1,
+            Err(BenchError::Call(e)) => {
+                tally.failed += 1;
+                tally.first_error.get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => {
+                tally.first_error.get_or_insert(e.to_string());
+                break;
+            }
+        }
+    }
+    conn.close(false).await;
+    tally
+}
+
 /// Runs the scenario; the results as one JSON object.
 pub(crate) async fn run(env: Arc<Env>, args: &RpcArgs) -> Result<Value, BenchError> {
     let mut first = open_ready(&env, 0, None).await?;
@@ -140,6 +173,10 @@ pub(crate) async fn run(env: Arc<Env>, args: &RpcArgs) -> Result<Value, BenchErr
     let mut conns = Vec::with_capacity(args.connections);
     for n in 1..=args.connections {
         conns.push(open_ready(&env, n, None).await?);
+    }
+    let mut signers = Vec::with_capacity(args.signups);
+    for n in 0..args.signups {
+        signers.push(Conn::open(&env.target, args.connections + 1 + n).await?);
     }
     let latencies = Arc::new(Latencies::default());
     let before = env.server.sample();
@@ -155,6 +192,11 @@ pub(crate) async fn run(env: Arc<Env>, args: &RpcArgs) -> Result<Value, BenchErr
             )
         })
         .collect();
+    let signups: Vec<_> = signers
+        .into_iter()
+        .enumerate()
+        .map(|(n, conn)| tokio::spawn(signup_loop(conn, n, until)))
+        .collect();
     let mut total = Tally::default();
     for task in tasks {
         let tally = task.await.unwrap_or_default();
@@ -162,6 +204,15 @@ pub(crate) async fn run(env: Arc<Env>, args: &RpcArgs) -> Result<Value, BenchErr
         total.failed += tally.failed;
         if total.first_error.is_none() {
             total.first_error = tally.first_error;
+        }
+    }
+    let mut signed = Tally::default();
+    for task in signups {
+        let tally = task.await.unwrap_or_default();
+        signed.ok += tally.ok;
+        signed.failed += tally.failed;
+        if signed.first_error.is_none() {
+            signed.first_error = tally.first_error;
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -177,6 +228,9 @@ pub(crate) async fn run(env: Arc<Env>, args: &RpcArgs) -> Result<Value, BenchErr
             "first_error": total.first_error,
             "calls_per_sec": round3(total.ok as f64 / secs),
             "server_cores": cores,
+            "signups": signed.ok,
+            "signups_failed": signed.failed,
+            "signup_first_error": signed.first_error,
         }),
         latencies.summary().to_json("lat"),
     ]))

@@ -6,12 +6,13 @@ use crate::error::{Error, Result};
 use crate::events::Listeners;
 use crate::hooks::store::HookStore;
 use crate::hooks::HookMap;
+use crate::lock::{read, write};
 use crate::publish::Publishers;
 use crate::routing::{normalize_path, split_request_path, RoutePattern};
 use crate::service::{ResolvedOptions, Service, ServiceOptions};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 
 /// A Roost application: cheap to clone, shared by every transport and hook.
 #[derive(Clone)]
@@ -63,18 +64,6 @@ impl fmt::Debug for ServiceEntry {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
-}
-
-/// Locks that survive a panicking holder: the data behind them stays consistent because every
-/// critical section here is a single insert or clone.
-pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The best route match so far: the entry, its route values and its rank.

@@ -1,11 +1,14 @@
 //! One service call: build the context, run the hook chain around the method, emit the
-//! events on success (semantics §B, §C1–C3).
+//! events on success (semantics §B, §C1–C3). The call's transaction: see
+//! [`crate::transaction`].
 
-use crate::app::{read, ServiceEntry, ServiceHandle};
+use crate::app::{ServiceEntry, ServiceHandle};
 use crate::error::{Error, Result};
 use crate::hooks::{AroundHook, BoxFuture, HookContext, Http, Next};
+use crate::lock::read;
 use crate::params::Params;
 use crate::service::Service;
+use crate::transaction::TransactionHandle;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -81,21 +84,23 @@ impl ServiceHandle {
                 Ok(())
             })
         });
-        let transaction = if matches!(method, "find" | "get") {
+        // A call that may write gets an empty transaction handle, which the adapter fills
+        // when it first writes; a call made with its caller's params shares the caller's,
+        // and the caller commits it.
+        let transaction = if matches!(method, "find" | "get") || ctx.params.transaction.is_some() {
             None
         } else {
-            entry.service.begin(method, &ctx.params).await?
-        };
-        if let Some(tx) = &transaction {
+            let tx = TransactionHandle::new();
             ctx.params.transaction = Some(tx.clone());
-        }
+            Some(tx)
+        };
         let outcome = Next::new(&layers, &terminal).run(&mut ctx).await;
         if let Some(tx) = transaction {
             match &outcome {
-                Ok(()) => tx.0.commit().await?,
+                Ok(()) => tx.commit().await?,
                 Err(_) => {
-                    if let Err(e) = tx.0.rollback().await {
-                        tracing::error!(path = %entry.path, method, error = %e, "rollback failed");
+                    if let Err(e) = tx.rollback().await {
+                        tracing::warn!(path = %entry.path, method, error = %e, "rollback failed");
                     }
                 }
             }

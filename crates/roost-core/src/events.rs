@@ -2,8 +2,9 @@
 //! and only on success, one per array item; custom events a service emits itself; server-side
 //! listeners receiving `(data, context)`; then the publish step.
 
-use crate::app::{read, write, ServiceHandle};
+use crate::app::ServiceHandle;
 use crate::hooks::HookContext;
+use crate::lock::{read, write};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -12,6 +12,9 @@
 //! - [`query`]: the query language, parsed once into an AST; [`memory`]: the memory adapter.
 //! - [`schema`]: field types and REST query coercion.
 //! - [`error`]: Feathers errors; [`routing`]: paths and route placeholders.
+//! - At the bottom, depending on nothing else here: [`ids`] ([`ConnectionId`]), [`headers`]
+//!   ([`HandshakeHeaders`]) and the lock helpers; then [`transaction`], [`params`] and
+//!   [`service`], each using only what is below it.
 //!
 //! # The life of a call
 //! A transport decodes a frame into `(method, path, args)` and calls
@@ -29,8 +32,11 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod external;
+pub mod headers;
 pub mod hooks;
+pub mod ids;
 pub mod js;
+mod lock;
 pub mod memory;
 pub mod params;
 pub mod publish;

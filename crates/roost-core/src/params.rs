@@ -1,9 +1,18 @@
 //! `params`: what a service method sees besides its id and data (semantics §A14–A15).
 
-use crate::connection::ConnectionId;
-use crate::service::Paginate;
+use crate::ids::ConnectionId;
 use crate::transaction::TransactionHandle;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// Pagination settings of an adapter: `{default, max}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Paginate {
+    /// Page size when the query has no valid `$limit`.
+    pub default: Option<usize>,
+    /// Largest page size; a larger `$limit` is capped.
+    pub max: Option<usize>,
+}
 
 /// A server-side override of the service's pagination for one call (`params.paginate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

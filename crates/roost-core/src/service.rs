@@ -3,7 +3,6 @@
 
 use crate::error::{Error, Result};
 use crate::params::Params;
-use crate::transaction::TransactionHandle;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -94,12 +93,6 @@ pub trait Service: Send + Sync + 'static {
     /// A custom method `name(data, params)`.
     async fn call(&self, method: &str, _data: Value, _params: &Params) -> Result<Value> {
         Err(not_implemented(method))
-    }
-    /// Opens a transaction for a call that writes (`create`, `update`, `patch`, `remove` and
-    /// custom methods). The default opens none. When one is returned, the call commits it
-    /// after every hook succeeded and before emitting events, or rolls it back on failure.
-    async fn begin(&self, _method: &str, _params: &Params) -> Result<Option<TransactionHandle>> {
-        Ok(None)
     }
     /// The standard and custom methods this service implements. The default is the six
     /// standard methods; a service with custom methods or fewer standard ones overrides it.
@@ -204,14 +197,7 @@ impl ServiceOptions {
     }
 }
 
-/// Pagination settings of an adapter: `{default, max}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Paginate {
-    /// Page size when the query has no valid `$limit`.
-    pub default: Option<usize>,
-    /// Largest page size; a larger `$limit` is capped.
-    pub max: Option<usize>,
-}
+pub use crate::params::Paginate;
 
 /// Which methods may act on several records at once (the adapter `multi` option, §A9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

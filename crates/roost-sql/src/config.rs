@@ -9,7 +9,9 @@ use sqlx::{AnyConnection, AnyPool};
 use sqlx::{Connection, Executor, Row};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How Roost reaches its SQL database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,20 +23,20 @@ pub struct SqlConfig {
     /// too). Default `sqlite://roost-data/roost.db`.
     pub url: String,
     /// Most connections open at once. Default 10 (SQLite: readers share them; one writes at a
-    /// time).
+    /// time, the other writers queue in order, each for at most `acquire_timeout_ms`).
     pub max_connections: u32,
     /// Connections kept open when idle. Default 0.
     pub min_connections: u32,
-    /// Milliseconds a call waits for a free connection before failing with `Timeout` (408).
-    /// Default 5000.
+    /// Milliseconds a call waits for a free connection (SQLite writes: also for their turn
+    /// to write) before failing with `Timeout` (408). Default 5000.
     pub acquire_timeout_ms: u64,
     /// Milliseconds one statement may run before the server cancels it and the call fails
     /// with `Timeout` (408); 0 disables. PostgreSQL (`statement_timeout`), MariaDB
     /// (`max_statement_time`) and MySQL (`max_execution_time`, SELECT only). Not available on
     /// SQLite. Default 30000.
     pub statement_timeout_ms: u64,
-    /// SQLite only: milliseconds a writer waits for the write lock before failing with
-    /// `Timeout` (408). Default 5000.
+    /// SQLite only: milliseconds a statement waits for a lock held by another process (or
+    /// by a connection being closed) before failing with `Timeout` (408). Default 5000.
     pub busy_timeout_ms: u64,
 }
 
@@ -61,6 +63,12 @@ pub struct Database {
     pool: AnyPool,
     dialect: Dialect,
     key: u64,
+    /// SQLite: one write transaction at a time, the others queued in order (SQLite has one
+    /// write lock; writers that wait on it in `busy_timeout` retry by polling, unfairly, and
+    /// fail under load). `None` for servers, which lock per row.
+    writer: Option<Arc<Semaphore>>,
+    /// How long a writer waits for its turn (`acquire_timeout_ms`).
+    write_wait: Duration,
 }
 
 fn install_drivers() {
@@ -185,6 +193,8 @@ impl Database {
             pool,
             dialect,
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            writer: (dialect == Dialect::Sqlite).then(|| Arc::new(Semaphore::new(1))),
+            write_wait: Duration::from_millis(config.acquire_timeout_ms),
         })
     }
 
@@ -200,6 +210,33 @@ impl Database {
 
     pub(crate) fn key(&self) -> u64 {
         self.key
+    }
+
+    /// The writer's turn (SQLite), waited for in order, at most `acquire_timeout_ms`: then
+    /// the call fails with `Timeout` (408). `None` where writers need no turn.
+    pub(crate) async fn write_permit(&self) -> roost_core::Result<Option<OwnedSemaphorePermit>> {
+        let Some(writer) = &self.writer else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.write_wait, Arc::clone(writer).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // The semaphore is never closed.
+            Ok(Err(_)) => Err(roost_core::Error::unavailable(
+                "The database is unavailable",
+            )),
+            Err(_) => {
+                tracing::warn!("timed out waiting for the database's write lock");
+                Err(roost_core::Error::timeout(
+                    "Timed out waiting for the database's write lock",
+                ))
+            }
+        }
+    }
+
+    /// [`Database::write_permit`] without a deadline.
+    pub(crate) async fn write_permit_unbounded(&self) -> Option<OwnedSemaphorePermit> {
+        let writer = self.writer.as_ref()?;
+        Arc::clone(writer).acquire_owned().await.ok()
     }
 
     /// [`crate::to_feathers_error`], except that a pool that timed out while it still had room

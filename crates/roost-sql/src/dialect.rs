@@ -158,7 +158,8 @@ impl Dialect {
     }
 
     /// The statement that opens a write transaction. SQLite takes the write lock at once, so
-    /// two writers queue on `busy_timeout` instead of failing when upgrading a read lock.
+    /// a writer never fails upgrading a read lock (writers of one process also take turns,
+    /// see [`crate::Database`]).
     pub fn begin_write(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BEGIN IMMEDIATE",

@@ -66,7 +66,14 @@ pub fn to_feathers_error(e: &sqlx::Error) -> Error {
             Error::unavailable("The database is unavailable")
         }
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let mut code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if is_sqlite(db.as_ref()) {
+                // SQLite reports extended codes (e.g. 778, a failed write): the primary code
+                // is the low byte.
+                if let Ok(n) = code.parse::<i32>() {
+                    code = format!("sqlite:{}", n & 0xff);
+                }
+            }
             if beyond_statement_limits(&code, db.message()) {
                 // Caused by what a client sent (a query past the database's own limits):
                 // answered 400, and not logged above debug, so clients cannot flood the log.
@@ -117,33 +124,49 @@ fn beyond_statement_limits(code: &str, message: &str) -> bool {
         "pattern too complex",
     ];
     match code {
-        "1" => SQLITE_MESSAGES.iter().any(|m| message.contains(m)),
-        "18" | "54000" | "54001" | "54011" | "54023" | "1390" | "1436" => true,
+        "sqlite:1" => SQLITE_MESSAGES.iter().any(|m| message.contains(m)),
+        "sqlite:18" | "54000" | "54001" | "54011" | "54023" | "1390" | "1436" => true,
         _ => false,
     }
 }
 
+/// Whether `e` comes from SQLite (whose codes are numbers, like MySQL's).
+fn is_sqlite(e: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "sqlite")]
+    if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return true;
+    }
+    let _ = e;
+    false
+}
+
+/// The message of a write refused because the database's disk is full.
+pub const DISK_FULL: &str = "The database's disk is full: writes fail until space is freed";
+
 /// Vendor codes that mean "try again later" or "too slow", by backend: PostgreSQL SQLSTATEs,
-/// MySQL/MariaDB error numbers and SQLite result codes.
+/// MySQL/MariaDB error numbers and SQLite primary result codes (`sqlite:N`).
 fn by_code(code: &str) -> Option<Error> {
     let timeout = || Some(Error::timeout("The database did not answer in time"));
     let unavailable = || Some(Error::unavailable("The database is unavailable"));
+    let disk_full = || Some(Error::unavailable(DISK_FULL));
     match code {
         // PostgreSQL: query_canceled (statement_timeout), lock_not_available.
         "57014" | "55P03" => timeout(),
+        // PostgreSQL: disk full; MySQL/MariaDB: disk full, table full.
+        "53100" | "1021" | "1114" => disk_full(),
         // PostgreSQL: admin shutdown, crash shutdown, cannot connect now, too many
-        // connections, serialization failure, deadlock, disk full, out of memory.
-        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "53100" | "53200" => {
-            unavailable()
-        }
+        // connections, serialization failure, deadlock, out of memory.
+        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "53200" => unavailable(),
         // MariaDB max_statement_time, MySQL max_execution_time, lock wait timeout.
         "1969" | "3024" | "1205" => timeout(),
         // MySQL: too many connections, deadlock, server shutdown, read-only.
         "1040" | "1213" | "1053" | "1290" => unavailable(),
         // SQLite: BUSY / LOCKED after busy_timeout.
-        "5" | "6" | "261" | "517" => timeout(),
-        // SQLite: disk full, I/O error, cannot open, read-only database.
-        "13" | "10" | "14" | "8" => unavailable(),
+        "sqlite:5" | "sqlite:6" => timeout(),
+        // SQLite: disk (or database size limit) full.
+        "sqlite:13" => disk_full(),
+        // SQLite: I/O error, cannot open, read-only database.
+        "sqlite:10" | "sqlite:14" | "sqlite:8" => unavailable(),
         _ => None,
     }
 }
@@ -161,17 +184,36 @@ mod tests {
         assert_eq!(by_code("57014").map(|e| e.code()), Some(408));
         assert_eq!(by_code("1969").map(|e| e.code()), Some(408));
         assert!(by_code("23505").is_none());
+        assert_eq!(
+            by_code("sqlite:13").map(|e| e.message),
+            Some(DISK_FULL.into())
+        );
+        assert!(
+            by_code("13").is_none(),
+            "MySQL 13 is not SQLite's disk full"
+        );
     }
 
     #[test]
     fn statements_past_the_database_limits_are_the_clients_fault() {
-        assert!(beyond_statement_limits("1", "too many SQL variables"));
         assert!(beyond_statement_limits(
-            "1",
+            "sqlite:1",
+            "too many SQL variables"
+        ));
+        assert!(beyond_statement_limits(
+            "sqlite:18",
+            "string or blob too big"
+        ));
+        assert!(beyond_statement_limits(
+            "sqlite:1",
             "Expression tree is too large (maximum depth 1000)"
         ));
         assert!(beyond_statement_limits("54001", "statement is too complex"));
-        assert!(!beyond_statement_limits("1", "no such column: x"));
+        assert!(!beyond_statement_limits("sqlite:1", "no such column: x"));
+        assert!(
+            !beyond_statement_limits("1", "too many SQL variables"),
+            "MySQL 1 is not SQLite"
+        );
         let protocol = sqlx::Error::Protocol("too many arguments for query: 70000".into());
         assert_eq!(to_feathers_error(&protocol).code(), 400);
     }

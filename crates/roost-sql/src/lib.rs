@@ -9,13 +9,13 @@
 //! - [`compile`]: the core's query AST → SQL with bound parameters, exact on typed columns,
 //!   a prefilter plus the core's matcher elsewhere.
 //! - [`service`]: [`SqlService`], the Feathers methods.
-//! - [`transaction`]: the call's transaction (`Service::begin`).
+//! - [`transaction`]: write transactions ([`WriteTx`]) and the call's ([`SqlTransaction`]).
 //! - [`migrate`](mod@migrate): create tables, add columns, refuse destructive changes.
 //! - [`error`]: [`SqlError`] and [`to_feathers_error`], the one mapping of database failures
 //!   to Feathers errors.
 //!
 //! # The life of a call
-//! `App` asks [`SqlService`] to `begin` a transaction for a write; the method parses
+//! The first write of an `App` call opens its transaction in `params.transaction`; the method parses
 //! `params.query` into the core's AST, [`compile`] turns it into a WHERE clause whose values
 //! are all bound parameters and whose identifiers all come from the declared schema, the rows
 //! come back through [`TableDef::decode_row`], and `$select` shapes them. The core commits
@@ -36,4 +36,4 @@ pub use error::{to_feathers_error, SqlError};
 pub use migrate::{migrate, Change};
 pub use service::{SqlOptions, SqlService};
 pub use table::{IdType, TableDef};
-pub use transaction::SqlTransaction;
+pub use transaction::{SqlTransaction, WriteTx};

@@ -5,6 +5,7 @@ use crate::config::Database;
 use crate::dialect::Dialect;
 use crate::error::SqlError;
 use crate::table::{IdType, TableDef, EXTRA_COLUMN, SEQ_COLUMN};
+use crate::transaction::WriteTx;
 use roost_core::schema::FieldType;
 use std::fmt;
 
@@ -228,13 +229,14 @@ async fn create_table(db: &Database, table: &TableDef) -> Result<(), SqlError> {
             sql.push_str(&format!(" AUTO_INCREMENT={}", table.start_id()));
         }
     }
-    let mut tx = db.pool().begin().await?;
-    sqlx::query(&sql).execute(&mut *tx).await?;
+    let mut tx = WriteTx::begin_migration(db).await?;
+    let conn = tx.conn().map_err(|_| sqlx::Error::WorkerCrashed)?;
+    sqlx::query(&sql).execute(&mut *conn).await?;
     if d == Dialect::Sqlite && !text_id && table.start_id() != 1 {
         sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)")
             .bind(table.name())
             .bind(table.start_id().saturating_sub(1))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
     tx.commit().await?;

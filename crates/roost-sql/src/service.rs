@@ -7,18 +7,19 @@ use crate::dialect::Dialect;
 use crate::error::{to_feathers_error, SqlError};
 use crate::migrate::{migrate, Change};
 use crate::table::{Arg, IdType, TableDef, EXTRA_COLUMN};
-use crate::transaction::SqlTransaction;
+use crate::transaction::{SqlTransaction, WriteTx};
 use async_trait::async_trait;
 use roost_core::params::Params;
 use roost_core::query::{sort_records, Page, Query, QueryError, QueryLimits, Select};
 use roost_core::schema::{FieldType, Schema};
 use roost_core::service::{AdapterOptions, Paginate, Service, STANDARD_METHODS};
-use roost_core::transaction::TransactionHandle;
+use roost_core::transaction::Transaction;
 use roost_core::{js, Error, Map, Result, Value};
 use sqlx::any::AnyArguments;
 use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
 use sqlx::{Any, Row};
+use std::sync::Arc;
 use tokio::sync::MutexGuard;
 
 /// Options of a [`SqlService`].
@@ -76,16 +77,16 @@ fn ended() -> Error {
 /// Where a method's statements run: the call's transaction, a transaction of its own (writes
 /// outside a call, e.g. from a script) or a plain pooled connection (reads).
 enum Session<'a> {
-    Shared(MutexGuard<'a, Option<sqlx::Transaction<'static, Any>>>),
-    Own(sqlx::Transaction<'static, Any>),
+    Shared(MutexGuard<'a, Option<WriteTx>>),
+    Own(WriteTx),
     Plain(PoolConnection<Any>),
 }
 
 impl Session<'_> {
     fn conn(&mut self) -> Result<&mut AnyConnection> {
         match self {
-            Session::Shared(guard) => guard.as_mut().map(|tx| &mut **tx).ok_or_else(ended),
-            Session::Own(tx) => Ok(&mut **tx),
+            Session::Shared(guard) => guard.as_mut().ok_or_else(ended)?.conn(),
+            Session::Own(tx) => tx.conn(),
             Session::Plain(conn) => Ok(&mut **conn),
         }
     }
@@ -196,24 +197,36 @@ impl SqlService {
         }
     }
 
+    /// Where the statements of a method run. A write opens the call's transaction in its
+    /// handle (if no other database's transaction took the handle first); a read uses the
+    /// call's transaction only when a write already opened it.
     async fn session<'a>(&self, params: &'a Params, write: bool) -> Result<Session<'a>> {
-        if let Some(tx) = SqlTransaction::find(params.transaction.as_ref(), self.db.key()) {
+        let key = self.db.key();
+        let handle = params.transaction.as_ref();
+        if let Some(tx) = SqlTransaction::find(handle, key) {
             return Ok(Session::Shared(tx.lock().await));
         }
-        let pool = self.db.pool();
-        Ok(if write {
-            Session::Own(
-                pool.begin_with(self.dialect().begin_write())
+        if !write {
+            return Ok(Session::Plain(
+                self.db
+                    .pool()
+                    .acquire()
                     .await
                     .map_err(|e| self.db.to_feathers_error(&e))?,
-            )
-        } else {
-            Session::Plain(
-                pool.acquire()
-                    .await
-                    .map_err(|e| self.db.to_feathers_error(&e))?,
-            )
-        })
+            ));
+        }
+        if let Some(handle) = handle {
+            let opened = handle
+                .open_with(|| async {
+                    let tx = WriteTx::begin(&self.db).await?;
+                    Ok(Arc::new(SqlTransaction::new(key, tx)) as Arc<dyn Transaction>)
+                })
+                .await?;
+            if let Some(tx) = SqlTransaction::own(opened, key) {
+                return Ok(Session::Shared(tx.lock().await));
+            }
+        }
+        Ok(Session::Own(WriteTx::begin(&self.db).await?))
     }
 
     fn paginate(&self, params: &Params) -> Option<Paginate> {
@@ -446,7 +459,8 @@ impl SqlService {
         self.project(query.filters.select.as_ref(), &record)
     }
 
-    /// Inserts one record and reads it back. `keep_falsy_id` keeps ids such as 0 (import).
+    /// Inserts one record and reads it back. `keep_falsy_id` keeps ids such as 0 and any id
+    /// the column holds (import: trusted data); a client's id must be a safe integer.
     async fn insert(
         &self,
         conn: &mut AnyConnection,
@@ -459,7 +473,8 @@ impl SqlService {
             .get(self.id_field())
             .filter(|id| js::is_truthy(id) || (keep_falsy_id && !id.is_null()));
         let id = match given {
-            Some(id) => Some(self.table.new_id(id)?),
+            Some(id) if keep_falsy_id => Some(self.table.new_id(id)?),
+            Some(id) => Some(self.table.client_id(id)?),
             None => match self.table.id_type() {
                 IdType::Integer => None,
                 IdType::Uuid => Some(Arg::Text(uuid::Uuid::new_v4().to_string())),
@@ -796,25 +811,6 @@ impl Service for SqlService {
         let result = self.remove_in(session.conn()?, id, query).await?;
         session.finish().await?;
         Ok(result)
-    }
-
-    async fn begin(&self, method: &str, params: &Params) -> Result<Option<TransactionHandle>> {
-        if !matches!(method, "create" | "update" | "patch" | "remove") {
-            return Ok(None);
-        }
-        if SqlTransaction::find(params.transaction.as_ref(), self.db.key()).is_some() {
-            return Ok(None);
-        }
-        let tx = self
-            .db
-            .pool()
-            .begin_with(self.dialect().begin_write())
-            .await
-            .map_err(|e| self.db.to_feathers_error(&e))?;
-        Ok(Some(TransactionHandle::new(SqlTransaction::new(
-            self.db.key(),
-            tx,
-        ))))
     }
 
     fn implemented_methods(&self) -> Vec<String> {

@@ -204,19 +204,26 @@ impl TableDef {
         };
         match (self.id_type, id) {
             (IdType::Integer, Value::Number(_)) => match encode(FieldType::Integer, id) {
-                // Past 2^53 every JavaScript client rounds the id and reads the wrong
-                // record, and an id near the 64-bit limit leaves the table no ids to
-                // number later records with: refused.
-                Some(Arg::Int(n)) if n.unsigned_abs() <= MAX_SAFE_ID => Ok(Arg::Int(n)),
-                Some(_) => Err(Error::bad_request(format!(
-                    "Invalid value for '{}': an id must be between -{MAX_SAFE_ID} and {MAX_SAFE_ID}",
-                    self.id
-                ))),
+                Some(arg) => Ok(arg),
                 None => Err(bad()),
             },
             (IdType::Uuid | IdType::String, Value::String(s)) => Ok(Arg::Text(s.clone())),
             (IdType::Uuid | IdType::String, Value::Number(_)) => Ok(Arg::Text(js::to_string(id))),
             _ => Err(bad()),
+        }
+    }
+
+    /// [`Self::new_id`] for an id a client gave: an integer id must also lie within
+    /// ±(2^53 − 1). Past 2^53 every JavaScript client rounds the id and reads the wrong
+    /// record, and an id near the 64-bit limit leaves the table no ids to number later
+    /// records with (every later insert failed).
+    pub fn client_id(&self, id: &Value) -> Result<Arg> {
+        match self.new_id(id)? {
+            Arg::Int(n) if n.unsigned_abs() > MAX_SAFE_ID => Err(Error::bad_request(format!(
+                "Invalid value for '{}': an id must be between -{MAX_SAFE_ID} and {MAX_SAFE_ID}",
+                self.id
+            ))),
+            arg => Ok(arg),
         }
     }
 
@@ -402,17 +409,19 @@ mod tests {
     #[test]
     fn client_integer_ids_stay_within_what_javascript_can_read() {
         let table = def();
-        assert_eq!(table.new_id(&json!(7)).unwrap(), Arg::Int(7));
-        assert_eq!(table.new_id(&json!(-7)).unwrap(), Arg::Int(-7));
+        assert_eq!(table.client_id(&json!(7)).unwrap(), Arg::Int(7));
+        assert_eq!(table.client_id(&json!(-7)).unwrap(), Arg::Int(-7));
         let max = MAX_SAFE_ID as i64;
-        assert_eq!(table.new_id(&json!(max)).unwrap(), Arg::Int(max));
+        assert_eq!(table.client_id(&json!(max)).unwrap(), Arg::Int(max));
+        // Imports (trusted seed data) keep any id the column holds.
+        assert_eq!(table.new_id(&json!(i64::MAX)).unwrap(), Arg::Int(i64::MAX));
         for id in [
             json!(max + 1),
             json!(i64::MAX),
             json!(-max - 1),
             json!(u64::MAX),
         ] {
-            let e = table.new_id(&id).unwrap_err();
+            let e = table.client_id(&id).unwrap_err();
             assert_eq!(e.code(), 400, "{id}");
         }
     }

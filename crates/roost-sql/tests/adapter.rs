@@ -12,6 +12,7 @@ use common::{backends, drop_table, fresh_table, Backend, TempDir};
 use roost_core::hooks::{sync_hook, HookMap};
 use roost_core::schema::{FieldType, Schema};
 use roost_core::service::{AdapterOptions, Multi};
+use roost_core::transaction::TransactionHandle;
 use roost_core::{json, App, Error, Params, Service, ServiceOptions, Value};
 use roost_sql::{
     migrate, Change, Database, IdType, SqlConfig, SqlError, SqlOptions, SqlService, TableDef,
@@ -444,11 +445,15 @@ async fn an_unreachable_or_exhausted_database_is_unavailable_or_times_out() {
     .unwrap();
     let s = SqlService::new(db.clone(), SqlOptions::new("t")).unwrap();
     s.migrate().await.unwrap();
-    let tx = s.begin("create", &Params::default()).await.unwrap();
-    assert!(tx.is_some());
+    // A call's first write opens its transaction, which keeps the connection.
+    let in_call = Params {
+        transaction: Some(TransactionHandle::new()),
+        ..Params::default()
+    };
+    s.create(json!({"n": 1}), &in_call).await.unwrap();
     let e = s.find(&Params::default()).await.unwrap_err();
     assert_eq!(e.code(), 408);
-    drop(tx);
+    drop(in_call);
     // A closed pool is unavailable.
     db.close().await;
     let e = s.find(&Params::default()).await.unwrap_err();

@@ -3,7 +3,7 @@
 
 use super::state::Emptied;
 use super::{fire_emptied, Registry};
-use crate::connection::ConnectionId;
+use crate::ids::ConnectionId;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fmt;

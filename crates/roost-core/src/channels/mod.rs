@@ -19,9 +19,9 @@ mod tests;
 pub use channel::Channel;
 
 use crate::app::App;
-use crate::connection::ConnectionId;
 use crate::delivery::DeliverySink;
 use crate::error::{Error, Result};
+use crate::ids::ConnectionId;
 use state::{Emptied, State};
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -4,7 +4,7 @@
 //! Every way to walk a collection goes through a method here that counts what it visits, so the
 //! tests can prove that joining, leaving and publishing never walk all connections (DESIGN §5).
 
-use crate::connection::ConnectionId;
+use crate::ids::ConnectionId;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

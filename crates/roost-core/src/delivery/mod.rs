@@ -17,8 +17,8 @@
 use crate::app::App;
 use crate::channels::state::State;
 use crate::channels::{Channel, SinkEntry};
-use crate::connection::ConnectionId;
 use crate::hooks::HookContext;
+use crate::ids::ConnectionId;
 use crate::publish::{resolve_publisher, PublishTarget, Publishers};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};

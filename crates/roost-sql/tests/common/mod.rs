@@ -36,11 +36,16 @@ impl Drop for TempDir {
 }
 
 pub async fn sqlite() -> Backend {
+    sqlite_with(|_| {}).await
+}
+
+async fn sqlite_with(tweak: impl Fn(&mut SqlConfig)) -> Backend {
     let dir = TempDir::new("sqlite");
-    let config = SqlConfig {
+    let mut config = SqlConfig {
         url: format!("sqlite://{}/test.db", dir.0.display()),
         ..SqlConfig::default()
     };
+    tweak(&mut config);
     Backend {
         name: "sqlite",
         db: Database::connect(&config).await.unwrap(),
@@ -48,7 +53,11 @@ pub async fn sqlite() -> Backend {
     }
 }
 
-async fn from_env(var: &str, name: &'static str) -> Option<Backend> {
+async fn from_env(
+    var: &str,
+    name: &'static str,
+    tweak: impl Fn(&mut SqlConfig),
+) -> Option<Backend> {
     let Ok(url) = std::env::var(var) else {
         eprintln!(
             "\n!!!!!! {name}: SKIPPED — {var} is not set. Run under \
@@ -56,11 +65,12 @@ async fn from_env(var: &str, name: &'static str) -> Option<Backend> {
         );
         return None;
     };
-    let config = SqlConfig {
+    let mut config = SqlConfig {
         url,
         max_connections: 4,
         ..SqlConfig::default()
     };
+    tweak(&mut config);
     Some(Backend {
         name,
         db: Database::connect(&config)
@@ -72,9 +82,14 @@ async fn from_env(var: &str, name: &'static str) -> Option<Backend> {
 
 /// SQLite always; PostgreSQL and MariaDB/MySQL when their URLs are set.
 pub async fn backends() -> Vec<Backend> {
-    let mut all = vec![sqlite().await];
-    all.extend(from_env("ROOST_TEST_POSTGRES_URL", "postgres").await);
-    all.extend(from_env("ROOST_TEST_MYSQL_URL", "mariadb").await);
+    backends_with(|_| {}).await
+}
+
+/// [`backends`], each configured by `tweak` (after the defaults of this module).
+pub async fn backends_with(tweak: impl Fn(&mut SqlConfig)) -> Vec<Backend> {
+    let mut all = vec![sqlite_with(&tweak).await];
+    all.extend(from_env("ROOST_TEST_POSTGRES_URL", "postgres", &tweak).await);
+    all.extend(from_env("ROOST_TEST_MYSQL_URL", "mariadb", &tweak).await);
     all
 }
 

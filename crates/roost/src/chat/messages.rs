@@ -93,13 +93,6 @@ impl Service for Messages {
     async fn remove(&self, id: &Value, params: &Params) -> Result<Value> {
         self.store.remove(id, params).await
     }
-    async fn begin(
-        &self,
-        method: &str,
-        params: &Params,
-    ) -> Result<Option<roost_core::transaction::TransactionHandle>> {
-        self.store.begin(method, params).await
-    }
     async fn call(&self, method: &str, data: Value, params: &Params) -> Result<Value> {
         let joining = match method {
             "join" => true,

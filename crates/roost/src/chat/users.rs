@@ -8,6 +8,7 @@ use roost_core::js::to_string;
 use roost_core::params::PaginateOverride;
 use roost_core::schema::FieldType;
 use roost_core::service::{AdapterOptions, Multi};
+use roost_core::transaction::TransactionHandle;
 use roost_core::{json, Error, HookContext, Map, Params, Result, Service, Value};
 use std::sync::Arc;
 
@@ -42,7 +43,10 @@ pub fn spec(path: &str, email_field: &str, password_field: &str) -> StoreSpec {
 
 /// The store plus the unique-email rule. Checking and writing happen under one lock, so
 /// two signups with the same email cannot both pass; hashing happens before (in hooks),
-/// so the lock is held only for the lookup and the write.
+/// so the lock is held only for the lookup and the write. A store with transactions commits
+/// after the lock is released, so the email is checked again after the write, inside the
+/// call's transaction: on SQLite, whose writers take turns, a signup that wrote after
+/// another committed sees it there and is rolled back.
 pub struct Users {
     store: Arc<dyn Service>,
     id_field: String,
@@ -61,8 +65,14 @@ impl Users {
         }
     }
 
-    /// 409 when a user other than `except` has the email of `data`.
-    async fn check_email(&self, data: &Value, except: Option<&Value>) -> Result<()> {
+    /// 409 when a user other than `except` has the email of `data`; read inside
+    /// `transaction` when it is open.
+    async fn check_email(
+        &self,
+        data: &Value,
+        except: Option<&Value>,
+        transaction: Option<&TransactionHandle>,
+    ) -> Result<()> {
         let Some(Value::String(email)) = data.get(&self.email_field) else {
             return Ok(());
         };
@@ -72,6 +82,7 @@ impl Users {
         let params = Params {
             query,
             paginate: Some(PaginateOverride::Disabled),
+            transaction: transaction.cloned(),
             ..Params::default()
         };
         let found = self.store.find(&params).await?;
@@ -101,37 +112,46 @@ impl Service for Users {
     }
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
         let _guard = self.writes.lock().await;
-        match &data {
-            Value::Array(items) => {
-                for item in items {
-                    self.check_email(item, None).await?;
-                }
-            }
-            item => self.check_email(item, None).await?,
+        let items = match &data {
+            Value::Array(items) => items.clone(),
+            item => vec![item.clone()],
+        };
+        for item in &items {
+            self.check_email(item, None, None).await?;
         }
-        self.store.create(data, params).await
+        let created = self.store.create(data, params).await?;
+        let records = match &created {
+            Value::Array(records) => records.iter().collect(),
+            record => vec![record],
+        };
+        for (item, record) in items.iter().zip(records) {
+            let id = record.get(&self.id_field);
+            self.check_email(item, id, params.transaction.as_ref())
+                .await?;
+        }
+        Ok(created)
     }
     async fn update(&self, id: &Value, data: Value, params: &Params) -> Result<Value> {
         let _guard = self.writes.lock().await;
-        self.check_email(&data, Some(id)).await?;
-        self.store.update(id, data, params).await
+        self.check_email(&data, Some(id), None).await?;
+        let updated = self.store.update(id, data.clone(), params).await?;
+        self.check_email(&data, Some(id), params.transaction.as_ref())
+            .await?;
+        Ok(updated)
     }
     async fn patch(&self, id: &Value, data: Value, params: &Params) -> Result<Value> {
         let _guard = self.writes.lock().await;
-        if !id.is_null() {
-            self.check_email(&data, Some(id)).await?;
+        if id.is_null() {
+            return self.store.patch(id, data, params).await;
         }
-        self.store.patch(id, data, params).await
+        self.check_email(&data, Some(id), None).await?;
+        let patched = self.store.patch(id, data.clone(), params).await?;
+        self.check_email(&data, Some(id), params.transaction.as_ref())
+            .await?;
+        Ok(patched)
     }
     async fn remove(&self, id: &Value, params: &Params) -> Result<Value> {
         self.store.remove(id, params).await
-    }
-    async fn begin(
-        &self,
-        method: &str,
-        params: &Params,
-    ) -> Result<Option<roost_core::transaction::TransactionHandle>> {
-        self.store.begin(method, params).await
     }
 }
 
