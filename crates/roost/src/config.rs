@@ -47,6 +47,8 @@ pub struct Config {
     pub app: crate::chat::AppConfig,
     /// Authentication of the default app.
     pub auth: crate::auth_config::AuthSection,
+    /// Gateway mode: Roost in front of an existing Feathers app (`docs/gateway.md`).
+    pub gateway: roost_gateway::GatewayConfig,
 }
 
 /// `[server]`.
@@ -193,8 +195,9 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server", "cors", "rest", "primus", "socketio", "log", "services", "storage", "app", "auth",
+    "gateway",
 ];
 
 impl Config {
@@ -244,6 +247,7 @@ impl Config {
         }
         self.primus.validate().map_err(ConfigError::Invalid)?;
         self.socketio.validate().map_err(ConfigError::Invalid)?;
+        self.gateway.validate().map_err(ConfigError::Invalid)?;
         if let Some(path) = &self.primus.client_library {
             if !path.is_file() {
                 return Err(ConfigError::Invalid(format!(
@@ -311,6 +315,7 @@ impl Config {
         let printed = Config {
             app: self.app.redacted(),
             auth: self.auth.redacted(),
+            gateway: self.gateway.redacted(),
             ..self.clone()
         };
         toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))

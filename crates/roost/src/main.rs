@@ -125,6 +125,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let (app, chat) = build_app(&config, &storage)
         .await
         .map_err(|e| e.to_string())?;
+    // Gateway mode (docs/gateway.md): after Roost's own services, which win.
+    let gateway =
+        roost_gateway::Gateway::install(&app, &config.gateway).map_err(|e| e.to_string())?;
+    if let Some(metrics) = gateway.as_ref().map(|g| std::sync::Arc::clone(g.metrics())) {
+        roost::metrics::add_section(move |out| metrics.render(out));
+    }
     let listener = server::bind(&config).await.map_err(|e| {
         format!(
             "cannot listen on {}:{}: {e}",
@@ -145,6 +151,10 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
+    let router = match &gateway {
+        Some(gateway) => gateway.routes(router),
+        None => router,
+    };
     server::serve_with_socketio(
         listener,
         router,

@@ -1,0 +1,180 @@
+//! Roost gateway mode: Roost holds the sockets, channels and fan-out in front of an existing
+//! Feathers app, which keeps its services, hooks, authentication strategies and channel code
+//! (`docs/gateway.md`).
+//!
+//! # Map
+//! - [`config`]: `[gateway]` ([`GatewayConfig`]).
+//! - `forward`: the forwarding service registered once per upstream path (or once for the
+//!   wildcard), so every transport, hook, ack and error works unchanged for it.
+//! - `client`: the pooled HTTP client and the bounded wait while the upstream is down.
+//! - [`qs`]: the `qs.stringify` encoder of zero-SDK query strings.
+//! - `endpoint`: `/_roost/events` and `/_roost/connections` for the plugin.
+//! - [`metrics`]: `roost_gateway_…` counters.
+//!
+//! # The life of a forwarded call
+//! A socket frame is decoded by its transport and routed by `App::lookup` to a forwarding
+//! service like any other (a service Roost registers itself wins: literal paths outrank the
+//! wildcard's placeholder). Roost's hooks run; the innermost step sends the call upstream —
+//! as a REST request (rest mode) or as an envelope for the plugin (plugin mode) — and the
+//! answer, or the upstream's Feathers error, becomes the ack. Logins through the upstream's
+//! authentication service are kept on the connection, so later calls carry the token.
+
+mod client;
+pub mod config;
+mod endpoint;
+mod forward;
+pub mod metrics;
+pub mod qs;
+
+pub use config::{GatewayConfig, GatewayMode, ALL_SERVICES};
+pub use forward::{SECRET_HEADER, WILDCARD_PARAM};
+pub use metrics::GatewayMetrics;
+
+use client::{Upstream, UpstreamRequest};
+use forward::{method_list, ForwardService, Shared};
+use roost_core::{App, ServiceOptions};
+use std::sync::{Arc, Mutex};
+
+/// Why the gateway could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The configuration is inconsistent.
+    #[error("gateway: {0}")]
+    Config(String),
+    /// A forwarding service could not be registered.
+    #[error("gateway: cannot register `{path}`: {source}")]
+    Register {
+        /// The path.
+        path: String,
+        /// The app's refusal.
+        source: roost_core::Error,
+    },
+}
+
+/// An installed gateway; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("upstream", &self.shared.config.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Registers the upstream's services on `app`, after Roost's own services (they win), and
+    /// its connection listeners. `None` when `[gateway]` is off.
+    pub fn install(app: &App, config: &GatewayConfig) -> Result<Option<Gateway>, GatewayError> {
+        if !config.enabled() {
+            return Ok(None);
+        }
+        config.validate().map_err(GatewayError::Config)?;
+        let config = Arc::new(config.clone());
+        let metrics = Arc::new(GatewayMetrics::default());
+        let shared = Arc::new(Shared {
+            app: app.clone(),
+            upstream: Upstream::new(Arc::clone(&config), Arc::clone(&metrics)),
+            config: Arc::clone(&config),
+            metrics,
+            seen: Mutex::new(Default::default()),
+        });
+        let own = app.service_paths();
+        for entry in &config.services {
+            let wildcard = entry == ALL_SERVICES;
+            let path = if wildcard {
+                format!(":{WILDCARD_PARAM}")
+            } else {
+                roost_core::routing::normalize_path(entry)
+            };
+            if !wildcard && own.contains(&path) {
+                tracing::info!(path, "gateway: Roost serves this path itself");
+                continue;
+            }
+            let custom = config
+                .methods
+                .get(if wildcard {
+                    ALL_SERVICES
+                } else {
+                    entry.as_str()
+                })
+                .cloned()
+                .unwrap_or_default();
+            let methods = method_list(&custom);
+            let service = ForwardService {
+                shared: Arc::clone(&shared),
+                pattern: path.clone(),
+                methods: methods.clone(),
+            };
+            let options = ServiceOptions {
+                methods: Some(methods),
+                // Events reach clients through the gateway only (rest mode: forwarded
+                // writes; plugin mode: the app's publish rules), never twice.
+                service_events: Some(Vec::new()),
+                ..ServiceOptions::default()
+            };
+            app.use_service(&path, service, options)
+                .map_err(|source| GatewayError::Register {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        match config.mode {
+            GatewayMode::Rest => {
+                // A generated Feathers app's channels.ts: every connection starts anonymous.
+                app.on_connection(|app, info| {
+                    app.channels().channel("anonymous").join([info.id()]);
+                });
+            }
+            GatewayMode::Plugin => {
+                let weak = Arc::downgrade(&shared);
+                app.on_disconnect(move |_, info| {
+                    let Some(shared) = weak.upgrade() else { return };
+                    if shared.forget(info.id()) {
+                        notify_disconnect(&shared, info.id().0);
+                    }
+                });
+            }
+        }
+        tracing::info!(upstream = %config.upstream, mode = ?config.mode, "gateway on");
+        Ok(Some(Gateway { shared }))
+    }
+
+    /// `router` with the plugin's endpoints (`/_roost/events`, `/_roost/connections`).
+    pub fn routes(&self, router: axum::Router) -> axum::Router {
+        router.merge(endpoint::router(Arc::clone(&self.shared)))
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<GatewayMetrics> {
+        &self.shared.metrics
+    }
+}
+
+/// Tells the plugin a connection it knows closed, so the app's `disconnect` listeners run
+/// and its proxy is dropped. Best effort: a restarted app has no proxy to drop.
+fn notify_disconnect(shared: &Arc<Shared>, id: u64) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let upstream = shared.upstream.clone();
+    let secret = shared.config.secret.clone();
+    runtime.spawn(async move {
+        let body = serde_json::json!({ "ids": [id] }).to_string();
+        let request = UpstreamRequest {
+            method: hyper::Method::POST,
+            path_and_query: "/_roost/disconnect".to_owned(),
+            headers: vec![(
+                hyper::header::HeaderName::from_static(SECRET_HEADER),
+                secret,
+            )],
+            body: Some(bytes::Bytes::from(body)),
+        };
+        if let Err(e) = upstream.send(request).await {
+            tracing::debug!(error = %e, "gateway: disconnect not delivered to the upstream");
+        }
+    });
+}
