@@ -31,7 +31,8 @@ pub struct GatewayConfig {
     /// registers itself always wins.
     pub services: Vec<String>,
     /// Custom methods callable per path (`"*"` for the wildcard), e.g.
-    /// `methods = { messages = ["join", "leave"] }`.
+    /// `methods = { messages = ["join", "leave"] }`. A path named here is forwarded even
+    /// when `services` does not list it.
     pub methods: BTreeMap<String, Vec<String>>,
     /// The upstream's authentication service; a socket login through it is kept on the
     /// connection (default `authentication`).

@@ -83,7 +83,15 @@ impl Gateway {
             seen: Mutex::new(Default::default()),
         });
         let own = app.service_paths();
-        for entry in &config.services {
+        // A path with custom methods is an upstream path too, registered literally so its
+        // methods are callable (the wildcard only knows `methods."*"`).
+        let mut entries: Vec<&String> = config.services.iter().collect();
+        for path in config.methods.keys() {
+            if path != ALL_SERVICES && !entries.contains(&path) {
+                entries.push(path);
+            }
+        }
+        for entry in entries {
             let wildcard = entry == ALL_SERVICES;
             let path = if wildcard {
                 format!(":{WILDCARD_PARAM}")
