@@ -1,0 +1,184 @@
+'use strict'
+// Roost in gateway mode (docs/gateway.md) in front of the reference chat app
+// (bench/reference/chat.js), driven only through Roost by the official clients
+// (primus-client 7.3.4 + @feathersjs/authentication-client, @feathersjs/rest-client).
+//
+//   zero-SDK ('gateway-rest'): the app unchanged; each call becomes a REST request upstream.
+//   plugin ('gateway'): the app runs feathers-roost (one configure line, ROOST_GATEWAY_URL).
+//
+// The whole chat suite also runs through the plugin gateway:
+//   INTEROP_SERVER=gateway interop/run.sh test/chat.test.js
+//
+// Runs whatever INTEROP_SERVER says for the other files; this file always starts Roost
+// (ROOST_BIN) and the reference. GATEWAY_CLIENTS sets the sockets of the outage test
+// (default 1000).
+
+const assert = require('node:assert')
+
+const { startChatServer } = require('../lib/server')
+const { ALICE, BOB, local, primusChatClient, restChatClient } = require('../lib/chat-client')
+const { connectPrimusClient } = require('../lib/primus-feathers')
+const { within, until, recordSocket, nextEvent, endSocket } = require('../lib/wait')
+
+const WAIT_MS = 10000
+const CLIENTS = Number(process.env.GATEWAY_CLIENTS || 1000)
+
+/** Names of the `messages created` events with `text` among `frames`. */
+const createdWith = (frames, text) =>
+  frames.filter((f) => f && f.type === 0 && Array.isArray(f.data) && f.data[0] === 'messages created' && f.data[1] && f.data[1].text === text)
+
+async function rejects(promise, name, message) {
+  const error = await within(promise.then(() => null, (e) => e), WAIT_MS, `a ${name} error`)
+  assert.ok(error, `expected ${name}, the call succeeded`)
+  assert.strictEqual(error.name, name, `${error.name}: ${error.message}`)
+  if (message !== undefined) assert.strictEqual(error.message, message)
+  return error
+}
+
+describe('gateway, zero-SDK (rest mode): the reference chat app unchanged behind Roost', function () {
+  this.timeout(60000)
+  let server
+  const clients = []
+  before(async function () {
+    server = await startChatServer({ kind: 'gateway-rest' })
+  })
+  after(async function () {
+    for (const c of clients) c.end()
+    if (server) await server.stop()
+  })
+  const primus = async () => {
+    const c = await primusChatClient(server.url)
+    clients.push(c)
+    return c
+  }
+
+  it('REST through Roost: create and find with a typed query, the app\'s errors unchanged', async function () {
+    const rest = restChatClient(server.url)
+    const created = await rest.app.service('messages').create({ text: 'via rest', roomId: 'r-rest' })
+    assert.strictEqual(created.text, 'via rest')
+    const page = await rest.app.service('messages').find({ query: { roomId: 'r-rest', $limit: 1, $sort: { id: -1 } } })
+    assert.strictEqual(page.limit, 1)
+    assert.deepStrictEqual(page.data.map((m) => m.text), ['via rest'])
+    await rejects(rest.app.service('messages').create({ text: '' }), 'BadRequest', 'text is required')
+    await rejects(rest.app.service('users').find(), 'NotAuthenticated')
+  })
+
+  it('a socket login is kept on the connection; forwarded writes reach authenticated sockets; logout leaves every channel', async function () {
+    const a = await primus()
+    const b = await primus()
+    const n = await primus()
+    await rejects(n.app.service('users').find(), 'NotAuthenticated')
+    const login = await a.app.authenticate(local(ALICE))
+    assert.ok(login.accessToken)
+    await b.app.authenticate(local(BOB))
+    // Later calls carry the token: users.find needs a JWT upstream.
+    const users = await a.app.service('users').find()
+    assert.ok(Array.isArray(users) && users.some((u) => u.email === ALICE.email))
+
+    await a.app.service('messages').create({ text: 'zero-sdk 1' })
+    // Roost delivers a call's events before its ack, so the sender's frames are complete here.
+    assert.strictEqual(createdWith(a.received, 'zero-sdk 1').length, 1)
+    await until(() => createdWith(b.received, 'zero-sdk 1').length === 1, WAIT_MS, 'the event at bob')
+    assert.strictEqual(createdWith(n.received, 'zero-sdk 1').length, 0, 'anonymous sockets are not in `authenticated`')
+
+    await a.app.logout()
+    await a.app.service('messages').create({ text: 'zero-sdk 2' })
+    assert.strictEqual(createdWith(a.received, 'zero-sdk 2').length, 0, 'a logged-out socket is in no channel')
+    await until(() => createdWith(b.received, 'zero-sdk 2').length === 1, WAIT_MS, 'the second event at bob')
+    await rejects(a.app.service('users').find(), 'NotAuthenticated')
+  })
+
+  it("documented limit: the app's own join needs params.connection, which REST forwarding has not", async function () {
+    const a = await primus()
+    await rejects(a.app.service('messages').join({ roomId: 'r1' }), 'BadRequest', 'join needs a real-time connection')
+  })
+})
+
+describe('gateway with the feathers-roost plugin: the app decides channels and events', function () {
+  this.timeout(60000)
+  let server
+  const clients = []
+  before(async function () {
+    server = await startChatServer({ kind: 'gateway' })
+  })
+  after(async function () {
+    for (const c of clients) c.end()
+    if (server) await server.stop()
+  })
+  const primus = async () => {
+    const c = await primusChatClient(server.url)
+    clients.push(c)
+    return c
+  }
+
+  it("a room joined by the app's own custom method gets the room's events; logout leaves every channel", async function () {
+    const rest = restChatClient(server.url)
+    const a = await primus()
+    const n = await primus()
+    await a.app.authenticate(local(ALICE))
+    assert.deepStrictEqual(await a.app.service('messages').join({ roomId: 'r1' }), { roomId: 'r1', joined: true })
+    assert.deepStrictEqual(await n.app.service('messages').join({ roomId: 'r1' }), { roomId: 'r1', joined: true })
+    await rest.app.service('messages').create({ text: 'room 1', roomId: 'r1' })
+    await until(() => createdWith(a.received, 'room 1').length === 1 && createdWith(n.received, 'room 1').length === 1, WAIT_MS, 'the room event')
+
+    await a.app.logout()
+    await rest.app.service('messages').create({ text: 'room 2', roomId: 'r1' })
+    // The plugin sends events in publish order, so an event published after `room 2` and
+    // reaching `a` proves `room 2` would have arrived first.
+    await a.app.service('messages').join({ roomId: 'probe' })
+    await rest.app.service('messages').create({ text: 'probe', roomId: 'probe' })
+    await until(() => createdWith(a.received, 'probe').length === 1, WAIT_MS, 'the probe event')
+    await until(() => createdWith(n.received, 'room 2').length === 1, WAIT_MS, 'room 2 at the anonymous member')
+    assert.strictEqual(createdWith(a.received, 'room 2').length, 0, 'after logout the socket left the room')
+  })
+
+  it(`the app killed and restarted under ${CLIENTS} sockets: none closes, calls fail fast with Unavailable, events flow again`, async function () {
+    this.timeout(300000)
+    const rest = restChatClient(server.url)
+    const sockets = []
+    let closes = 0
+    try {
+      for (let i = 0; i < CLIENTS; i += 100) {
+        const batch = []
+        for (let j = i; j < Math.min(CLIENTS, i + 100); j++) {
+          const socket = connectPrimusClient(server.url, { reconnect: { retries: 0 } })
+          const record = recordSocket(socket)
+          socket.on('end', () => closes++)
+          sockets.push({ socket, record })
+          batch.push(nextEvent(socket, 'open', WAIT_MS))
+        }
+        await Promise.all(batch)
+      }
+      // Every socket joins the room through the app's own `join` (raw emitter frames).
+      const { primusFeathers } = require('../lib/primus-feathers')
+      const { feathers, defaultServiceMethods } = require('@feathersjs/feathers')
+      const apps = sockets.map(({ socket }) => {
+        const app = feathers().configure(primusFeathers(socket, { events: ['created'] }))
+        app.use('messages', app.defaultService('messages'), { methods: [...defaultServiceMethods, 'join'] })
+        return app
+      })
+      for (let i = 0; i < apps.length; i += 100) {
+        await Promise.all(apps.slice(i, i + 100).map((app) => app.service('messages').join({ roomId: 'outage' })))
+      }
+      await rest.app.service('messages').create({ text: 'before', roomId: 'outage' })
+      await until(() => sockets.every(({ record }) => createdWith(record.frames, 'before').length === 1), 60000, 'the event at every socket')
+
+      await server.upstream.stop()
+      // Calls during the outage: Unavailable after the bounded wait, never a hang.
+      const during = await Promise.all(apps.slice(0, 20).map((app) => rejects(app.service('messages').find(), 'Unavailable')))
+      assert.strictEqual(during[0].code, 503)
+      await rejects(rest.app.service('messages').create({ text: 'lost', roomId: 'outage' }), 'Unavailable')
+
+      await server.upstream.start()
+      // Forwarding resumes by itself; the restarted app rebuilt its proxies from Roost.
+      await rest.app.service('messages').create({ text: 'after', roomId: 'outage' })
+      await until(() => sockets.every(({ record }) => createdWith(record.frames, 'after').length === 1), 60000, 'the event after the restart at every socket')
+      const page = await apps[0].service('messages').find({ query: { roomId: 'outage' } })
+      assert.deepStrictEqual(page.data.map((m) => m.text), ['after'], 'a call after the restart works (the memory app lost its data)')
+      assert.strictEqual(closes, 0, 'no socket closed')
+      assert.ok(sockets.every(({ record }) => !record.events.includes('end') && !record.events.includes('close')))
+    } finally {
+      for (const { socket } of sockets) endSocket(socket)
+    }
+  })
+})
