@@ -149,11 +149,13 @@ function roost(options = {}) {
       return proxy
     }
 
-    // The app disconnected a proxy itself (its JWT strategy at token expiry): the connection
-    // loses its login on Roost too, and stays open there.
+    // The app disconnected a proxy itself (its JWT strategy at token expiry): Roost does to
+    // the real connection what a direct connection gets (login gone, channels left,
+    // Socket.IO disconnected, a Primus socket left open).
     app.on('disconnect', (connection) => {
       if (connection && connection[ROOST_ID] !== undefined && proxies.has(connection[ROOST_ID])) {
-        logins.push([connection[ROOST_ID], null, null])
+        changes.push([connection[ROOST_ID], 'disconnect'])
+        schedule()
       }
     })
 

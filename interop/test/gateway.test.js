@@ -132,6 +132,28 @@ describe('gateway with the feathers-roost plugin: the app decides channels and e
     assert.strictEqual(createdWith(a.received, 'room 2').length, 0, 'after logout the socket left the room')
   })
 
+  it('/_roost/events needs the shared secret: refused (401) and counted otherwise', async function () {
+    const post = (headers) =>
+      fetch(`${server.url}/_roost/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ events: [{ path: 'messages', event: 'created', data: { text: 'forged' }, channels: [{ name: 'anonymous' }] }] })
+      })
+    const n = await primus()
+    for (const headers of [{}, { 'x-roost-secret': 'wrong' }]) {
+      const res = await post(headers)
+      assert.strictEqual(res.status, 401)
+      assert.strictEqual((await res.json()).name, 'NotAuthenticated')
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    assert.match(metrics, /^roost_gateway_refused_requests_total 2$/m)
+    // Nothing forged reached anyone: a real event published after it arrives alone.
+    await n.app.service('messages').join({ roomId: 'secret-check' })
+    await restChatClient(server.url).app.service('messages').create({ text: 'real', roomId: 'secret-check' })
+    await until(() => createdWith(n.received, 'real').length === 1, WAIT_MS, 'the real event')
+    assert.strictEqual(createdWith(n.received, 'forged').length, 0)
+  })
+
   it(`the app killed and restarted under ${CLIENTS} sockets: none closes, calls fail fast with Unavailable, events flow again`, async function () {
     this.timeout(300000)
     const rest = restChatClient(server.url)
@@ -176,6 +198,10 @@ describe('gateway with the feathers-roost plugin: the app decides channels and e
       const page = await apps[0].service('messages').find({ query: { roomId: 'outage' } })
       assert.deepStrictEqual(page.data.map((m) => m.text), ['after'], 'a call after the restart works (the memory app lost its data)')
       assert.strictEqual(closes, 0, 'no socket closed')
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      const counter = (name) => Number((metrics.match(new RegExp(`^roost_gateway_${name} (\\d+)$`, 'm')) || [])[1])
+      assert.ok(counter('unavailable_total') >= 21, `roost_gateway_unavailable_total counts the outage:\n${metrics}`)
+      assert.ok(counter('events_total') >= 2, 'roost_gateway_events_total counts delivered events')
       assert.ok(sockets.every(({ record }) => !record.events.includes('end') && !record.events.includes('close')))
     } finally {
       for (const { socket } of sockets) endSocket(socket)

@@ -55,7 +55,7 @@ impl Shared {
             .remove(&id.0)
     }
 
-    /// Applies the plugin's `changes` (`[id, "join"|"leave"|"leaveAll", name]`) and `logins`
+    /// Applies the plugin's `changes` (`[id, "join"|"leave"|"leaveAll"|"disconnect", name]`) and `logins`
     /// (`[id, user|null, authentication|null]`) to the real connections.
     pub(crate) fn apply_changes(&self, changes: Option<&Value>, logins: Option<&Value>) {
         for change in changes.and_then(Value::as_array).into_iter().flatten() {
@@ -76,6 +76,16 @@ impl Shared {
                     channels.channel(name).leave([conn]);
                 }
                 "leaveAll" => channels.leave_all(conn),
+                // The app disconnected the connection itself (its JWT strategy at token
+                // expiry): as on a direct connection, the login goes, every channel is left
+                // and the transport does what it does at expiry (Socket.IO sends `41`, a
+                // Primus socket stays open).
+                "disconnect" => {
+                    if let Some(info) = self.app.connection(conn) {
+                        info.clear_auth();
+                    }
+                    self.app.emit_disconnect(conn);
+                }
                 _ => continue,
             }
             GatewayMetrics::inc(&self.metrics.membership_changes);

@@ -156,6 +156,35 @@ impl Gateway {
         router.merge(endpoint::router(Arc::clone(&self.shared)))
     }
 
+    /// For the Socket.IO transport: a handshake `Authorization: Bearer <token>` header logs
+    /// the socket in through the upstream's authentication service (`create` with `{strategy:
+    /// 'jwt', accessToken}`) before it connects, as a direct connection does. The value is a
+    /// `roost_transport::HandshakeAuth`.
+    #[allow(clippy::type_complexity)]
+    pub fn handshake_auth(
+        &self,
+    ) -> Arc<
+        dyn Fn(&roost_core::Map<String, roost_core::Value>) -> Option<(String, roost_core::Value)>
+            + Send
+            + Sync,
+    > {
+        let path = roost_core::routing::normalize_path(&self.shared.config.authentication_path);
+        Arc::new(move |headers| {
+            let header = headers.get("authorization")?.as_str()?.trim();
+            let (scheme, token) = header.split_once(' ')?;
+            let token = token.trim();
+            if token.is_empty()
+                || !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("jwt"))
+            {
+                return None;
+            }
+            Some((
+                path.clone(),
+                serde_json::json!({ "strategy": "jwt", "accessToken": token }),
+            ))
+        })
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Arc<GatewayMetrics> {
         &self.shared.metrics

@@ -141,7 +141,10 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%addr, "roost listening");
     let primus = server::primus(&app, &config)?;
     let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
-    let handshake_auth = chat.as_ref().map(chat::ChatApp::socketio_handshake_auth);
+    let handshake_auth = chat
+        .as_ref()
+        .map(chat::ChatApp::socketio_handshake_auth)
+        .or_else(|| gateway.as_ref().map(roost_gateway::Gateway::handshake_auth));
     let socketio = server::socketio(&app, &config, handshake_auth);
     let router = server::router_with_transports(
         &app,
