@@ -6,20 +6,23 @@
 
 use crate::forward::{Shared, SECRET_HEADER};
 use crate::metrics::GatewayMetrics;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::{BodyExt, Limited};
 use roost_core::{Channel, ConnectionId, Error, Value};
 use std::sync::Arc;
 
 /// The routes, merged into Roost's router by [`crate::Gateway::routes`].
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    // The handler reads the body within `max_event_bytes` itself, so every refusal is counted.
     Router::new()
         .route("/_roost/events", post(events))
         .route("/_roost/connections", get(connections))
+        .layer(DefaultBodyLimit::disable())
         .with_state(shared)
 }
 
@@ -45,19 +48,25 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
         == 0
 }
 
-async fn events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     if !authorized(&shared, &headers) {
         return refuse(
             &shared,
             &Error::not_authenticated("Wrong or missing Roost secret"),
         );
     }
-    if body.len() > shared.config.max_event_bytes {
-        return refuse(
-            &shared,
-            &Error::too_many_requests("The body is larger than gateway.max_event_bytes"),
-        );
-    }
+    let body = match Limited::new(body, shared.config.max_event_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return refuse(
+                &shared,
+                &Error::too_many_requests("The body is larger than gateway.max_event_bytes"),
+            )
+        }
+    };
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return refuse(&shared, &Error::bad_request("The body is not JSON"));
     };

@@ -324,3 +324,33 @@ async fn a_dead_upstream_is_unavailable_after_the_bounded_wait_then_at_once() {
     assert_eq!(metrics.retries.load(Ordering::Relaxed), retries);
     assert_eq!(metrics.unavailable.load(Ordering::Relaxed), 2);
 }
+
+#[test]
+fn queries_survive_the_round_trip_through_roosts_qs_parser() {
+    // What the upstream's Koa transport parses back (roost-wire's qs parser is checked
+    // against the real `qs`): the same shape, scalars as strings.
+    let cases = [
+        json!({"$limit": 5, "$skip": 10, "$sort": {"createdAt": -1}}),
+        json!({"roomId": {"$in": ["a&b", "c d", "é"]}, "$or": [{"x": 1}, {"y": {"$ne": true}}]}),
+        json!({"$select": ["text", "userId"], "text": "100% = [ok]"}),
+    ];
+    let stringify = |v: &Value| match v {
+        Value::Object(map) => roost_gateway::qs::stringify(map),
+        _ => unreachable!(),
+    };
+    fn as_strings(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), as_strings(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(as_strings).collect()),
+            Value::String(s) => Value::String(s.clone()),
+            other => Value::String(other.to_string()),
+        }
+    }
+    for case in cases {
+        let text = stringify(&case);
+        let parsed = roost_wire::qs::parse(&text, &roost_wire::qs::QsOptions::default()).unwrap();
+        assert_eq!(parsed, as_strings(&case), "{text}");
+    }
+}
