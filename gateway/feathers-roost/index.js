@@ -84,7 +84,8 @@ function roost(options = {}) {
     let changes = [] // [id, 'join'|'leave', name] not yet sent to Roost
     let logins = [] // [id, user|null, authentication|null]
     let events = []
-    let restoring = false
+    let muted = false // while proxies are rebuilt or dropped: nothing to tell Roost
+    let instance // the Roost process the proxies belong to (connection ids restart with it)
 
     // -- channel names and membership recording ------------------------------------------
     const channelOf = app.channel
@@ -103,7 +104,7 @@ function roost(options = {}) {
     const send = Channel.send
     Channel.join = function (...connections) {
       const name = this[NAME]
-      if (name !== undefined && !restoring) {
+      if (name !== undefined && !muted) {
         for (const c of connections) {
           if (c && c[ROOST_ID] !== undefined && this.connections.indexOf(c) === -1) changes.push([c[ROOST_ID], 'join', name])
         }
@@ -112,7 +113,7 @@ function roost(options = {}) {
     }
     Channel.leave = function (...connections) {
       const name = this[NAME]
-      if (name !== undefined) {
+      if (name !== undefined && !muted) {
         for (const c of connections) {
           if (c && typeof c === 'object' && c[ROOST_ID] !== undefined && this.connections.indexOf(c) !== -1) {
             changes.push([c[ROOST_ID], 'leave', name])
@@ -170,6 +171,25 @@ function roost(options = {}) {
       return taken
     }
 
+    /** Roost restarted (a new instance): its connection ids name new connections, so every proxy goes. */
+    function adopt(current) {
+      if (current === undefined || current === instance) return
+      if (instance !== undefined) {
+        muted = true
+        try {
+          for (const [id, proxy] of proxies) {
+            proxies.delete(id)
+            app.emit('disconnect', proxy)
+          }
+        } finally {
+          muted = false
+        }
+        changes = []
+        logins = []
+      }
+      instance = current
+    }
+
     // -- calls from Roost ---------------------------------------------------------------------
     async function runCall(envelope) {
       const { path: servicePath, method, id = null, data, query = {}, route = {}, provider, headers = {} } = envelope
@@ -215,6 +235,7 @@ function roost(options = {}) {
       // After a restart, calls wait until the proxies are rebuilt, so the app's publishers
       // see every member again.
       await restored
+      adopt(body.instance)
       try {
         const { result } = await runCall(body)
         return { result: result === undefined ? null : result, ...take() }
@@ -224,7 +245,8 @@ function roost(options = {}) {
     }
 
     function onDisconnect(body) {
-      for (const id of (body && body.ids) || []) {
+      if (!body || body.instance !== instance) return {}
+      for (const id of body.ids || []) {
         const proxy = proxies.get(id)
         if (proxy) {
           proxies.delete(id)
@@ -278,7 +300,7 @@ function roost(options = {}) {
       if (flushing) return schedule()
       if (events.length === 0 && changes.length === 0 && logins.length === 0) return
       flushing = true
-      const body = JSON.stringify({ events, ...take() })
+      const body = JSON.stringify({ instance, events, ...take() })
       events = []
       try {
         const res = await fetch(`${roostUrl}${prefix}/events`, {
@@ -306,7 +328,8 @@ function roost(options = {}) {
         const res = await fetch(`${roostUrl}${prefix}/connections`, { headers: { [SECRET_HEADER]: secret } })
         if (!res.ok) throw new Error(`status ${res.status}`)
         const list = await res.json()
-        restoring = true
+        if (list.length > 0) adopt(list[0].instance)
+        muted = true
         for (const c of list) {
           if (proxies.has(c.id)) continue
           const proxy = { provider: c.provider, headers: {} }
@@ -321,7 +344,7 @@ function roost(options = {}) {
       } catch (error) {
         console.error(`feathers-roost: connections not restored from Roost: ${error.message}`)
       } finally {
-        restoring = false
+        muted = false
       }
     }
     let restored = Promise.resolve()

@@ -352,7 +352,7 @@ const GATEWAY_SECRET = 'interop-gateway-secret-0123456789'
  * config/gateway.toml` in front of it on another; clients talk to Roost only (`url`).
  * `kind` 'gateway': plugin mode (the app runs the feathers-roost plugin, enabled by
  * ROOST_GATEWAY_URL); 'gateway-rest': zero-SDK forwarding, the app unchanged.
- * Resolves `{ url, port, kind, pid, upstream: {url, port, pid, stop(), start()}, output(), stop() }`:
+ * Resolves `{ url, port, kind, pid, upstream: {url, port, pid, stop(), start()}, restartRoost(), output(), stop() }`:
  * `upstream.stop()`/`upstream.start()` kill (SIGKILL) and restart the app on the same port.
  */
 async function startGatewayChat(settings, kind) {
@@ -407,6 +407,11 @@ async function startGatewayChat(settings, kind) {
     pid: roost.pid,
     upstream: upstreamHandle,
     output: () => `--- roost ---\n${roost.output()}\n--- upstream ---\n${upstream.output()}`,
+    /** Stops Roost (SIGTERM) and starts it again on the same port; the app keeps running. */
+    async restartRoost() {
+      await roost.stop()
+      roost = await launch('roost', roostCommand, url)
+    },
     async stop() {
       try {
         await roost.stop()

@@ -111,6 +111,27 @@ describe('gateway with the feathers-roost plugin: the app decides channels and e
     return c
   }
 
+  // First in this block: the old sockets get the first connection ids, which the new
+  // Roost process hands out again.
+  it('Roost restarted while the app runs: connection ids start again, and a new socket on an old id joins rooms for real', async function () {
+    const rest = restChatClient(server.url)
+    // Connections made before: the app keeps proxies for their ids, in room `before-restart`.
+    const old = [await primusChatClient(server.url), await primusChatClient(server.url)]
+    for (const c of old) await c.app.service('messages').join({ roomId: 'before-restart' })
+    for (const c of old) c.end()
+    await server.restartRoost()
+    const fresh = [await primus(), await primus()]
+    for (const c of fresh) {
+      assert.deepStrictEqual(await c.app.service('messages').join({ roomId: 'before-restart' }), { roomId: 'before-restart', joined: true })
+    }
+    await rest.app.service('messages').create({ text: 'after roost restart', roomId: 'before-restart' })
+    await until(
+      () => fresh.every((c) => createdWith(c.received, 'after roost restart').length === 1),
+      WAIT_MS,
+      'the room event at both new sockets'
+    )
+  })
+
   it("a room joined by the app's own custom method gets the room's events; logout leaves every channel", async function () {
     const rest = restChatClient(server.url)
     const a = await primus()

@@ -70,6 +70,12 @@ async fn events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return refuse(&shared, &Error::bad_request("The body is not JSON"));
     };
+    // Connection ids from another Roost process (the app posting what it learned before
+    // Roost restarted) would name other connections here: only channel names count then.
+    let current = message
+        .get("instance")
+        .and_then(Value::as_str)
+        .is_none_or(|i| i == shared.instance);
     let mut delivered = 0usize;
     for event in message
         .get("events")
@@ -77,20 +83,22 @@ async fn events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
         .into_iter()
         .flatten()
     {
-        if deliver(&shared, event) {
+        if deliver(&shared, event, current) {
             delivered += 1;
         }
     }
     // After the events: they were published before these changes were recorded (a leave at
     // token expiry must not lose an event published before it).
-    shared.apply_changes(message.get("changes"), message.get("logins"));
+    if current {
+        shared.apply_changes(message.get("changes"), message.get("logins"));
+    }
     Json(serde_json::json!({ "delivered": delivered })).into_response()
 }
 
 /// Delivers one `{path, event, data, channels: [{name | connections, data?}], connections?}`: every
 /// member of the named channels (a channel's `send` data wins for its members) and the listed
 /// connections, each once. Whether anyone received it.
-fn deliver(shared: &Shared, event: &Value) -> bool {
+fn deliver(shared: &Shared, event: &Value, ids_valid: bool) -> bool {
     let (Some(path), Some(name)) = (
         event.get("path").and_then(Value::as_str),
         event.get("event").and_then(Value::as_str),
@@ -107,7 +115,8 @@ fn deliver(shared: &Shared, event: &Value) -> bool {
     {
         let base = match channel.get("name").and_then(Value::as_str) {
             Some(channel_name) => app.channels().channel(channel_name),
-            None => Channel::from_connections(connection_ids(channel)),
+            None if ids_valid => Channel::from_connections(connection_ids(channel)),
+            None => continue,
         };
         targets.push(match channel.get("data") {
             Some(data) if !data.is_null() => base.send(data.clone()),
@@ -115,7 +124,7 @@ fn deliver(shared: &Shared, event: &Value) -> bool {
         });
     }
     let ids = connection_ids(event);
-    if !ids.is_empty() {
+    if ids_valid && !ids.is_empty() {
         targets.push(Channel::from_connections(ids));
     }
     let data = event.get("data").cloned().unwrap_or(Value::Null);
@@ -156,6 +165,7 @@ async fn connections(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
         .map(|info| {
             shared.mark_seen(info.id());
             serde_json::json!({
+                "instance": shared.instance,
                 "id": info.id().0,
                 "provider": info.provider(),
                 "user": info.user(),

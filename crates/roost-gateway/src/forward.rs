@@ -38,6 +38,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<GatewayMetrics>,
     /// Connections the plugin has seen (it keeps a proxy for each until told they closed).
     pub(crate) seen: Mutex<std::collections::HashSet<u64>>,
+    /// This process's id towards the plugin. Connection ids restart with Roost, so the plugin
+    /// drops its proxies when the instance changes, and Roost ignores id-based parts of a
+    /// post made for another instance.
+    pub(crate) instance: String,
 }
 
 impl Shared {
@@ -320,6 +324,7 @@ impl ForwardService {
         let mut route = params.route.clone();
         route.remove(WILDCARD_PARAM);
         let mut envelope = Map::new();
+        envelope.insert("instance".into(), Value::from(shared.instance.as_str()));
         envelope.insert("path".into(), Value::from(path));
         envelope.insert("method".into(), Value::from(method));
         if let Some(id) = id {

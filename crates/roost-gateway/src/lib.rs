@@ -81,6 +81,7 @@ impl Gateway {
             config: Arc::clone(&config),
             metrics,
             seen: Mutex::new(Default::default()),
+            instance: instance_id(),
         });
         let own = app.service_paths();
         // A path with custom methods is an upstream path too, registered literally so its
@@ -191,6 +192,14 @@ impl Gateway {
     }
 }
 
+/// A practically unique id for this process: start time in nanoseconds and the process id.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{:x}", std::process::id())
+}
+
 /// Tells the plugin a connection it knows closed, so the app's `disconnect` listeners run
 /// and its proxy is dropped. Best effort: a restarted app has no proxy to drop.
 fn notify_disconnect(shared: &Arc<Shared>, id: u64) {
@@ -199,8 +208,9 @@ fn notify_disconnect(shared: &Arc<Shared>, id: u64) {
     };
     let upstream = shared.upstream.clone();
     let secret = shared.config.secret.clone();
+    let instance = shared.instance.clone();
     runtime.spawn(async move {
-        let body = serde_json::json!({ "ids": [id] }).to_string();
+        let body = serde_json::json!({ "ids": [id], "instance": instance }).to_string();
         let request = UpstreamRequest {
             method: hyper::Method::POST,
             path_and_query: "/_roost/disconnect".to_owned(),
