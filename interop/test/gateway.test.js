@@ -96,6 +96,48 @@ describeGateway('gateway, zero-SDK (rest mode): the reference chat app unchanged
   })
 })
 
+describeGateway('gateway, zero-SDK: token expiry of a socket login (expiresIn 2s)', function () {
+  this.timeout(60000)
+  let server
+  let a
+  before(async function () {
+    server = await startChatServer({ kind: 'gateway-rest', expiresIn: '2s' })
+  })
+  after(async function () {
+    if (a) a.end()
+    if (server) await server.stop()
+  })
+
+  it('at expiry the socket leaves its channels and loses its login, stays open, and may log in again', async function () {
+    a = await primusChatClient(server.url)
+    await a.app.authenticate(local(ALICE))
+    // A socket create publishes to `authenticated` before its ack: while logged in, the
+    // sender has its own event when the ack arrives; once expired, it has not.
+    let expired = false
+    for (let i = 0; i < 100 && !expired; i++) {
+      const text = `tick ${i}`
+      try {
+        await a.app.service('messages').create({ text })
+      } catch (error) {
+        // The app may refuse the token a moment before Roost's timer fires.
+        assert.strictEqual(error.name, 'NotAuthenticated')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        continue
+      }
+      expired = createdWith(a.received, text).length === 0
+      if (!expired) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    assert.ok(expired, 'the login expired within the bound')
+    assert.ok(!a.record.events.includes('end') && !a.record.events.includes('close'), 'the socket stayed open')
+    await rejects(a.app.service('users').find(), 'NotAuthenticated')
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    assert.match(metrics, /^roost_gateway_expiries_total 1$/m)
+    await a.app.authenticate(local(ALICE))
+    await a.app.service('messages').create({ text: 'after a new login' })
+    assert.strictEqual(createdWith(a.received, 'after a new login').length, 1)
+  })
+})
+
 describeGateway('gateway with the feathers-roost plugin: the app decides channels and events', function () {
   this.timeout(60000)
   let server

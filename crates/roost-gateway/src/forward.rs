@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     /// drops its proxies when the instance changes, and Roost ignores id-based parts of a
     /// post made for another instance.
     pub(crate) instance: String,
+    /// Rest mode: the expiry of socket logins.
+    pub(crate) expiries: crate::expiry::Expiries,
 }
 
 impl Shared {
@@ -269,6 +271,10 @@ impl ForwardService {
                         .as_ref()
                         .map_or(Value::Null, |(_, user)| user.clone());
                     info.set_auth(user, login.authentication());
+                    match login.expires_in(std::time::SystemTime::now()) {
+                        Some(after) => shared.expiries.arm(info.id(), after),
+                        None => shared.expiries.disarm(info.id()),
+                    }
                     // A generated Feathers app's channels.ts: a socket login moves the
                     // connection from `anonymous` to `authenticated`.
                     app.channels().channel("anonymous").leave([info.id()]);
@@ -282,6 +288,7 @@ impl ForwardService {
                             .map(str::to_owned)
                     });
                     if is_valid_logout(token.as_deref(), result) {
+                        shared.expiries.disarm(info.id());
                         info.clear_auth();
                         app.channels().leave_all(info.id());
                         GatewayMetrics::inc(&shared.metrics.logins);

@@ -22,6 +22,7 @@
 mod client;
 pub mod config;
 mod endpoint;
+mod expiry;
 mod forward;
 pub mod metrics;
 pub mod qs;
@@ -82,6 +83,7 @@ impl Gateway {
             metrics,
             seen: Mutex::new(Default::default()),
             instance: instance_id(),
+            expiries: expiry::Expiries::default(),
         });
         let own = app.service_paths();
         // A path with custom methods is an upstream path too, registered literally so its
@@ -137,6 +139,9 @@ impl Gateway {
                 app.on_connection(|app, info| {
                     app.channels().channel("anonymous").join([info.id()]);
                 });
+                shared.expiries.start(Arc::downgrade(&shared));
+                let expiries = shared.expiries.clone();
+                app.on_disconnect(move |_, info| expiries.disarm(info.id()));
             }
             GatewayMode::Plugin => {
                 let weak = Arc::downgrade(&shared);

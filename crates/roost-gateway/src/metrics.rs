@@ -27,6 +27,8 @@ pub struct GatewayMetrics {
     pub membership_changes: AtomicU64,
     /// Socket logins and logouts kept on connections.
     pub logins: AtomicU64,
+    /// Rest mode: socket logins ended by their token's expiry.
+    pub expiries: AtomicU64,
 }
 
 impl GatewayMetrics {
@@ -87,6 +89,11 @@ impl GatewayMetrics {
                 "logins_total",
                 "Socket logins and logouts through the upstream kept on connections.",
                 get(&self.logins),
+            ),
+            (
+                "expiries_total",
+                "Rest mode: socket logins ended because their access token expired.",
+                get(&self.expiries),
             ),
         ];
         for (name, help, value) in counters {
