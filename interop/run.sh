@@ -5,6 +5,8 @@
 #                                                # and $ROOST_INTEROP_BIN (default ../target/debug/examples/interop)
 #   INTEROP_SERVER=reference interop/run.sh      # against the Node reference server (bench/reference)
 #   interop/run.sh test/rest-basics.test.js      # extra arguments go to mocha
+#   INTEROP_SERVER=gateway interop/run.sh test/chat.test.js   # Roost in gateway mode in front of the
+#                                                # reference chat app (plugin; gateway-rest: zero-SDK)
 #
 # Builds nothing: the Roost binaries must exist (scripts/test.sh builds them).
 # Installs npm dependencies (npm ci) for interop/ and bench/reference/ when
@@ -60,7 +62,7 @@ require_bin() {
     exit 2
   fi
 }
-if [[ "$INTEROP_SERVER" == roost && $need_roost -eq 1 ]]; then
+if [[ "$INTEROP_SERVER" == roost* || "$INTEROP_SERVER" == gateway* ]] && [[ $need_roost -eq 1 ]]; then
   require_bin ROOST_BIN "${ROOST_BIN:-../target/debug/roost}" "cargo build -p roost"
 fi
 if [[ "$INTEROP_SERVER" == roost && $need_example -eq 1 ]]; then

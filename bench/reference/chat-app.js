@@ -254,6 +254,10 @@ function createChatApp({ pingInterval = 10000, expiresIn = '1d', publishRules = 
   app.configure(messagesService)
   app.configure(authentication)
   app.configure((a) => channels(a, publishRules))
+  // Behind Roost in gateway mode (docs/gateway.md) only when asked: the one line an app adds.
+  if (process.env.ROOST_GATEWAY_URL) {
+    app.configure(require('../../gateway/feathers-roost').roost({ url: process.env.ROOST_GATEWAY_URL, secret: process.env.ROOST_GATEWAY_SECRET }))
+  }
 
   return app
 }

@@ -7,7 +7,8 @@
 //   ... server.url ...                         // e.g. http://127.0.0.1:41234
 //   await server.stop()
 //
-// Which server: env INTEROP_SERVER = 'roost' (default) or 'reference'.
+// Which server: env INTEROP_SERVER = 'roost' (default) or 'reference'; for the chat app also
+// 'gateway' / 'gateway-rest' (Roost in gateway mode in front of the reference, startChatServer).
 //   roost:     $ROOST_BIN (default ../target/debug/roost relative to interop/)
 //              `serve --config config/<name>.toml`, port via ROOST_SERVER__PORT.
 //   reference: node ../bench/reference/server.js --config config/<name>.json, port via PORT.
@@ -315,6 +316,7 @@ function chatCommand(kind, port, { expiresIn, publishRules, pingIntervalMs, secr
  */
 async function startChatServer(settings = {}) {
   const kind = settings.kind || serverKind()
+  if (kind === 'gateway' || kind === 'gateway-rest') return startGatewayChat(settings, kind)
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-chat-'))
@@ -337,6 +339,85 @@ async function startChatServer(settings = {}) {
         await current.stop()
       } finally {
         removeDataDir()
+      }
+    }
+  }
+}
+
+const GATEWAY_SECRET = 'interop-gateway-secret-0123456789'
+
+/**
+ * The chat app through Roost in gateway mode (docs/gateway.md): the reference chat app
+ * (bench/reference/chat.js, the upstream) on one free port and `$ROOST_BIN serve --config
+ * config/gateway.toml` in front of it on another; clients talk to Roost only (`url`).
+ * `kind` 'gateway': plugin mode (the app runs the feathers-roost plugin, enabled by
+ * ROOST_GATEWAY_URL); 'gateway-rest': zero-SDK forwarding, the app unchanged.
+ * Resolves `{ url, port, kind, pid, upstream: {url, port, pid, stop(), start()}, restartRoost(), output(), stop() }`:
+ * `upstream.stop()`/`upstream.start()` kill (SIGKILL) and restart the app on the same port.
+ */
+async function startGatewayChat(settings, kind) {
+  const [port, upstreamPort] = [await freePort(), await freePort()]
+  const url = `http://127.0.0.1:${port}`
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'roost-gateway-'))
+  const upstreamCommand = chatCommand('reference', upstreamPort, { ...settings, pingIntervalMs: undefined })
+  if (kind === 'gateway') {
+    upstreamCommand.env.ROOST_GATEWAY_URL = url
+    upstreamCommand.env.ROOST_GATEWAY_SECRET = GATEWAY_SECRET
+  }
+  const bin = path.resolve(INTEROP_DIR, process.env.ROOST_BIN || '../target/debug/roost')
+  const env = { ...process.env }
+  env.ROOST_SERVER__PORT = String(port)
+  env.ROOST_SERVER__DATA_DIR = dataDir
+  env.ROOST_GATEWAY__UPSTREAM = upstreamUrl
+  env.ROOST_GATEWAY__MODE = kind === 'gateway' ? 'plugin' : 'rest'
+  env.ROOST_GATEWAY__SECRET = GATEWAY_SECRET
+  if (settings.unavailableWaitMs !== undefined) env.ROOST_GATEWAY__UNAVAILABLE_WAIT_MS = String(settings.unavailableWaitMs)
+  if (settings.pingIntervalMs !== undefined) env.ROOST_PRIMUS__PING_INTERVAL_MS = String(settings.pingIntervalMs)
+  const roostCommand = { file: bin, args: ['serve', '--config', path.join(INTEROP_DIR, 'config', 'gateway.toml')], env, cwd: INTEROP_DIR }
+  let upstream
+  let roost
+  try {
+    upstream = await launch('reference', upstreamCommand, upstreamUrl)
+    roost = await launch('roost', roostCommand, url)
+  } catch (error) {
+    if (upstream) await upstream.stop().catch(() => {})
+    fs.rmSync(dataDir, { recursive: true, force: true })
+    throw error
+  }
+  const upstreamHandle = {
+    url: upstreamUrl,
+    port: upstreamPort,
+    get pid() {
+      return upstream.pid
+    },
+    /** Kills the app at once (SIGKILL): a crash, not a graceful stop. */
+    async stop() {
+      process.kill(upstream.pid, 'SIGKILL')
+      await upstream.stop().catch(() => {})
+    },
+    async start() {
+      upstream = await launch('reference', upstreamCommand, upstreamUrl)
+    }
+  }
+  return {
+    url,
+    port,
+    kind,
+    pid: roost.pid,
+    upstream: upstreamHandle,
+    output: () => `--- roost ---\n${roost.output()}\n--- upstream ---\n${upstream.output()}`,
+    /** Stops Roost (SIGTERM) and starts it again on the same port; the app keeps running. */
+    async restartRoost() {
+      await roost.stop()
+      roost = await launch('roost', roostCommand, url)
+    },
+    async stop() {
+      try {
+        await roost.stop()
+      } finally {
+        await upstream.stop().catch(() => {})
+        fs.rmSync(dataDir, { recursive: true, force: true })
       }
     }
   }

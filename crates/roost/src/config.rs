@@ -51,6 +51,8 @@ pub struct Config {
     pub auth: crate::auth_config::AuthSection,
     /// The live dashboard at `/dashboard`.
     pub dashboard: crate::ops::dashboard::DashboardConfig,
+    /// Gateway mode: Roost in front of an existing Feathers app (`docs/gateway.md`).
+    pub gateway: roost_gateway::GatewayConfig,
 }
 
 /// `[server]`.
@@ -240,7 +242,7 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "cors",
     "rest",
@@ -253,6 +255,7 @@ const SECTIONS: [&str; 12] = [
     "app",
     "auth",
     "dashboard",
+    "gateway",
 ];
 
 impl Config {
@@ -319,6 +322,7 @@ impl Config {
         }
         self.primus.validate().map_err(ConfigError::Invalid)?;
         self.socketio.validate().map_err(ConfigError::Invalid)?;
+        self.gateway.validate().map_err(ConfigError::Invalid)?;
         if let Some(path) = &self.primus.client_library {
             if !path.is_file() {
                 return Err(ConfigError::Invalid(format!(
@@ -390,6 +394,7 @@ impl Config {
             app: self.app.redacted(),
             auth: self.auth.redacted(),
             dashboard: self.dashboard.redacted(),
+            gateway: self.gateway.redacted(),
             ..self.clone()
         };
         toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))

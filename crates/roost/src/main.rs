@@ -134,6 +134,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let (app, chat) = build_app(&config, &storage)
         .await
         .map_err(|e| e.to_string())?;
+    // Gateway mode (docs/gateway.md): after Roost's own services, which win.
+    let gateway =
+        roost_gateway::Gateway::install(&app, &config.gateway).map_err(|e| e.to_string())?;
+    if let Some(metrics) = gateway.as_ref().map(|g| std::sync::Arc::clone(g.metrics())) {
+        roost::metrics::add_section(move |out| metrics.render(out));
+    }
     let listener = server::bind(&config).await.map_err(|e| {
         format!(
             "cannot listen on {}:{}: {e}",
@@ -145,7 +151,10 @@ async fn serve(config: Config) -> Result<(), String> {
     ops::first_page::announce(addr);
     let primus = server::primus(&app, &config)?;
     let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
-    let handshake_auth = chat.as_ref().map(chat::ChatApp::socketio_handshake_auth);
+    let handshake_auth = chat
+        .as_ref()
+        .map(chat::ChatApp::socketio_handshake_auth)
+        .or_else(|| gateway.as_ref().map(roost_gateway::Gateway::handshake_auth));
     let socketio = server::socketio(&app, &config, handshake_auth);
     let router = server::router_with_transports(
         &app,
@@ -155,6 +164,10 @@ async fn serve(config: Config) -> Result<(), String> {
         rest_hook,
         chat.as_ref().map(chat::ChatApp::auth),
     );
+    let router = match &gateway {
+        Some(gateway) => gateway.routes(router),
+        None => router,
+    };
     let ops = ops::Ops::new(
         &app,
         &config,

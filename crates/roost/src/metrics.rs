@@ -4,6 +4,22 @@ use roost_transport::primus::{CloseReason, TransportMetrics};
 use roost_transport::socketio::SocketIoMetrics;
 use roost_transport::{Primus, RestMetrics, SocketIo};
 use std::fmt::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A renderer of more counters (the gateway's), appended by [`render_all`].
+type Section = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+/// Sections registered by [`add_section`], for the process's one `/metrics`.
+static SECTIONS: Mutex<Vec<Section>> = Mutex::new(Vec::new());
+
+/// Appends `render`'s counters to every later [`render_all`] of this process (for parts the
+/// router does not know, such as the gateway).
+pub fn add_section(render: impl Fn(&mut String) + Send + Sync + 'static) {
+    SECTIONS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Arc::new(render));
+}
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     let _ = writeln!(
@@ -34,6 +50,13 @@ pub fn render_all(
     if let Some(socketio) = socketio {
         render_transport(&mut out, "socketio", "Socket.IO", socketio.metrics());
         render_socketio(&mut out, socketio.socketio_metrics());
+    }
+    let sections = SECTIONS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    for section in sections {
+        section(&mut out);
     }
     out
 }

@@ -250,3 +250,48 @@ fn chat_config_with_env_overrides_and_secrets_redacted() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown preset `bogus`"));
 }
+
+#[test]
+fn gateway_config_from_env_redacted_and_checked() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../interop/config/gateway.toml"
+    );
+    let out = Command::new(BIN)
+        .args(["config", "--config", config])
+        .env("ROOST_GATEWAY__UPSTREAM", "http://127.0.0.1:3031")
+        .env("ROOST_GATEWAY__MODE", "plugin")
+        .env("ROOST_GATEWAY__SECRET", "gateway-secret-not-printed")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let printed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(printed["gateway"]["mode"].as_str(), Some("plugin"));
+    assert_eq!(printed["gateway"]["secret"].as_str(), Some("<redacted>"));
+    assert_eq!(
+        printed["gateway"]["methods"]["messages"][1].as_str(),
+        Some("leave")
+    );
+    assert!(!text.contains("gateway-secret-not-printed"));
+    // TLS upstreams and short plugin secrets stop the server at start.
+    for (key, value, why) in [
+        ("ROOST_GATEWAY__UPSTREAM", "https://app.internal", "http://"),
+        ("ROOST_GATEWAY__SECRET", "short", "16 characters"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["serve", "--config", config])
+            .env("ROOST_GATEWAY__UPSTREAM", "http://127.0.0.1:3031")
+            .env("ROOST_GATEWAY__MODE", "plugin")
+            .env("ROOST_GATEWAY__SECRET", "long-enough-secret-value")
+            .env(key, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{key}={value}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why));
+    }
+}
