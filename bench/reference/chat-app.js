@@ -248,7 +248,7 @@ function createChatApp({ pingInterval = 10000, expiresIn = '1d', publishRules = 
   app.use(bodyParser())
   app.configure(rest())
   app.configure(primus({ transformer: 'websockets', pingInterval }))
-  // Socket.IO on the same port (protocol.md §13), as Roost serves it.
+  // Socket.IO on the same port (docs/protocol.md §13), as Roost serves it.
   app.configure(socketio())
   app.configure(usersService)
   app.configure(messagesService)

@@ -139,7 +139,7 @@ function createRealtimeApp({ pingInterval = 10000 } = {}) {
   app.use(bodyParser())
   app.configure(rest())
   app.configure(primus({ transformer: 'websockets', pingInterval }))
-  // Socket.IO on the same port (protocol.md §13), as Roost serves it.
+  // Socket.IO on the same port (docs/protocol.md §13), as Roost serves it.
   app.configure(socketio())
   app.configure(services)
   app.configure(channels)

@@ -1,4 +1,4 @@
-//! Authentication over the socket (protocol.md §11): an optional sign-up (`create users`),
+//! Authentication over the socket (docs/protocol.md §11): an optional sign-up (`create users`),
 //! one local login that yields a JWT, then each benchmark connection authenticates with the
 //! `jwt` strategy (or, when asked, with `local`, paying bcrypt on every connection).
 

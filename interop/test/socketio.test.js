@@ -1,5 +1,5 @@
 'use strict'
-// Socket.IO (protocol.md §13, semantics §H10–H20) with the official clients:
+// Socket.IO (docs/protocol.md §13, docs/feathers-semantics.md §H10–H20) with the official clients:
 // socket.io-client 4.8.4 and @feathersjs/socketio-client 5.0.50
 // (+ @feathersjs/authentication-client 5.0.50).
 // - the realtime app (REALTIME-APP.md): every method of `messages`, events,
@@ -297,7 +297,7 @@ describe(`Socket.IO token expiry against the ${serverKind()} server (chat app, e
     if (server) await server.stop()
   })
 
-  it('at expiry the server disconnects the socket (semantics §E22)', async function () {
+  it('at expiry the server disconnects the socket (docs/feathers-semantics.md §E22)', async function () {
     this.timeout(15000)
     const socket = await connectSocket(server.url, { transports: ['websocket'] })
     try {

@@ -1,4 +1,4 @@
-//! `AuthConfig`: the `authentication` section of a Feathers app (semantics §E1–E2, §E9), plus
+//! `AuthConfig`: the `authentication` section of a Feathers app (docs/feathers-semantics.md §E1–E2, §E9), plus
 //! Roost's own limits for password hashing.
 //!
 //! Keys are snake_case as everywhere in Roost's config; the Feathers camelCase spellings

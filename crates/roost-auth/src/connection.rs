@@ -1,4 +1,4 @@
-//! What a real-time connection keeps after a login (semantics §E20–E22, protocol.md §11):
+//! What a real-time connection keeps after a login (docs/feathers-semantics.md §E20–E22, docs/protocol.md §11):
 //! `connection.authentication = {strategy: 'jwt', accessToken}`, `connection.user`, and the
 //! token's `exp`, when the transport arms the expiry timer. The transport owns the
 //! connection; these are the values and rules it applies.

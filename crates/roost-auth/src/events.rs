@@ -1,4 +1,4 @@
-//! App-level `login` and `logout` events (semantics §E19–E21, §D13–D14).
+//! App-level `login` and `logout` events (docs/feathers-semantics.md §E19–E21, §D13–D14).
 //!
 //! roost-core has no app-level event emitter, so the authentication service keeps its own
 //! listener lists here. After a successful `create` (login) or `remove` (logout):

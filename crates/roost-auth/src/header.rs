@@ -1,4 +1,4 @@
-//! REST credentials: the JWT strategy's `parse` of the `Authorization` header (semantics
+//! REST credentials: the JWT strategy's `parse` of the `Authorization` header (docs/feathers-semantics.md
 //! §E15–E16). Parsing never fails a request; a bad token fails later, in `authenticate`, and
 //! only where a service demands authentication.
 

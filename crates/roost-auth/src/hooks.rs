@@ -1,4 +1,4 @@
-//! The authentication hooks: `authenticate(strategies)` (semantics §E13–E14),
+//! The authentication hooks: `authenticate(strategies)` (docs/feathers-semantics.md §E13–E14),
 //! `protect(fields)` and `hash_password(field)` (§E12).
 //!
 //! Each hook is one type implementing both [`Hook`] and [`AroundHook`], so it can be

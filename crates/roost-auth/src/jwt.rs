@@ -1,5 +1,5 @@
 //! Access tokens: HMAC-signed JWTs issued and verified exactly as Feathers' `jsonwebtoken`
-//! (npm, 9.x) does it (semantics §E3, §E7; protocol.md §11).
+//! (npm, 9.x) does it (docs/feathers-semantics.md §E3, §E7; docs/protocol.md §11).
 //!
 //! Verification follows jsonwebtoken's `verify.js` step by step, because clients and tests
 //! see its messages: split into three parts (`jwt malformed`), decode the header leniently

@@ -1,5 +1,5 @@
 //! Roost authentication: Feathers' `@feathersjs/authentication` and
-//! `@feathersjs/authentication-local`, wire-compatible (semantics §E).
+//! `@feathersjs/authentication-local`, wire-compatible (docs/feathers-semantics.md §E).
 //!
 //! # Map
 //! - [`config`]: [`AuthConfig`], the `authentication` section (secret, strategies,

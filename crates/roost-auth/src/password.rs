@@ -1,5 +1,5 @@
 //! Password hashing: bcrypt on tokio's blocking pool behind a semaphore (semaphore-limited
-//! concurrency, bounded waiting), compatible with bcryptjs (semantics §E11).
+//! concurrency, bounded waiting), compatible with bcryptjs (docs/feathers-semantics.md §E11).
 //!
 //! A cost-10 hash takes tens of milliseconds of CPU; run inline it would stall every
 //! connection served by that worker thread, and run without a cap a burst of logins would

@@ -1,4 +1,4 @@
-//! The `authentication` service (semantics §E4–E6, §E17–E19): `create` logs in and issues
+//! The `authentication` service (docs/feathers-semantics.md §E4–E6, §E17–E19): `create` logs in and issues
 //! (or, for `jwt`, returns) an access token; `remove` logs out. It offers no other method,
 //! publishes nothing, and fires the app-level `login`/`logout` events.
 

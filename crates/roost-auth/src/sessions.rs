@@ -1,4 +1,4 @@
-//! Logins on real-time connections (semantics §E20–E22, protocol.md §11): what Feathers'
+//! Logins on real-time connections (docs/feathers-semantics.md §E20–E22, docs/protocol.md §11): what Feathers'
 //! JWT strategy does in `handleConnection`, transport-neutral.
 //!
 //! - A socket login (`authentication.create` with `params.connection`) stores

@@ -1,5 +1,5 @@
 //! The authentication service, strategies, hooks and events end to end on a memory `users`
-//! service, one test per rule of semantics §E with the exact wire errors.
+//! service, one test per rule of docs/feathers-semantics.md §E with the exact wire errors.
 #![allow(clippy::unwrap_used)]
 
 use roost_auth::{protect, AuthConfig, AuthEventKind, Authentication, ExpiresIn};

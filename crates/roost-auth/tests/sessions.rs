@@ -1,4 +1,4 @@
-//! Socket logins without a transport (semantics §E20–E22): [`SocketSessions`] stores the
+//! Socket logins without a transport (docs/feathers-semantics.md §E20–E22): [`SocketSessions`] stores the
 //! login on the connection, logs it out for the matching token only, and expires it on one
 //! shared timer without closing anything. Runs on paused tokio time.
 #![allow(clippy::unwrap_used)]

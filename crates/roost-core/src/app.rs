@@ -213,7 +213,7 @@ impl App {
     }
 
     /// Whether some service lets external callers use `method` (Feathers binds a socket
-    /// listener exactly for these names, semantics §H14).
+    /// listener exactly for these names, docs/feathers-semantics.md §H14).
     pub fn is_external_method(&self, method: &str) -> bool {
         read(&self.inner.services)
             .iter()

@@ -1,5 +1,5 @@
 //! One service call: build the context, run the hook chain around the method, emit the
-//! events on success (semantics §B, §C1–C3). The call's transaction: see
+//! events on success (docs/feathers-semantics.md §B, §C1–C3). The call's transaction: see
 //! [`crate::transaction`].
 
 use crate::app::{ServiceEntry, ServiceHandle};

@@ -1,4 +1,4 @@
-//! Connections as the core sees them (semantics §A14, §D13–D14, §H16–H17): an opaque
+//! Connections as the core sees them (docs/feathers-semantics.md §A14, §D13–D14, §H16–H17): an opaque
 //! [`ConnectionId`], the data Feathers keeps on a connection object ([`ConnectionInfo`]:
 //! provider, handshake headers, `socketQuery`, and what authentication stores there), and the
 //! app-level registry with the `connection` / `disconnect` listeners ([`Connections`]).
@@ -365,7 +365,7 @@ impl App {
     }
 
     /// `app.emit('disconnect', connection)` without closing the socket (what Feathers does on
-    /// Primus when a token expires, protocol.md §11): the connection leaves every channel and
+    /// Primus when a token expires, docs/protocol.md §11): the connection leaves every channel and
     /// the `disconnect` listeners run; it stays open and may log in again.
     pub fn emit_disconnect(&self, id: ConnectionId) {
         if let Some(info) = self.connection(id) {

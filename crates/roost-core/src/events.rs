@@ -1,4 +1,4 @@
-//! Service events (semantics §C): `created`/`updated`/`patched`/`removed` after every hook
+//! Service events (docs/feathers-semantics.md §C): `created`/`updated`/`patched`/`removed` after every hook
 //! and only on success, one per array item; custom events a service emits itself; server-side
 //! listeners receiving `(data, context)`; then the publish step.
 

@@ -1,5 +1,5 @@
 //! Calls from real-time clients: `(method, path, ...args)` as Primus and Socket.IO carry them
-//! (protocol.md §6, semantics §H11–H16), checked and turned into a service call. Both socket
+//! (docs/protocol.md §6, docs/feathers-semantics.md §H11–H16), checked and turned into a service call. Both socket
 //! transports use this one function, so their answers cannot drift apart.
 
 use crate::app::App;

@@ -1,4 +1,4 @@
-//! The memory adapter: `@feathersjs/memory` 5.0.50 in Rust (semantics §A9–A13, §F).
+//! The memory adapter: `@feathersjs/memory` 5.0.50 in Rust (docs/feathers-semantics.md §A9–A13, §F).
 //!
 //! Records live in a map keyed by `String(id)` that iterates like a JS object (array-index
 //! keys ascending, then other keys in insertion order), because memory's unsorted `find`

@@ -1,4 +1,4 @@
-//! `params`: what a service method sees besides its id and data (semantics §A14–A15).
+//! `params`: what a service method sees besides its id and data (docs/feathers-semantics.md §A14–A15).
 
 use crate::ids::ConnectionId;
 use crate::transaction::TransactionHandle;

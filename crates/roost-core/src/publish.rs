@@ -1,4 +1,4 @@
-//! Publishers (semantics §D8–D12): functions that pick the channels an event goes to.
+//! Publishers (docs/feathers-semantics.md §D8–D12): functions that pick the channels an event goes to.
 //!
 //! A [`Publisher`] is registered per event or as a catch-all, at app level (here, through
 //! [`App::publish`] / [`App::publish_event`]) or at service level (the service registry holds

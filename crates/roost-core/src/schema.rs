@@ -1,5 +1,5 @@
 //! Field schemas of declared services, and the coercion of REST query strings to the fields'
-//! types, as Feathers query schemas do with Ajv `coerceTypes` (semantics §F13–F14).
+//! types, as Feathers query schemas do with Ajv `coerceTypes` (docs/feathers-semantics.md §F13–F14).
 //!
 //! REST query values always arrive as strings (`age[$lt]=30` gives `"30"`); socket queries
 //! keep their JSON types and are not coerced.

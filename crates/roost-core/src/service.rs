@@ -1,5 +1,5 @@
 //! Services: the `Service` trait, service options and the adapter options that the memory and
-//! SQL adapters share (semantics §A).
+//! SQL adapters share (docs/feathers-semantics.md §A).
 
 use crate::error::{Error, Result};
 use crate::params::Params;
@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// The six standard method names, in Feathers' order.
 pub const STANDARD_METHODS: [&str; 6] = ["find", "get", "create", "update", "patch", "remove"];
 
-/// Names that can never be custom methods (semantics §A5): Object.prototype keys, EventEmitter
+/// Names that can never be custom methods (docs/feathers-semantics.md §A5): Object.prototype keys, EventEmitter
 /// methods and the names Feathers itself puts on a service.
 const RESERVED_METHODS: &[&str] = &[
     // Object.prototype

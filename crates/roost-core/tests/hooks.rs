@@ -1,4 +1,4 @@
-//! The hook chain and events, one test per rule of semantics §B and §C.
+//! The hook chain and events, one test per rule of docs/feathers-semantics.md §B and §C.
 #![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;

@@ -1,5 +1,5 @@
 //! From a service call to the transports' sink: events pass through exactly one publisher
-//! (semantics §D9–D12) and reach the sink with their wire name and payloads.
+//! (docs/feathers-semantics.md §D9–D12) and reach the sink with their wire name and payloads.
 #![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;

@@ -1,4 +1,4 @@
-//! REST, as Feathers 5 on Koa serves it (semantics §H1–H9): every service answers at
+//! REST, as Feathers 5 on Koa serves it (docs/feathers-semantics.md §H1–H9): every service answers at
 //! `<path>` and `<path>/:__id`, verbs map to methods, `X-Service-Method` selects a custom
 //! method on POST, and errors are Feathers JSON with the error's code as status.
 
@@ -43,7 +43,7 @@ impl Default for RestConfig {
 
 /// Completes the params of every REST request before its call runs, from what the
 /// transport already put there (headers, query). The binary installs one that parses the
-/// `Authorization` header into `params.authentication` (semantics §E15), so this crate needs
+/// `Authorization` header into `params.authentication` (docs/feathers-semantics.md §E15), so this crate needs
 /// no dependency on roost-auth. It must not fail: a bad credential fails later, in the
 /// `authenticate` hook of a service that demands one (§E16).
 pub type RequestParamsHook = Arc<dyn Fn(&mut Params) + Send + Sync>;

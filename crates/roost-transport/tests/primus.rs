@@ -1,5 +1,5 @@
 //! The Primus transport over real sockets: handshakes, plain HTTP on the Primus path, calls
-//! and acks with the exact errors of protocol.md §6, event-before-ack ordering, channels and
+//! and acks with the exact errors of docs/protocol.md §6, event-before-ack ordering, channels and
 //! custom events.
 #![allow(clippy::unwrap_used)]
 

@@ -1,5 +1,5 @@
 //! REST over a real socket: routes, verbs, status codes and Feathers error shapes
-//! (semantics §H1–H9).
+//! (docs/feathers-semantics.md §H1–H9).
 #![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;

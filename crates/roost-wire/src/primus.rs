@@ -1,4 +1,4 @@
-//! Primus frames with the `json` parser and the `primus-emitter` plugin (protocol.md §2–§7,
+//! Primus frames with the `json` parser and the `primus-emitter` plugin (docs/protocol.md §2–§7,
 //! §10), as pure functions: [`decode`] one websocket text frame, `encode_*` the frames a
 //! server sends.
 //!
@@ -36,11 +36,11 @@ pub const TYPE_EVENT: u64 = 0;
 /// emitter packet type of an acknowledgement.
 pub const TYPE_ACK: u64 = 1;
 
-/// Event names the server side of primus-emitter never delivers (protocol.md §5).
+/// Event names the server side of primus-emitter never delivers (docs/protocol.md §5).
 pub const SERVER_RESERVED_EVENTS: [&str; 5] =
     ["data", "end", "error", "heartbeat", "readyStateChange"];
 
-/// Event names a client never delivers to its listeners (protocol.md §5); a server must not
+/// Event names a client never delivers to its listeners (docs/protocol.md §5); a server must not
 /// use them for events it sends.
 pub const CLIENT_RESERVED_EVENTS: [&str; 15] = [
     "open",
@@ -354,7 +354,7 @@ pub fn encode_event_args(name: &str, args: &[Value]) -> Vec<u8> {
     escape_separators(out)
 }
 
-/// An EVENT that wants an ack, as a client sends a Feathers call (protocol.md §6):
+/// An EVENT that wants an ack, as a client sends a Feathers call (docs/protocol.md §6):
 /// `{"type":0,"data":["<name>",args…],"id":<n>}`.
 pub fn encode_call(name: &str, args: &[Value], id: &AckId) -> Vec<u8> {
     let mut out = encode_event_args(name, args);

@@ -1,4 +1,4 @@
-//! The Socket.IO v5 packet codec (protocol.md §13): pure functions over the text of one
+//! The Socket.IO v5 packet codec (docs/protocol.md §13): pure functions over the text of one
 //! Engine.IO message. Engine.IO puts its own message type `4` in front, so the `40` and
 //! `42[…]` seen on the wire are the packets `0` and `2[…]` here.
 //!

@@ -1,5 +1,5 @@
 //! The `jwt` strategy: an access token, verified, and the entity its `sub` names
-//! (semantics §E6–E8). The result carries the SAME token: nothing new is issued.
+//! (docs/feathers-semantics.md §E6–E8). The result carries the SAME token: nothing new is issued.
 
 use super::{entity_service, get_entity, is_not_found, AuthStrategy};
 use crate::base::Authentication;

@@ -1,4 +1,4 @@
-//! The `local` strategy: username and password against a bcrypt hash (semantics §E5, §E9–E11).
+//! The `local` strategy: username and password against a bcrypt hash (docs/feathers-semantics.md §E5, §E9–E11).
 //!
 //! Every failure — no password, no username, no such user, a user without a hash, a wrong
 //! password — is the same 401 with the configured message and no data, and all but the

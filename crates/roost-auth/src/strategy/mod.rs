@@ -1,6 +1,6 @@
 //! Authentication strategies (Feathers' `AuthenticationBaseStrategy`): [`local`] checks a
 //! username and password, [`jwt`] checks an access token. Both find the entity (the user)
-//! through the entity service, internally, as semantics §E8–E9 describe.
+//! through the entity service, internally, as docs/feathers-semantics.md §E8–E9 describe.
 
 pub mod jwt;
 pub mod local;

@@ -1,5 +1,5 @@
 //! [`Channel`]: a named channel of the registry, a combination of channels, or a fixed set of
-//! connections, optionally carrying per-channel `send` data (§D2, §D3, §D6, §D7).
+//! connections, optionally carrying per-channel `send` data (docs/feathers-semantics.md §D2, §D3, §D6, §D7).
 
 use super::state::Emptied;
 use super::{fire_emptied, Registry};

@@ -1,4 +1,4 @@
-//! Channels (semantics §D1–D7, §D13): named groups of real-time connections that publishers
+//! Channels (docs/feathers-semantics.md §D1–D7, §D13): named groups of real-time connections that publishers
 //! pick as the recipients of an event.
 //!
 //! [`Channels`] is the registry an [`App`] holds; [`Channel`] is a cheap handle or value that

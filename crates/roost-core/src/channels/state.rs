@@ -2,7 +2,7 @@
 //! connection → channels, kept consistent under one lock.
 //!
 //! Every way to walk a collection goes through a method here that counts what it visits, so the
-//! tests can prove that joining, leaving and publishing never walk all connections (DESIGN §5).
+//! tests can prove that joining, leaving and publishing never walk all connections (docs/architecture.md §5).
 
 use crate::ids::ConnectionId;
 use std::collections::{HashMap, HashSet};

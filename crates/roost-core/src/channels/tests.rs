@@ -1,4 +1,4 @@
-//! One test per rule of semantics §D1–D7 and §D13, plus structural cost tests.
+//! One test per rule of docs/feathers-semantics.md §D1–D7 and §D13, plus structural cost tests.
 
 use super::*;
 use serde_json::json;

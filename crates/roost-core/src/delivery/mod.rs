@@ -6,10 +6,10 @@
 //! `app.emit('publish', …)` step made explicit.
 //!
 //! A delivery groups its recipients by payload ([`Batch`]), so a transport encodes each distinct
-//! payload once per wire form and enqueues clones of the same bytes (DESIGN §5).
+//! payload once per wire form and enqueues clones of the same bytes (docs/architecture.md §5).
 //!
 //! Two producers exist:
-//! - [`dispatch_event`] runs the publisher of a service event (§D9–D11) and computes what each
+//! - [`dispatch_event`] runs the publisher of a service event (docs/feathers-semantics.md §D9–D11) and computes what each
 //!   connection receives (§C7);
 //! - [`App::send_to_all`], [`App::send_to_connection`] and [`App::send_to_channel`] send a
 //!   custom server event (Primus' `spark.send(event, data)`) without publishers.

@@ -1,4 +1,4 @@
-//! Publishing end to end (§D8–D12, §C6–C7): publisher resolution, targets, payloads, batches,
+//! Publishing end to end (docs/feathers-semantics.md §D8–D12, §C6–C7): publisher resolution, targets, payloads, batches,
 //! the custom send APIs and the sink.
 
 use super::*;

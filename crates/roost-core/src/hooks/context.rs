@@ -1,5 +1,5 @@
 //! `HookContext`: the state of one service call as it travels through the hook chain
-//! (semantics §B9–B14).
+//! (docs/feathers-semantics.md §B9–B14).
 
 use crate::app::App;
 use crate::error::Error;
@@ -72,7 +72,7 @@ pub struct HookContext {
     /// REST response details; `None` on socket and internal calls.
     pub http: Option<Http>,
     /// The channels this call's events go to, chosen by a hook. When set, it replaces the
-    /// publishers for this call's events (DESIGN §2: "a hook may pick the channels for one
+    /// publishers for this call's events (docs/architecture.md §2: "a hook may pick the channels for one
     /// call"); `None` leaves the choice to the publishers.
     pub channels: Option<PublishTarget>,
     /// In error hooks: the hook type that was running when the call failed.

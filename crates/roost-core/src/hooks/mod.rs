@@ -2,7 +2,7 @@
 //!
 //! There is one mechanism: every hook becomes an *around* layer `(ctx, next)`. Regular hooks
 //! are grouped into layers the way `@feathersjs/hooks`' `collect` does, and [`store`] orders
-//! the layers of the app and of the service into one chain (semantics §B3–B8):
+//! the layers of the app and of the service into one chain (docs/feathers-semantics.md §B3–B8):
 //!
 //! ```text
 //! app around.all → app around[m] → app {before.all | error.all} → app {before[m], after[m] | error[m]}

@@ -1,4 +1,4 @@
-//! The Feathers query language (semantics §F): `params.query` parsed once into a typed AST.
+//! The Feathers query language (docs/feathers-semantics.md §F): `params.query` parsed once into a typed AST.
 //!
 //! A query such as `{age: {$gt: 20}, $or: [{a: 1}, {b: 2}], $sort: {name: 1}, $limit: 10}` is
 //! validated exactly as `@feathersjs/adapter-commons` 5.0.50 (`filterQuery`) does, then split

@@ -1,5 +1,5 @@
 //! The HTTP side of Primus: every request whose path starts with `/primus` (a prefix test, so
-//! `/primusx` too, protocol.md §1). Upgrades become websocket connections; `/primus/spec`
+//! `/primusx` too, docs/protocol.md §1). Upgrades become websocket connections; `/primus/spec`
 //! answers the spec; `/primus/primus.js` serves the client library when one is configured;
 //! anything else gets `426 Upgrade Required` like the websockets transformer.
 

@@ -1,7 +1,7 @@
 //! The heartbeat: one ticker for all connections (a timer per connection would cost memory
 //! on every idle socket). Each tick closes the connections that did not answer the previous
 //! ping, then sends one shared `"primus::ping::<Date.now()>"` frame to the others, exactly as
-//! Primus' global timer does (protocol.md §3).
+//! Primus' global timer does (docs/protocol.md §3).
 
 use super::registry::{enqueue_many, to_frame};
 use super::Inner;

@@ -1,4 +1,4 @@
-//! The Primus websocket transport (protocol.md §1–§10): the `/primus` endpoint, live
+//! The Primus websocket transport (docs/protocol.md §1–§10): the `/primus` endpoint, live
 //! connections, the heartbeat, and the fan-out engine that delivers the app's events.
 //!
 //! # Map

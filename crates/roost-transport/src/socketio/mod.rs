@@ -1,4 +1,4 @@
-//! The Socket.IO transport (protocol.md §13, semantics §H10–H20): Socket.IO v5 over
+//! The Socket.IO transport (docs/protocol.md §13, docs/feathers-semantics.md §H10–H20): Socket.IO v5 over
 //! Engine.IO 4 at `/socket.io/`, on the same axum router as REST and Primus. Engine.IO
 //! (long-polling, upgrade, websocket-only, heartbeats, payload limits) is [`engineioxide`]'s;
 //! the Socket.IO packet layer on top of it is ours.
@@ -51,7 +51,7 @@
 //! # Closing
 //! Every close of a connection goes through one function with a [`CloseReason`]: it forgets
 //! the connection, counts the reason, fires app `disconnect` (leaving every channel), then
-//! acts on the session. An app `disconnect` for an open connection (token expiry, semantics
+//! acts on the session. An app `disconnect` for an open connection (token expiry, docs/feathers-semantics.md
 //! §E22) or [`SocketIo::close`] sends the namespace `DISCONNECT` (`41`: the client sees
 //! `io server disconnect` and does not reconnect) and leaves the session to the client; a
 //! slow consumer, a protocol error or shutdown closes the session (the client reconnects).

@@ -1,4 +1,4 @@
-//! The channel rules of the default app (DESIGN §2, CHAT-APP.md "Channels"):
+//! The channel rules of the default app (docs/architecture.md §2, CHAT-APP.md "Channels"):
 //! - on connection: join `anonymous`;
 //! - on login over a socket: leave `anonymous`; join `authenticated`, `user/<id>`,
 //!   `role/<r>` for each role and `permission/<p>` for each permission (a login as another

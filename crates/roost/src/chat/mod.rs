@@ -1,4 +1,4 @@
-//! The default chat app that `roost serve` runs (interop/CHAT-APP.md, DESIGN §1–§2): the
+//! The default chat app that `roost serve` runs (interop/CHAT-APP.md, docs/architecture.md §1–§2): the
 //! same app as the Node reference `bench/reference/chat.js`, so interop tests and
 //! benchmarks compare like with like.
 //!
@@ -95,7 +95,7 @@ impl ChatApp {
     }
 
     /// For the REST transport: puts the `Authorization` header, parsed with the parse
-    /// strategies, into `params.authentication` (semantics §E15). Never fails a request.
+    /// strategies, into `params.authentication` (docs/feathers-semantics.md §E15). Never fails a request.
     pub fn rest_params_hook(&self) -> RequestParamsHook {
         let auth = self.auth.clone();
         Arc::new(move |params: &mut Params| {

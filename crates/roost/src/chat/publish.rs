@@ -1,4 +1,4 @@
-//! Publishing as data (DESIGN §2, CHAT-APP.md): an ordered list of rules, first match wins.
+//! Publishing as data (docs/architecture.md §2, CHAT-APP.md): an ordered list of rules, first match wins.
 //!
 //! A rule matches an event when its `service` and `event` (if given) match and the event
 //! data's `when` field (if given) is truthy as JavaScript sees it (`userId: 0` falls
@@ -74,7 +74,7 @@ pub fn default_preset() -> Vec<PublishRule> {
     ]
 }
 
-/// The reference's literal order (protocol.md §9): the author's id wins over the room.
+/// The reference's literal order (docs/protocol.md §9): the author's id wins over the room.
 pub fn reference_preset() -> Vec<PublishRule> {
     vec![
         PublishRule::new(None, Some("userId"), "user/{userId}"),
