@@ -3,6 +3,7 @@
 
 use roost_core::Error;
 use sqlx::error::ErrorKind as DbErrorKind;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What can go wrong while configuring, connecting or migrating.
 #[derive(Debug, thiserror::Error)]
@@ -143,12 +144,48 @@ fn is_sqlite(e: &dyn sqlx::error::DatabaseError) -> bool {
 /// The message of a write refused because the database's disk is full.
 pub const DISK_FULL: &str = "The database's disk is full: writes fail until space is freed";
 
+/// When (ms since the epoch) a write last failed for a full disk, and when one last
+/// committed: `/readyz` reports the database full between the two. Process-wide, as a process
+/// serves one `[storage]` database.
+static LAST_DISK_FULL_MS: AtomicU64 = AtomicU64::new(0);
+static LAST_COMMIT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a disk-full failure keeps the node unready without a later commit: long enough
+/// for a load balancer to move writes elsewhere, short enough that traffic comes back and
+/// finds out (by writing) once space was freed.
+pub const DISK_FULL_UNREADY: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A write transaction committed: the disk has room again.
+pub(crate) fn note_commit() {
+    LAST_COMMIT_MS.store(now_ms(), Ordering::Relaxed);
+}
+
+/// Whether the last write failure for a full disk is newer than the last commit and less
+/// than [`DISK_FULL_UNREADY`] old: the database cannot take writes now.
+pub fn disk_full_now() -> bool {
+    let full = LAST_DISK_FULL_MS.load(Ordering::Relaxed);
+    let window = u64::try_from(DISK_FULL_UNREADY.as_millis()).unwrap_or(u64::MAX);
+    full != 0
+        && full >= LAST_COMMIT_MS.load(Ordering::Relaxed)
+        && now_ms().saturating_sub(full) < window
+}
+
 /// Vendor codes that mean "try again later" or "too slow", by backend: PostgreSQL SQLSTATEs,
 /// MySQL/MariaDB error numbers and SQLite primary result codes (`sqlite:N`).
 fn by_code(code: &str) -> Option<Error> {
     let timeout = || Some(Error::timeout("The database did not answer in time"));
     let unavailable = || Some(Error::unavailable("The database is unavailable"));
-    let disk_full = || Some(Error::unavailable(DISK_FULL));
+    let disk_full = || {
+        LAST_DISK_FULL_MS.store(now_ms(), Ordering::Relaxed);
+        Some(Error::unavailable(DISK_FULL))
+    };
     match code {
         // PostgreSQL: query_canceled (statement_timeout), lock_not_available.
         "57014" | "55P03" => timeout(),

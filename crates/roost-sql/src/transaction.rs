@@ -75,7 +75,11 @@ impl WriteTx {
     /// Makes the work durable. On failure the connection is closed (the database discards
     /// the unfinished transaction with it).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        self.end("COMMIT").await
+        let ended = self.end("COMMIT").await;
+        if ended.is_ok() {
+            crate::error::note_commit();
+        }
+        ended
     }
 
     /// Discards the work. On failure the connection is closed.

@@ -1,5 +1,6 @@
 //! A full disk is a clear, temporary failure: the real binary keeps its SQLite database on a
 //! small tmpfs that fills up; writes then answer 503 `Unavailable` saying the disk is full
+//! (and `/readyz` says so)
 //! (never 500), reads keep working, and once space is freed the next writes succeed without
 //! a restart. Needs root (to mount the tmpfs); skipped with a note otherwise.
 #![allow(clippy::unwrap_used)]
@@ -92,6 +93,10 @@ fn a_full_disk_answers_503_and_writes_recover_once_space_is_freed() {
     assert_eq!((status, &error["name"]), (503, &json!("Unavailable")));
     let (status, found) = call(roost.addr, "GET", "/people?$select[]=id", None);
     assert_eq!(status, 200, "{found}");
+    // A load balancer reading /readyz moves traffic away meanwhile.
+    let (status, ready) = call(roost.addr, "GET", "/readyz", None);
+    assert_eq!(status, 503, "{ready}");
+    assert!(ready.to_string().contains("disk is full"), "{ready}");
 
     std::fs::remove_file(&ballast).unwrap();
     // No restart: the next writes succeed.
@@ -100,6 +105,8 @@ fn a_full_disk_answers_503_and_writes_recover_once_space_is_freed() {
         assert_eq!(status, 201, "write {i} after freeing space: {created}");
         acked.push(created["id"].clone());
     }
+    let (status, ready) = call(roost.addr, "GET", "/readyz", None);
+    assert_eq!(status, 200, "ready again once a write committed: {ready}");
     let (status, found) = call(roost.addr, "GET", "/people?$select[]=id", None);
     assert_eq!(status, 200);
     let ids: Vec<Value> = found

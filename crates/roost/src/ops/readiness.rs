@@ -138,6 +138,7 @@ impl ReadinessCheck for StorageCheck {
 
     async fn check(&self) -> Result<(), String> {
         match self.0.opened() {
+            Some(_) if roost_sql::error::disk_full_now() => Err(roost_sql::error::DISK_FULL.into()),
             Some(db) => db.ping().await.map_err(|e| e.to_string()),
             None => Ok(()),
         }
