@@ -5,69 +5,38 @@
 //! well-behaved client keeps working, and that every acknowledged write is stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use roost_testkit::{json_request, request, HttpResponse};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_roost");
-
-/// A running `roost serve` on a fresh data directory; killed on drop.
-struct Roost {
-    child: Child,
-    addr: SocketAddr,
-    _data: tempfile::TempDir,
+/// The real binary on the default app (an empty config file), bcrypt cost 4 for speed.
+struct Server {
+    roost: common::Roost,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
-impl Drop for Roost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary with `env` on top of a port-0 default app (bcrypt cost 4 for speed).
-fn start(env: &[(&str, &str)]) -> Roost {
+fn start() -> Server {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("roost.toml");
+    std::fs::write(&config, "").unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data.path())
-        .env("ROOST_LOG__FORMAT", "json")
-        .env("ROOST_AUTH__LOCAL__HASH_SIZE", "4")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(addr) = v["fields"]["addr"].as_str() {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("roost logs its address")
-        .parse()
-        .unwrap();
-    Roost {
-        child,
-        addr,
-        _data: data,
+    let roost = common::Roost::start(
+        &config,
+        data.path(),
+        &[("ROOST_AUTH__LOCAL__HASH_SIZE", "4")],
+    );
+    Server {
+        roost,
+        _dirs: (config_dir, data),
     }
 }
 
-impl Roost {
+impl Server {
     async fn post(&self, path: &str, body: Value) -> HttpResponse {
-        json_request(self.addr, "POST", path, &body).await.unwrap()
+        json_request(self.roost.addr, "POST", path, &body)
+            .await
+            .unwrap()
     }
 
     async fn send(
@@ -83,7 +52,7 @@ impl Roost {
             ("Content-Type", "application/json"),
             ("Authorization", bearer.as_str()),
         ];
-        request(self.addr, method, path, &headers, bytes.as_deref())
+        request(self.roost.addr, method, path, &headers, bytes.as_deref())
             .await
             .unwrap()
     }
@@ -135,7 +104,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// the ids the server numbers itself; writes keep working, across a restart too.
 #[test]
 fn client_ids_cannot_exhaust_or_skew_server_numbered_ids() {
-    let roost = start(&[]);
+    let roost = start();
     runtime().block_on(async {
         let max = json!(i64::MAX);
         let res = roost
@@ -182,7 +151,7 @@ fn client_ids_cannot_exhaust_or_skew_server_numbered_ids() {
 /// selected by external callers.
 #[test]
 fn protected_fields_cannot_be_queried_sorted_or_selected() {
-    let roost = start(&[]);
+    let roost = start();
     runtime().block_on(async {
         let (victim, _) = roost.signup_and_login("victim@example.com", "secret").await;
         let (_, token) = roost.signup_and_login("attacker@example.com", "pw").await;
