@@ -53,6 +53,8 @@ pub struct Config {
     pub dashboard: crate::ops::dashboard::DashboardConfig,
     /// Gateway mode: Roost in front of an existing Feathers app (`docs/gateway.md`).
     pub gateway: roost_gateway::GatewayConfig,
+    /// Cluster mode: several nodes over Redis (`docs/cluster.md`). Absent: one process.
+    pub cluster: Option<roost_redis::RedisConfig>,
 }
 
 /// `[server]`.
@@ -242,7 +244,7 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "cors",
     "rest",
@@ -256,6 +258,7 @@ const SECTIONS: [&str; 13] = [
     "auth",
     "dashboard",
     "gateway",
+    "cluster",
 ];
 
 impl Config {
