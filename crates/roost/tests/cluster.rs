@@ -18,6 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_roost");
+/// The tests share one PostgreSQL database: one at a time, so their first nodes do not
+/// create the same tables at once.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Upper bound of every wait for an outcome.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -236,6 +239,7 @@ async fn three_nodes_deliver_by_channel_exactly_once() {
     let Some((redis, pg)) = env_or_skip("three_nodes_deliver_by_channel_exactly_once") else {
         return;
     };
+    let _one = ONE_AT_A_TIME.lock().await;
     let run = unique();
     let prefix = format!("t{run}");
     // One node first, so the shared database's tables are created once.
@@ -332,4 +336,118 @@ async fn three_nodes_deliver_by_channel_exactly_once() {
     assert_eq!(a.counter("lost").await, 0);
     assert_eq!(b.counter("lost").await, 0);
     assert_eq!(a.counter("publish_failed").await, 0);
+}
+
+/// A Redis server of this test's own (scripts/services/redis.sh), so stopping it cannot
+/// disturb other tests.
+struct Redis {
+    script: std::path::PathBuf,
+    url: String,
+    pidfile: String,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts/services/redis.sh");
+        let out = Command::new(&script).arg("start").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+                .to_owned()
+        };
+        Redis {
+            url: field("URL="),
+            pidfile: field("PIDFILE="),
+            script,
+        }
+    }
+
+    fn run(&self, command: &str) {
+        let out = Command::new(&self.script)
+            .args([command, &self.pidfile])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.script)
+            .args(["stop", &self.pidfile])
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
+    let Some((_, pg)) = env_or_skip("a_redis_outage_keeps_local_delivery_and_counts_the_loss")
+    else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let redis = Redis::start();
+    let run = unique();
+    let prefix = format!("o{run}");
+    let a = Node::start(&format!("a{run}"), &redis.url, &prefix, &pg);
+    a.wait_ready(true).await;
+    let b = Node::start(&format!("b{run}"), &redis.url, &prefix, &pg);
+    b.wait_ready(true).await;
+    let mut sender = a.socket().await;
+    let mut member_a = a.socket().await;
+    let mut member_b = b.socket().await;
+    for socket in [&mut sender, &mut member_a, &mut member_b] {
+        socket
+            .call("join", "messages", &[json!({"roomId": "r1"})])
+            .await;
+    }
+    sender.say("before", Some("r1")).await;
+    member_b.until("before").await;
+
+    redis.run("halt");
+    a.wait_ready(false).await;
+    b.wait_ready(false).await;
+    let (_, readyz) = a.get("/readyz").await;
+    assert!(readyz.contains("cluster"), "{readyz}");
+    let (_, metrics) = a.get("/metrics").await;
+    assert!(
+        metrics.contains("roost_cluster_state{state=\"disconnected\"} 1")
+            || metrics.contains("roost_cluster_state{state=\"connecting\"} 1"),
+        "{metrics}"
+    );
+    // Calls and local fan-out go on while Redis is down.
+    for text in ["during-1", "during-2", "during-3"] {
+        sender.say(text, Some("r1")).await;
+    }
+    let texts = member_a.until("during-3").await;
+    assert_eq!(texts, ["before", "during-1", "during-2", "during-3"]);
+    assert_eq!(a.counter("publish_failed").await, 3);
+
+    redis.run("resume");
+    a.wait_ready(true).await;
+    b.wait_ready(true).await;
+    sender.say("after", Some("r1")).await;
+    let texts = member_b.until("after").await;
+    assert_eq!(
+        texts,
+        ["before", "after"],
+        "what was sent in the outage is lost"
+    );
+    // ... and counted on the receiver: one gap of three envelopes on room/r1's route.
+    assert_eq!(b.counter("lost").await, 3);
+    assert_eq!(b.counter("gaps").await, 1);
+    assert!(a.counter("reconnects").await >= 1);
+    assert!(b.counter("reconnects").await >= 1);
 }
