@@ -205,3 +205,43 @@ async fn server_events_cross_nodes() {
     assert_eq!(received(&b), vec![(other_b, json!(3))]);
     assert!(received(&a).is_empty());
 }
+
+#[tokio::test]
+async fn a_node_pod_event_runs_this_nodes_publishers_and_stays_local() {
+    use roost_core::broker::{Audience, Envelope};
+    let bus = MemoryBus::new();
+    let (a, b) = (node(&bus), node(&bus));
+    let member = connect(&a, &["rooms/1"]);
+    let _on_b = connect(&b, &["rooms/1"]);
+    let _anonymous = connect(&a, &[]);
+
+    // What a feathers-sync message from a Node pod becomes: no channel names.
+    let mut envelope = Envelope::server_event("created", json!({"roomId": 1}), Audience::Publish);
+    envelope.path = Some("messages".into());
+    envelope.context.method = Some("create".into());
+    a.app.receive_envelope(envelope);
+    let start = std::time::Instant::now();
+    let got = loop {
+        let got = received(&a);
+        if !got.is_empty() || start.elapsed() > std::time::Duration::from_secs(10) {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(got, vec![(member, json!({"roomId": 1}))]);
+    assert_eq!(
+        a.broker.stats().published,
+        0,
+        "a received event is not published again"
+    );
+    assert!(received(&b).is_empty());
+
+    // An envelope for a connection of another node is not delivered here.
+    let other = roost_core::broker::NodeId::new("elsewhere").unwrap();
+    a.app.receive_envelope(Envelope::server_event(
+        "hello",
+        json!(1),
+        Audience::connection(other, member.0),
+    ));
+    assert!(received(&a).is_empty());
+}
