@@ -3,7 +3,9 @@
 //! reaches each room member on every node exactly once, one user's sockets on several nodes
 //! all get `user/<id>` events, anonymous clients get nothing, and a node without a member of
 //! a room receives no envelope for it (its `/metrics` say so). Then Redis is stopped during
-//! traffic: local delivery goes on, `/readyz` is unready then ready, the loss is counted.
+//! traffic: local delivery goes on, `/readyz` is unready then ready, the loss is counted. And
+//! two nodes in feathers-sync mode next to a Node pod with the real npm feathers-sync
+//! (needs `npm ci` in tools/cluster-vectors).
 //!
 //! Needs `ROOST_TEST_REDIS_URL` and `ROOST_TEST_POSTGRES_URL`
 //! (`scripts/services/with-databases.sh`); skipped with a note otherwise. Never asserts
@@ -58,6 +60,16 @@ struct Node {
 
 impl Node {
     fn start(node_id: &str, redis: &str, prefix: &str, pg: &str) -> Node {
+        Node::start_with(node_id, redis, prefix, pg, &[])
+    }
+
+    fn start_with(
+        node_id: &str,
+        redis: &str,
+        prefix: &str,
+        pg: &str,
+        extra: &[(&str, &str)],
+    ) -> Node {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
             .args(["serve", "--port", "0", "--data-dir"])
@@ -72,6 +84,7 @@ impl Node {
             .env("ROOST_AUTH__SECRET", "cluster-test-secret-0123456789abcdef")
             .env("ROOST_AUTH__LOCAL__HASH_SIZE", "4")
             .env("ROOST_PRIMUS__PING_INTERVAL_MS", "0")
+            .envs(extra.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -450,4 +463,147 @@ async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
     assert_eq!(b.counter("gaps").await, 1);
     assert!(a.counter("reconnects").await >= 1);
     assert!(b.counter("reconnects").await >= 1);
+}
+
+/// A Node pod: a Feathers app with the real npm feathers-sync (tools/cluster-vectors/mixed.js).
+struct NodePod {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl NodePod {
+    fn start(dir: &std::path::Path, url: &str, key: &str, serializer: &str) -> NodePod {
+        let mut child = Command::new("node")
+            .args(["mixed.js", url, key, serializer])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().unwrap().push(value);
+                }
+            }
+        });
+        let stdin = child.stdin.take().unwrap();
+        NodePod {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn send(&mut self, command: &Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The texts of the `created` events this pod's listeners heard.
+    fn heard_texts(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l["heard"]["event"] == "created")
+            .map(|l| {
+                l["heard"]["data"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    fn ready(&self) -> bool {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l["ready"] == true)
+    }
+}
+
+impl Drop for NodePod {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < PATIENCE, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roost_serve_nodes_join_a_feathers_sync_cluster_next_to_a_node_pod() {
+    let test = "roost_serve_nodes_join_a_feathers_sync_cluster_next_to_a_node_pod";
+    let Some((redis, pg)) = env_or_skip(test) else {
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/cluster-vectors");
+    if !dir.join("node_modules/feathers-sync").is_dir() {
+        eprintln!("SKIP {test}: run `npm ci` in {}", dir.display());
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    for serializer in ["json", "flatted"] {
+        let run = unique();
+        let key = format!("sync{run}");
+        let mut pod = NodePod::start(&dir, &redis, &key, serializer);
+        let extra = [
+            ("ROOST_CLUSTER__MODE", "feathers-sync"),
+            ("ROOST_CLUSTER__SYNC_KEY", key.as_str()),
+            ("ROOST_CLUSTER__SERIALIZER", serializer),
+        ];
+        let a = Node::start_with(&format!("a{run}"), &redis, &key, &pg, &extra);
+        a.wait_ready(true).await;
+        let b = Node::start_with(&format!("b{run}"), &redis, &key, &pg, &extra);
+        b.wait_ready(true).await;
+        wait_for("the Node pod is ready", || pod.ready()).await;
+        let mut member_a = a.socket().await;
+        let mut member_b = b.socket().await;
+        let mut anonymous_b = b.socket().await;
+        for socket in [&mut member_a, &mut member_b] {
+            socket
+                .call("join", "messages", &[json!({"roomId": "r1"})])
+                .await;
+        }
+
+        // Node → Roost: each Roost node runs its own publishers (room/r1) for the pod's event.
+        for text in ["from node", "node marker"] {
+            pod.send(
+                &json!({"create": {"text": text, "roomId": "r1"}, "params": {"provider": "rest"}}),
+            );
+        }
+        for socket in [&mut member_a, &mut member_b] {
+            let texts = socket.until("node marker").await;
+            assert_eq!(count(&texts, "from node"), 1, "{serializer}: {texts:?}");
+        }
+        assert!(anonymous_b.texts().await.is_empty(), "{serializer}");
+
+        // Roost → Node and the other Roost node, each once.
+        member_a.say("from roost", Some("r1")).await;
+        member_a.say("roost marker", Some("r1")).await;
+        for socket in [&mut member_a, &mut member_b] {
+            let texts = socket.until("roost marker").await;
+            assert_eq!(count(&texts, "from roost"), 1, "{serializer}: {texts:?}");
+        }
+        wait_for("the pod hears Roost's marker", || {
+            pod.heard_texts().iter().any(|t| t == "roost marker")
+        })
+        .await;
+        assert_eq!(count(&pod.heard_texts(), "from roost"), 1, "{serializer}");
+        assert_eq!(a.counter("publish_failed").await, 0);
+    }
 }
