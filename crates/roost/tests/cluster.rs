@@ -2,7 +2,8 @@
 //! database, with Primus clients on different nodes (docs/cluster.md): a room message
 //! reaches each room member on every node exactly once, one user's sockets on several nodes
 //! all get `user/<id>` events, anonymous clients get nothing, and a node without a member of
-//! a room receives no envelope for it (its `/metrics` say so). Then Redis is stopped during
+//! a room receives no envelope for it (its `/metrics` say so); a Socket.IO member gets the
+//! same events; a killed node's subscriptions leave Redis with it. Then Redis is stopped during
 //! traffic: local delivery goes on, `/readyz` is unready then ready, the loss is counted. And
 //! two nodes in feathers-sync mode next to a Node pod with the real npm feathers-sync
 //! (needs `npm ci` in tools/cluster-vectors).
@@ -229,6 +230,53 @@ impl Socket {
     }
 }
 
+/// A Socket.IO client over a websocket (the frames the official client sends).
+async fn sio_connect(addr: SocketAddr) -> WsClient {
+    let mut ws = connect(addr, "/socket.io/?EIO=4&transport=websocket")
+        .await
+        .unwrap();
+    sio_until(&mut ws, |t| t.starts_with("0{")).await;
+    ws.send_text("40").await;
+    sio_until(&mut ws, |t| t.starts_with("40")).await;
+    ws
+}
+
+/// Reads frames (answering pings) until one satisfies `done`; returns the texts of the
+/// `messages created` events read on the way, that frame's included.
+async fn sio_until(ws: &mut WsClient, done: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut texts = Vec::new();
+    loop {
+        match ws.recv().await {
+            roost_testkit::ws::Received::Text(t) if t == "2" => ws.send_text("3").await,
+            roost_testkit::ws::Received::Text(t) => {
+                if let Some(event) = t
+                    .strip_prefix("42")
+                    .and_then(|rest| serde_json::from_str::<Value>(rest).ok())
+                {
+                    if event[0] == "messages created" {
+                        texts.push(event[1]["text"].as_str().unwrap_or_default().to_owned());
+                    }
+                }
+                if done(&t) {
+                    return texts;
+                }
+            }
+            other => panic!("socket.io session ended: {other:?}"),
+        }
+    }
+}
+
+/// Runs `redis-cli -u url args…` and returns its output.
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-u")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn count(texts: &[String], text: &str) -> usize {
     texts.iter().filter(|t| *t == text).count()
 }
@@ -290,6 +338,12 @@ async fn three_nodes_deliver_by_channel_exactly_once() {
     alice_c.login(&alice).await;
     let mut anon_b = b.socket().await;
     let mut anon_c = c.socket().await;
+    // A Socket.IO member of r1 on C too.
+    let mut sio_c = sio_connect(c.addr).await;
+    sio_c
+        .send_text(r#"421["join","messages",{"roomId":"r1"}]"#)
+        .await;
+    sio_until(&mut sio_c, |t| t.starts_with("431[")).await;
 
     // A room message and a marker after it: once the marker is in, the message would
     // have arrived twice if it were going to (same origin, same route, in order).
@@ -303,6 +357,8 @@ async fn three_nodes_deliver_by_channel_exactly_once() {
         let texts = socket.until("room-1-marker").await;
         assert_eq!(count(&texts, "room-1"), 1, "{name}: {texts:?}");
     }
+    let texts = sio_until(&mut sio_c, |t| t.contains("room-1-marker")).await;
+    assert_eq!(texts, ["room-1", "room-1-marker"], "socket.io member on c");
 
     // Alice writes without a room: the event goes to user/<alice>, on all three nodes.
     alice_a.say("to-alice", None).await;
@@ -349,6 +405,27 @@ async fn three_nodes_deliver_by_channel_exactly_once() {
     assert_eq!(a.counter("lost").await, 0);
     assert_eq!(b.counter("lost").await, 0);
     assert_eq!(a.counter("publish_failed").await, 0);
+
+    // C is killed: its subscriptions vanish from Redis with it, A and B go on.
+    let channel = format!("{prefix}:ch:room/r1");
+    let numsub = |text: String| text.lines().nth(1).unwrap_or_default().trim().to_owned();
+    assert_eq!(
+        numsub(redis_cli(&redis, &["PUBSUB", "NUMSUB", &channel])),
+        "3"
+    );
+    drop(c);
+    let start = Instant::now();
+    while numsub(redis_cli(&redis, &["PUBSUB", "NUMSUB", &channel])) != "2" {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "c's subscription never went away"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sender.say("after-c", Some("r1")).await;
+    let texts = member_b.until("after-c").await;
+    assert_eq!(count(&texts, "after-c"), 1);
+    assert!(a.ready().await && b.ready().await);
 }
 
 /// A Redis server of this test's own (scripts/services/redis.sh), so stopping it cannot
