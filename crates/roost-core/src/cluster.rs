@@ -16,7 +16,7 @@
 
 use crate::app::{App, AppInner};
 use crate::broker::{
-    Audience, Broker, ChannelTarget, Envelope, EnvelopeSink, EventContext, NodeId,
+    Audience, Broker, BrokerError, ChannelTarget, Envelope, EnvelopeSink, EventContext, NodeId,
 };
 use crate::delivery::{Batch, Delivery};
 use crate::hooks::HookContext;
@@ -160,7 +160,7 @@ impl App {
     fn publish_server_event(&self, envelope: Envelope) {
         if let Some(link) = self.cluster_link() {
             if let Err(error) = link.broker.publish(envelope) {
-                tracing::warn!(%error, "server event not published to the cluster");
+                log_publish_error(&error, "", "server event");
             }
         }
     }
@@ -199,7 +199,7 @@ impl App {
             EventContext::from_hook(ctx, &protected),
         );
         if let Err(error) = link.broker.publish(envelope) {
-            tracing::warn!(path, event, %error, "service event not published to the cluster");
+            log_publish_error(&error, path, event);
         }
     }
 
@@ -326,6 +326,18 @@ impl App {
                 app.deliver(delivery);
             }
         });
+    }
+}
+
+/// An envelope the broker refused is counted by the broker; a too-large one is the
+/// publisher's doing and worth a warning each time, while the failures of an outage (one per
+/// event) are logged at debug level: the broker logs its state changes once.
+fn log_publish_error(error: &BrokerError, path: &str, event: &str) {
+    match error {
+        BrokerError::Envelope(_) => {
+            tracing::warn!(path, event, %error, "event not published to the cluster");
+        }
+        _ => tracing::debug!(path, event, %error, "event not published to the cluster"),
     }
 }
 
