@@ -26,6 +26,8 @@ pub(crate) struct AppInner {
     pub(crate) publishers: Publishers,
     pub(crate) services: RwLock<Vec<Arc<ServiceEntry>>>,
     pub(crate) hooks: RwLock<HookStore>,
+    /// The cluster broker, when this app is one node of several (docs/cluster.md).
+    pub(crate) cluster: RwLock<Option<crate::cluster::Link>>,
 }
 
 /// A registered service: the implementation, its checked options and its own hooks,
@@ -114,6 +116,7 @@ impl App {
                 publishers: Publishers::default(),
                 services: RwLock::new(Vec::new()),
                 hooks: RwLock::new(HookStore::default()),
+                cluster: RwLock::new(None),
             }),
         }
     }

@@ -72,20 +72,28 @@ impl ServiceHandle {
         }
     }
 
-    /// The publish step: the one publisher for this event picks the connections, and the
-    /// delivery goes to the transports' sink.
+    /// The publish step: the one publisher for this event picks the connections; this
+    /// node's connections get the delivery at once, then, in a cluster, the event goes to
+    /// the other nodes ([`App::publish_service_event`](crate::App)).
     async fn run_publisher(&self, event: &str, data: &Value, ctx: &HookContext) {
-        let delivery = crate::delivery::dispatch_event(
+        let path = &self.entry.path;
+        let channel = crate::delivery::publish_target(
             &self.app,
             Some(&self.entry.publishers),
-            &self.entry.path,
+            path,
             event,
             data,
             ctx,
         )
-        .await;
-        if let Some(delivery) = delivery {
-            self.app.deliver(delivery);
+        .await
+        .map(|target| target.into_channel());
+        if let Some(channel) = &channel {
+            if let Some(delivery) = crate::delivery::deliveries_for(channel, path, event, data, ctx)
+            {
+                self.app.deliver(delivery);
+            }
         }
+        self.app
+            .publish_service_event(path, event, data, ctx, channel.as_ref());
     }
 }

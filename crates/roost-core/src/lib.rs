@@ -27,6 +27,7 @@ pub mod app;
 pub mod broker;
 pub mod call;
 pub mod channels;
+pub mod cluster;
 pub mod connection;
 pub mod delivery;
 pub mod error;

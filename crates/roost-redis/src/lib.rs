@@ -45,7 +45,8 @@ pub enum ClusterMode {
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host[:port][/db]`; `rediss://` with the `tls` feature.
-    /// Default `redis://127.0.0.1:6379`.
+    /// Default `redis://127.0.0.1:6379`. Also accepted as `redis` (`[cluster] redis = …`).
+    #[serde(alias = "redis")]
     pub url: String,
     /// PEM file of the certificate authority that signed the Redis server's certificate, for
     /// `rediss://` with a private CA (needs the `tls` feature). Default: none (the webpki

@@ -53,6 +53,8 @@ pub struct Config {
     pub dashboard: crate::ops::dashboard::DashboardConfig,
     /// Gateway mode: Roost in front of an existing Feathers app (`docs/gateway.md`).
     pub gateway: roost_gateway::GatewayConfig,
+    /// Cluster mode: several nodes over Redis (`docs/cluster.md`). Absent: one process.
+    pub cluster: Option<roost_redis::RedisConfig>,
 }
 
 /// `[server]`.
@@ -242,7 +244,7 @@ pub struct Overrides {
 }
 
 /// The top-level sections, which `ROOST_<SECTION>__<KEY>` variables address.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "cors",
     "rest",
@@ -256,6 +258,7 @@ const SECTIONS: [&str; 13] = [
     "auth",
     "dashboard",
     "gateway",
+    "cluster",
 ];
 
 impl Config {
@@ -395,6 +398,10 @@ impl Config {
             auth: self.auth.redacted(),
             dashboard: self.dashboard.redacted(),
             gateway: self.gateway.redacted(),
+            cluster: self.cluster.clone().map(|mut cluster| {
+                cluster.url = roost_redis::redact_url(&cluster.url);
+                cluster
+            }),
             ..self.clone()
         };
         toml::to_string_pretty(&printed).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
@@ -405,6 +412,25 @@ impl Config {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_cluster_section_loads_and_prints_without_its_password() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[cluster]\nredis = \"redis://:hunter2@127.0.0.1:6390\"\nnode_id = \"api-1\""
+        )
+        .unwrap();
+        let config = Config::load(Some(file.path()), &Overrides::default()).unwrap();
+        let cluster = config.cluster.clone().unwrap();
+        assert_eq!(cluster.url, "redis://:hunter2@127.0.0.1:6390");
+        assert_eq!(cluster.node_id.as_deref(), Some("api-1"));
+        assert_eq!(cluster.key_prefix, "roost");
+        let printed = config.to_toml();
+        assert!(printed.contains("[cluster]"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(Config::default().cluster.is_none());
+    }
 
     #[test]
     fn file_then_env_then_flags() {

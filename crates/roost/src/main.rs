@@ -140,6 +140,12 @@ async fn serve(config: Config) -> Result<(), String> {
     if let Some(metrics) = gateway.as_ref().map(|g| std::sync::Arc::clone(g.metrics())) {
         roost::metrics::add_section(move |out| metrics.render(out));
     }
+    // Cluster mode (docs/cluster.md): before the listener, so the first connection's
+    // channels are already followed by the broker.
+    let broker = match &config.cluster {
+        Some(cluster) => Some(join_cluster(&app, cluster)?),
+        None => None,
+    };
     let listener = server::bind(&config).await.map_err(|e| {
         format!(
             "cannot listen on {}:{}: {e}",
@@ -187,9 +193,39 @@ async fn serve(config: Config) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    if let Some(broker) = &broker {
+        broker.close();
+    }
     storage.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the Redis broker of `[cluster]` and makes `app` a node of it; logs the node id and
+/// adds `roost_cluster_*` to `/metrics`. The broker connects in the background: until it
+/// does, `/readyz` answers unready and local delivery works as on one node.
+fn join_cluster(
+    app: &roost_core::App,
+    cluster: &roost_redis::RedisConfig,
+) -> Result<std::sync::Arc<dyn roost_core::broker::Broker>, String> {
+    use roost_core::broker::Broker;
+    let broker =
+        roost_redis::RedisBroker::start(cluster.clone()).map_err(|e| format!("[cluster]: {e}"))?;
+    let broker: std::sync::Arc<dyn Broker> = std::sync::Arc::new(broker);
+    tracing::info!(
+        node_id = broker.node_id().as_str(),
+        redis = %roost_redis::redact_url(&cluster.url),
+        mode = ?cluster.mode,
+        "cluster node"
+    );
+    let options = roost_core::cluster::ClusterOptions {
+        publish_every_event: cluster.mode == roost_redis::ClusterMode::FeathersSync,
+        ..Default::default()
+    };
+    app.join_cluster(std::sync::Arc::clone(&broker), options);
+    let for_metrics = std::sync::Arc::clone(&broker);
+    roost::metrics::add_section(move |out| roost::metrics::render_cluster(out, &*for_metrics));
+    Ok(broker)
 }
 
 fn main() -> ExitCode {

@@ -61,6 +61,40 @@ pub fn render_all(
     out
 }
 
+/// Appends the cluster broker's state and counters: `roost_cluster_state` (one gauge per
+/// state, 1 for the current one) and `roost_cluster_<counter>_total` for every counter of
+/// [`BrokerStats::pairs`](roost_core::broker::BrokerStats::pairs).
+pub fn render_cluster(out: &mut String, broker: &dyn roost_core::broker::Broker) {
+    use roost_core::broker::BrokerState;
+    let state = broker.state();
+    let _ = writeln!(
+        out,
+        "# HELP roost_cluster_state Cluster broker state (1 for the current one).\n# TYPE roost_cluster_state gauge"
+    );
+    for s in [
+        BrokerState::Connecting,
+        BrokerState::Connected,
+        BrokerState::Disconnected,
+        BrokerState::Closed,
+    ] {
+        let _ = writeln!(
+            out,
+            "roost_cluster_state{{state=\"{}\"}} {}",
+            s.as_str(),
+            u8::from(s == state)
+        );
+    }
+    for (name, value) in broker.stats().pairs() {
+        metric(
+            out,
+            &format!("roost_cluster_{name}_total"),
+            "counter",
+            &format!("Cluster broker: {}.", name.replace('_', " ")),
+            value,
+        );
+    }
+}
+
 /// Appends the authentication counters: logins, failed logins, logouts, socket expiries and
 /// password checks refused at `auth.password_queue`.
 pub fn render_auth(out: &mut String, auth: &roost_auth::Authentication) {

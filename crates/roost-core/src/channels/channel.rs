@@ -230,6 +230,26 @@ impl Channel {
         }
     }
 
+    /// Appends the named channels of this channel with the `send` data their members receive
+    /// (the outermost data wins, as in [`Channel::recipients_into`]). Fixed and filtered
+    /// channels name no channel: they are snapshots of local connections.
+    pub(crate) fn named_targets_into(
+        &self,
+        inherited: Option<&Arc<Value>>,
+        out: &mut Vec<(Arc<str>, Option<Arc<Value>>)>,
+    ) {
+        let data = inherited.or(self.data.as_ref());
+        match &self.kind {
+            Kind::Named { name, .. } => out.push((name.clone(), data.cloned())),
+            Kind::Fixed(_) => {}
+            Kind::Combined(children) => {
+                for child in children.iter() {
+                    child.named_targets_into(data, out);
+                }
+            }
+        }
+    }
+
     fn connections_into(
         &self,
         ordered: bool,

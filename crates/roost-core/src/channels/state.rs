@@ -4,6 +4,7 @@
 //! Every way to walk a collection goes through a method here that counts what it visits, so the
 //! tests can prove that joining, leaving and publishing never walk all connections (docs/architecture.md §5).
 
+use crate::broker::Broker;
 use crate::ids::ConnectionId;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,9 +62,25 @@ pub(crate) struct State {
     empty: HashSet<Arc<str>>,
     seq: u64,
     pub(crate) visits: Visits,
+    /// The cluster broker, told when a channel gets its first member and when it empties
+    /// (under this lock, so subscriptions follow membership in order).
+    interest: Option<Arc<dyn Broker>>,
 }
 
 impl State {
+    /// Sets the broker that follows membership, and subscribes it to every channel that has
+    /// members now.
+    pub(crate) fn set_interest(&mut self, broker: Option<Arc<dyn Broker>>) {
+        if let Some(broker) = &broker {
+            for (name, entry) in &self.channels {
+                if !entry.members.is_empty() {
+                    broker.subscribe(name);
+                }
+            }
+        }
+        self.interest = broker;
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -122,8 +139,14 @@ impl State {
         if entry.members.contains_key(&conn) {
             return false;
         }
+        let first = entry.members.is_empty();
         entry.members.insert(conn, seq);
         self.empty.remove(&key);
+        if first {
+            if let Some(broker) = &self.interest {
+                broker.subscribe(&key);
+            }
+        }
         self.by_connection.entry(conn).or_default().insert(key);
         true
     }
@@ -154,7 +177,13 @@ impl State {
 
     fn remove_channel(&mut self, key: &Arc<str>, emptied: &mut Emptied) {
         if let Some(entry) = self.channels.remove(key) {
-            self.empty.remove(key);
+            // A channel in `empty` never had a member since it was listed: never subscribed.
+            let never_joined = self.empty.remove(key);
+            if !never_joined {
+                if let Some(broker) = &self.interest {
+                    broker.unsubscribe(key);
+                }
+            }
             emptied.push((key.clone(), entry.on_empty));
         }
     }

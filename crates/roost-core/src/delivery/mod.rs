@@ -212,29 +212,64 @@ pub async fn dispatch_event(
     data: &Value,
     ctx: &HookContext,
 ) -> Option<Delivery> {
-    let target = match &ctx.channels {
+    let channel = publish_target(app, service_publishers, path, event, data, ctx)
+        .await?
+        .into_channel();
+    deliveries_for(&channel, path, event, data, ctx)
+}
+
+/// The channels the publisher of `event` picks (or a hook chose in `ctx.channels`); `None`
+/// when no publisher applies, it returns nothing or it fails (logged, §D11).
+pub(crate) async fn publish_target(
+    app: &App,
+    service_publishers: Option<&Publishers>,
+    path: &str,
+    event: &str,
+    data: &Value,
+    ctx: &HookContext,
+) -> Option<PublishTarget> {
+    match &ctx.channels {
         // A hook chose the channels for this call: no publisher runs.
-        Some(chosen) => chosen.clone(),
+        Some(chosen) => Some(chosen.clone()),
         None => {
             let publisher = resolve_publisher(service_publishers, app.publishers(), event)?;
             match publisher.run(data, ctx).await {
-                Ok(target) => target?,
+                Ok(target) => target,
                 Err(error) => {
                     tracing::error!(path, event, %error, "Error in '{path} {event}' publisher");
-                    return None;
+                    None
                 }
             }
         }
-    };
-    let channel = target.into_channel();
+    }
+}
+
+/// Who of `channel`'s local connections receives what for the emitted item `data`.
+pub(crate) fn deliveries_for(
+    channel: &Channel,
+    path: &str,
+    event: &str,
+    data: &Value,
+    ctx: &HookContext,
+) -> Option<Delivery> {
     let default = Arc::new(event_payload(None, data, ctx));
-    build(Some(path), event, &channel, &default, |channel_data| {
+    build(Some(path), event, channel, &default, |channel_data| {
         if result_rule_applies(channel_data, data, ctx) {
             Arc::new(event_payload(Some(channel_data), data, ctx))
         } else {
             Arc::clone(channel_data)
         }
     })
+}
+
+/// What members of a channel with `send` data `channel_data` receive for `data` (the array
+/// rule of §C7 applied when it applies), as the origin computes it for other nodes.
+pub(crate) fn channel_payload(channel_data: &Value, data: &Value, ctx: &HookContext) -> Value {
+    if result_rule_applies(channel_data, data, ctx) {
+        event_payload(Some(channel_data), data, ctx)
+    } else {
+        channel_data.clone()
+    }
 }
 
 /// What a connection receives for the emitted item `data`: `channel_data || ctx.dispatch ||

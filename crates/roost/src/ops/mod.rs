@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use first_page::Links;
 use observe::Observability;
-use readiness::{Readiness, ReadinessCheck, StorageCheck};
+use readiness::{BrokerCheck, Readiness, ReadinessCheck, StorageCheck};
 use roost_core::App;
 use roost_transport::{Primus, SocketIo};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +50,10 @@ impl Ops {
         socketio: Option<&SocketIo>,
         auth: Option<&roost_auth::Authentication>,
     ) -> Result<Ops, String> {
-        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(StorageCheck(storage))];
+        let mut checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(StorageCheck(storage))];
+        if let Some(broker) = app.broker() {
+            checks.push(Arc::new(BrokerCheck(broker)));
+        }
         let observability = Observability::new();
         observability.time_calls(app);
         if let Some(primus) = primus {

@@ -1,6 +1,6 @@
 //! `/readyz`: whether this node should get traffic. Not ready while draining (SIGTERM) or
 //! while any [`ReadinessCheck`] fails; each check runs with `server.readiness_timeout_ms`.
-//! Storage is the only check today; a broker check is one more [`ReadinessCheck`].
+//! Storage always; the cluster broker ([`BrokerCheck`]) when `[cluster]` is set.
 
 use crate::storage::Storage;
 use async_trait::async_trait;
@@ -141,6 +141,34 @@ impl ReadinessCheck for StorageCheck {
             Some(_) if roost_sql::error::disk_full_now() => Err(roost_sql::error::DISK_FULL.into()),
             Some(db) => db.ping().await.map_err(|e| e.to_string()),
             None => Ok(()),
+        }
+    }
+}
+
+/// The cluster broker is connected (`[cluster]`): a node that cannot reach Redis still
+/// serves its own connections, but a balancer should prefer nodes that reach the others.
+pub struct BrokerCheck(pub Arc<dyn roost_core::broker::Broker>);
+
+impl std::fmt::Debug for BrokerCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BrokerCheck")
+            .field(&self.0.node_id().as_str())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl ReadinessCheck for BrokerCheck {
+    fn name(&self) -> &'static str {
+        "cluster"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let state = self.0.state();
+        if state.is_ready() {
+            Ok(())
+        } else {
+            Err(format!("cluster broker {}", state.as_str()))
         }
     }
 }
