@@ -44,4 +44,8 @@ for target in "${targets[@]}"; do
   "${fuzz[@]}" run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \
     -timeout=10 -rss_limit_mb=2048 "${extra[@]}"
 done
-echo "fuzz.sh: ${#targets[@]} target(s) ran ${seconds}s each without a crash" >&2
+if [[ -n "${FUZZ_RUNS:-}" ]]; then
+  echo "fuzz.sh: ${#targets[@]} target(s), ${FUZZ_RUNS} inputs each from seed ${FUZZ_SEED:-1} (${seconds}s at most), without a crash" >&2
+else
+  echo "fuzz.sh: ${#targets[@]} target(s) ran ${seconds}s each without a crash" >&2
+fi

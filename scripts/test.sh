@@ -5,7 +5,7 @@
 #
 #   scripts/test.sh            # everything
 #   SKIP_INTEROP=1 scripts/test.sh   # Rust only
-#   SKIP_FUZZ=1 scripts/test.sh      # without the bounded cargo-fuzz run (50,000 inputs a target)
+#   SKIP_FUZZ=1 scripts/test.sh      # without the bounded cargo-fuzz run (200,000 inputs a target)
 #
 # PostgreSQL, MariaDB and Redis run as real servers on free 127.0.0.1 ports with throw-away
 # data directories (scripts/services/), started before the Rust tests and stopped by PID after.
@@ -63,8 +63,8 @@ scripts/services/with-databases.sh bash -c \
   'cargo test --workspace && cargo test -p roost-redis --features tls --test tls'
 
 if [[ -z "${SKIP_FUZZ:-}" ]]; then
-  step "fuzz: every network decoder under cargo-fuzz, 50,000 inputs from seed 1 each, 30 s at most (scripts/fuzz.sh runs longer)"
-  FUZZ_SECONDS="${FUZZ_SECONDS:-30}" FUZZ_RUNS="${FUZZ_RUNS:-50000}" FUZZ_BUILD_OR_SKIP=1 scripts/fuzz.sh
+  step "fuzz: every network decoder under cargo-fuzz, 200,000 inputs from seed 1 each, 60 s at most (scripts/fuzz.sh runs longer)"
+  FUZZ_SECONDS="${FUZZ_SECONDS:-60}" FUZZ_RUNS="${FUZZ_RUNS:-200000}" FUZZ_BUILD_OR_SKIP=1 scripts/fuzz.sh
 fi
 
 if [[ -z "${SKIP_INTEROP:-}" ]]; then
