@@ -61,8 +61,8 @@ pub use roost_wire::socketio as packet;
 
 mod call;
 mod delivery;
+mod engine;
 mod handler;
-mod limit;
 
 pub use config::SocketIoConfig;
 
@@ -71,10 +71,7 @@ use crate::socket::admission::CallSlots;
 use crate::socket::lifecycle::Lifecycle;
 use crate::socket::{CloseReason, TransportMetrics};
 use axum::Router;
-use engineioxide::config::EngineIoConfig;
-use engineioxide::layer::EngineIoLayer;
-use engineioxide::socket::{DisconnectReason, Sid};
-use handler::{Handler, SocketState};
+use engine::{EndReason, Session, Sid};
 use roost_core::external::call_external;
 use roost_core::{App, ConnectionId, ConnectionInfo, Map, Value};
 use std::collections::HashMap;
@@ -93,9 +90,6 @@ pub const PATH: &str = "/socket.io";
 /// path, {strategy: 'jwt', accessToken}))` when the headers carry credentials. Installed by
 /// the app that owns authentication (the transport does not know about it).
 pub type HandshakeAuth = Arc<dyn Fn(&Map<String, Value>) -> Option<(String, Value)> + Send + Sync>;
-
-/// One Engine.IO session.
-type EioSocket = engineioxide::Socket<SocketState>;
 
 /// Counters only Socket.IO has, beside the [`TransportMetrics`] it shares with Primus.
 /// Relaxed atomics, like those.
@@ -118,7 +112,6 @@ pub struct SocketIoMetrics {
 #[derive(Clone)]
 pub struct SocketIo {
     inner: Arc<Inner>,
-    layer: EngineIoLayer<Handler>,
 }
 
 struct Inner {
@@ -139,13 +132,13 @@ struct Registry {
     /// Connections joined to the namespace.
     conns: HashMap<ConnectionId, Arc<Conn>>,
     /// Every open Engine.IO session, joined or not (for shutdown and the payload check).
-    sessions: HashMap<Sid, Arc<EioSocket>>,
+    sessions: HashMap<Sid, Arc<Session>>,
 }
 
 /// A connection: a session that joined the namespace.
 struct Conn {
     id: ConnectionId,
-    socket: Arc<EioSocket>,
+    socket: Arc<Session>,
     pending_calls: AtomicUsize,
 }
 
@@ -194,27 +187,28 @@ impl Inner {
                     TransportMetrics::inc(&self.metrics.frames_out);
                     handler::arm_connect_timeout(self, &conn.socket);
                 }
-                Err(_) => SocketState::close(&conn.socket, DisconnectReason::TransportError),
+                Err(_) => conn.socket.close(EndReason::TransportError),
             },
-            CloseReason::ServerShutdown => {
-                SocketState::close(&conn.socket, DisconnectReason::ClosingServer);
+            CloseReason::ServerShutdown => conn.socket.close(EndReason::ServerShutdown),
+            // Its backlog is why it is closed: dropped, as after a failed write.
+            CloseReason::SlowConsumer | CloseReason::WriteError | CloseReason::HeartbeatTimeout => {
+                conn.socket.close(EndReason::TransportError);
             }
-            _ => SocketState::close(&conn.socket, DisconnectReason::PacketParsingError),
+            _ => conn.socket.close(EndReason::ProtocolError),
         }
         true
     }
 }
 
-/// Engine.IO's reason for a session that ended on its own, in our words.
-fn close_reason(reason: &DisconnectReason) -> CloseReason {
+/// The connection's close reason for a session that ended.
+fn close_reason(reason: EndReason) -> CloseReason {
     match reason {
-        DisconnectReason::TransportClose => CloseReason::ClientClosed,
-        DisconnectReason::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
-        DisconnectReason::TransportError => CloseReason::WriteError,
-        DisconnectReason::ClosingServer => CloseReason::ServerShutdown,
-        DisconnectReason::MultipleHttpPollingError | DisconnectReason::PacketParsingError => {
-            CloseReason::ProtocolError
-        }
+        EndReason::ClientClosed | EndReason::ConnectTimeout => CloseReason::ClientClosed,
+        EndReason::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
+        EndReason::TransportError => CloseReason::WriteError,
+        EndReason::ServerShutdown => CloseReason::ServerShutdown,
+        EndReason::TooLarge => CloseReason::FrameTooLarge,
+        EndReason::MultiplePolls | EndReason::ProtocolError => CloseReason::ProtocolError,
     }
 }
 
@@ -227,16 +221,6 @@ impl SocketIo {
         config: SocketIoConfig,
         handshake_auth: Option<HandshakeAuth>,
     ) -> SocketIo {
-        let engine_config = EngineIoConfig::builder()
-            .req_path(PATH)
-            .ping_interval(Duration::from_millis(config.ping_interval_ms))
-            .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
-            .max_payload(config.max_payload)
-            // maxPayload bounds websocket messages too, as it does in Engine.IO.
-            .ws_max_message_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
-            .ws_max_frame_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
-            .max_buffer_size(config.max_buffer_size)
-            .build();
         let inner = Arc::new(Inner {
             app,
             config,
@@ -258,19 +242,16 @@ impl SocketIo {
                 inner.close(info.id(), CloseReason::ServerClosed);
             }
         });
-        let layer = EngineIoLayer::from_config(Arc::new(Handler::new(&inner)), engine_config);
-        SocketIo { inner, layer }
+        SocketIo { inner }
     }
 
     /// `router` with every `/socket.io/…` request handled by Socket.IO first, behind the
     /// `max_connections` check.
     pub fn wrap(&self, router: Router) -> Router {
-        router
-            .layer(self.layer.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&self.inner),
-                limit::check_handshake,
-            ))
+        router.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&self.inner),
+            engine::http::serve,
+        ))
     }
 
     /// The app.
@@ -322,9 +303,9 @@ impl SocketIo {
     pub async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
         let inner = &self.inner;
         let sessions_closed = async {
-            let sessions: Vec<Arc<EioSocket>> = inner.read().sessions.values().cloned().collect();
-            for socket in &sessions {
-                SocketState::close(socket, DisconnectReason::ClosingServer);
+            let sessions: Vec<Arc<Session>> = inner.read().sessions.values().cloned().collect();
+            for session in &sessions {
+                session.close(EndReason::ServerShutdown);
             }
             futures_util::future::join_all(sessions.iter().map(|s| s.closed())).await;
         };
@@ -361,8 +342,8 @@ impl fmt::Debug for SocketIo {
 }
 
 /// Registers a connection for a session joining the namespace (not announced yet).
-fn register(inner: &Inner, socket: &EioSocket) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
-    let headers = handshake_headers(&socket.req_parts.headers);
+fn register(inner: &Inner, socket: &Session) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
+    let headers = handshake_headers(&socket.headers);
     let credentials = inner
         .handshake_auth
         .as_ref()
