@@ -1,14 +1,17 @@
 //! The Socket.IO transport (docs/protocol.md §13, docs/feathers-semantics.md §H10–H20): Socket.IO v5 over
-//! Engine.IO 4 at `/socket.io/`, on the same axum router as REST and Primus. Engine.IO
-//! (long-polling, upgrade, websocket-only, heartbeats, payload limits) is [`engineioxide`]'s;
-//! the Socket.IO packet layer on top of it is ours.
+//! Engine.IO 4 at `/socket.io/`, on the same axum router as REST and Primus. Both layers are
+//! Roost's own: Engine.IO (long-polling, the upgrade, websocket-only, heartbeats, payload
+//! limits) in `engine`, the Socket.IO packet layer on top of it here.
 //!
 //! # Map
 //! - [`config`]: [`SocketIoConfig`], the `[socketio]` section.
 //! - [`packet`]: the Socket.IO v5 packet codec, `roost_wire::socketio` (pure functions,
 //!   property-tested there, beside the Primus codec).
-//! - `limit`: the `max_connections` check in front of Engine.IO handshakes (503).
-//! - `handler`: the Engine.IO handler: a session's life, the namespace connect (handshake
+//! - `engine`: the Engine.IO 4 server: sessions and their packet queues, the requests
+//!   (handshake behind the `max_connections` check, polling, websocket and upgrade),
+//!   heartbeats, the websocket writer that sends a long packet as fragments of its shared
+//!   bytes.
+//! - `handler`: the Socket.IO side of a session: a session's life, the namespace connect (handshake
 //!   authentication), packets in, the connect timeout.
 //! - `call`: one event from the client → [`call_external`] → its ack (admission, the
 //!   in-flight guard and the ack value are the shared [`socket`](crate::socket) layer's).
@@ -17,8 +20,8 @@
 //!   shared steps of [`socket`](crate::socket), then every session closed).
 //!
 //! # The life of a connection
-//! A request to `/socket.io/` without `sid` is an Engine.IO handshake: `limit` takes a slot
-//! (or answers 503) and engineioxide opens a session, which `handler` registers and gives
+//! A request to `/socket.io/` without `sid` is an Engine.IO handshake: `engine` takes a slot
+//! (or answers 503) and opens a session, which `handler` registers and gives
 //! `connect_timeout_ms` to send `CONNECT` (`40`, optional auth object). Another namespace
 //! gets `44/<nsp>,{"message":"Invalid namespace"}`. For `/` the handler registers a
 //! [`ConnectionInfo`] (provider `socketio`, handshake headers kept compact as Primus keeps
@@ -44,9 +47,12 @@
 //!
 //! # The life of an event
 //! The app splits each [`Delivery`](roost_core::Delivery) by provider ([`App::add_delivery_sink`]); this sink gets
-//! only Socket.IO recipients. Each batch is encoded once (`42["<path> <event>",payload]`)
-//! into shared bytes and each recipient's Engine.IO buffer gets a clone. A recipient whose
-//! buffer (`max_buffer_size` packets) is full is counted and closed as a slow consumer.
+//! only Socket.IO recipients. Each batch is encoded once, as the whole
+//! Engine.IO packet (`442["<path> <event>",payload]`), into shared bytes and each
+//! recipient's session queue gets a clone: a polling answer streams those bytes, a websocket
+//! sends a long packet as fragments that are slices of them, so one payload costs one copy
+//! however many sessions receive it. A recipient whose queue (`max_buffer_size` packets) is
+//! full is counted and closed as a slow consumer.
 //!
 //! # Closing
 //! Every close of a connection goes through one function with a [`CloseReason`]: it forgets
