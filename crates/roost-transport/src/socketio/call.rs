@@ -84,7 +84,7 @@ fn send_ack(inner: &Arc<Inner>, conn: &Conn, ack_id: Option<u64>, args: &[Value]
     if !inner.read().conns.contains_key(&conn.id) {
         return;
     }
-    match conn.socket.emit(&packet::ack(ack_id, args)) {
+    match conn.socket.emit(packet::ack(ack_id, args)) {
         Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
         Err(EmitError::Full) => {
             inner.close(conn.id, CloseReason::SlowConsumer);

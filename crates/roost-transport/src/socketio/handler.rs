@@ -116,7 +116,7 @@ pub(super) fn on_message(inner: &Arc<Inner>, socket: &Arc<Session>, msg: &str) {
             match (connected, packet::event_ack_id(msg)) {
                 (Some(_), Some(id)) => {
                     let error = crate::anonymous_too_large_error(limit);
-                    emit_or_close(inner, socket, &packet::ack(id, &[error.to_json()]));
+                    emit_or_close(inner, socket, packet::ack(id, &[error.to_json()]));
                 }
                 _ => protocol_error(inner, socket),
             }
@@ -131,7 +131,7 @@ pub(super) fn on_message(inner: &Arc<Inner>, socket: &Arc<Session>, msg: &str) {
         match (socket.data.connected(), packet::event_ack_id(msg)) {
             (Some(_), Some(id)) => {
                 let error = crate::too_many_values_error(max_values);
-                emit_or_close(inner, socket, &packet::ack(id, &[error.to_json()]));
+                emit_or_close(inner, socket, packet::ack(id, &[error.to_json()]));
             }
             _ => protocol_error(inner, socket),
         }
@@ -144,7 +144,7 @@ pub(super) fn on_message(inner: &Arc<Inner>, socket: &Arc<Session>, msg: &str) {
             // the same body; the session stays open.
             TransportMetrics::inc(&inner.metrics.too_deep_calls);
             let error = crate::too_deep_error();
-            emit_or_close(inner, socket, &packet::ack(id, &[error.to_json()]));
+            emit_or_close(inner, socket, packet::ack(id, &[error.to_json()]));
             return;
         }
         Err(error) => {
@@ -165,7 +165,7 @@ pub(super) fn on_message(inner: &Arc<Inner>, socket: &Arc<Session>, msg: &str) {
             // Socket.IO's answer; the session stays open for another connect.
             TransportMetrics::inc(&inner.sio_metrics.connect_errors);
             let refusal = packet::connect_error(packet.nsp, "Invalid namespace", None);
-            emit_or_close(inner, socket, &refusal);
+            emit_or_close(inner, socket, refusal);
         }
         return;
     }
@@ -216,7 +216,7 @@ fn refuse_binary(inner: &Arc<Inner>, socket: &Arc<Session>, kind: PacketType, ac
     tracing::debug!(sid = %socket.id, ?kind, "socket.io binary packet refused");
     if let (PacketType::BinaryEvent, Some(id)) = (kind, ack_id) {
         let error = Error::bad_request("Binary attachments are not supported by this server");
-        if socket.emit(&packet::ack(id, &[error.to_json()])).is_ok() {
+        if socket.emit(packet::ack(id, &[error.to_json()])).is_ok() {
             TransportMetrics::inc(&inner.metrics.frames_out);
         }
     }
@@ -224,7 +224,7 @@ fn refuse_binary(inner: &Arc<Inner>, socket: &Arc<Session>, kind: PacketType, ac
 }
 
 /// Sends a packet outside any connection; a full buffer closes the session.
-fn emit_or_close(inner: &Inner, socket: &Arc<Session>, text: &str) {
+fn emit_or_close(inner: &Inner, socket: &Arc<Session>, text: String) {
     match socket.emit(text) {
         Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
         Err(EmitError::Full) => socket.close(EndReason::TransportError),
@@ -296,7 +296,7 @@ fn join(inner: &Arc<Inner>, socket: &Arc<Session>, info: &Arc<ConnectionInfo>) {
     if inner.conn(id).is_none() {
         return;
     }
-    match socket.emit(&packet::connect(socket.id.as_str())) {
+    match socket.emit(packet::connect(socket.id.as_str())) {
         Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
         Err(EmitError::Full) => {
             inner.close(id, CloseReason::SlowConsumer);
@@ -319,7 +319,7 @@ fn refuse(inner: &Arc<Inner>, socket: &Arc<Session>, info: &ConnectionInfo, erro
     TransportMetrics::inc(&inner.sio_metrics.connect_errors);
     tracing::debug!(sid = %socket.id, reason = %error.message, "socket.io handshake authentication failed");
     let refusal = packet::connect_error(ROOT_NAMESPACE, &error.message, error.data.as_ref());
-    emit_or_close(inner, socket, &refusal);
+    emit_or_close(inner, socket, refusal);
 }
 
 /// Closes the session if it has not joined the namespace `connect_timeout_ms` from now

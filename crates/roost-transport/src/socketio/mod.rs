@@ -188,7 +188,7 @@ impl Inner {
             CloseReason::ClientClosed => handler::arm_connect_timeout(self, &conn.socket),
             // `socket.disconnect()`: the client sees `io server disconnect` and does not
             // reconnect. Without room for that packet the session is closed instead.
-            CloseReason::ServerClosed => match conn.socket.emit(packet::DISCONNECT) {
+            CloseReason::ServerClosed => match conn.socket.emit(packet::DISCONNECT.to_owned()) {
                 Ok(()) => {
                     TransportMetrics::inc(&self.metrics.frames_out);
                     handler::arm_connect_timeout(self, &conn.socket);

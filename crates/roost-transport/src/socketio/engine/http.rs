@@ -209,7 +209,9 @@ async fn poll(session: &Arc<Session>) -> Response {
                 }
                 return packets_response(frames);
             }
-            if state.upgrading {
+            // Probing (the client pauses polling), or upgraded while this poll waited: the
+            // queue is the websocket's now.
+            if state.upgrading || state.transport != Transport::Polling {
                 return packets_response(VecDeque::from([NOOP]));
             }
             if !state.frames.is_empty() {

@@ -262,12 +262,11 @@ impl Session {
         self.lock().transport
     }
 
-    /// Queues a message packet (`4` + `text`) without waiting.
-    pub(crate) fn emit(&self, text: &str) -> Result<(), EmitError> {
-        let mut packet = String::with_capacity(text.len() + 1);
-        packet.push('4');
-        packet.push_str(text);
-        self.enqueue(Frame::from(packet))
+    /// Queues a message packet (`4` + `text`) without waiting. The type digit goes in
+    /// front of `text` in its own buffer (a large ack is not copied into a new one).
+    pub(crate) fn emit(&self, mut text: String) -> Result<(), EmitError> {
+        text.insert(0, '4');
+        self.enqueue(Frame::from(text))
     }
 
     /// Queues an encoded packet without waiting; a clone of a fan-out's shared packet.
@@ -360,6 +359,9 @@ impl Session {
         state.transport = Transport::Websocket;
         state.upgrading = false;
         state.upgrade_pending = false;
+        drop(state);
+        // A poll still waiting ends with a noop; the websocket writer takes the queue.
+        self.polls.notify_waiters();
     }
 }
 
