@@ -1,7 +1,7 @@
 //! Roost's own Engine.IO 4 server over real sockets, the parts the Socket.IO tests do not
 //! reach: the polling → websocket upgrade (`2probe`/`3probe`/`5`, a waiting poll ended with a
 //! noop, packets queued meanwhile sent on the websocket), a large event over long-polling,
-//! the first ping only after `pingInterval`, and the refusals with Engine.IO's error codes.
+//! the first ping only after `pingInterval`, the heartbeat over polling, and the refusals with Engine.IO's error codes.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,6 +10,7 @@ mod sio_client;
 use roost_core::json;
 use roost_testkit::request;
 use roost_testkit::ws::{connect, Received};
+use roost_transport::primus::CloseReason;
 use roost_transport::SocketIoConfig;
 use serde_json::Value;
 use sio_client::{eventually, packet, Polling, POLLING_PATH, WS_PATH};
@@ -178,4 +179,35 @@ async fn bad_requests_get_engine_io_error_codes() {
         .await
         .unwrap();
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn the_heartbeat_runs_over_polling_too() {
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            ping_interval_ms: 100,
+            // Generous: a slow machine must not miss a pong.
+            ping_timeout_ms: 2000,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    // A ping comes with the next poll; the pong goes in a POST, and the session lives on.
+    for _ in 0..3 {
+        let r = p.get_raw().await;
+        assert_eq!((r.status, &r.body[..]), (200, &b"2"[..]));
+        assert_eq!(p.post("3").await.status, 200);
+    }
+    assert_eq!(socketio.connection_count(), 1);
+    // Without a pong the session ends, and the next poll is refused.
+    assert_eq!(p.get_raw().await.body, b"2");
+    eventually("closed by the heartbeat", || {
+        socketio.metrics().closes(CloseReason::HeartbeatTimeout) == 1
+    })
+    .await;
+    assert_eq!(socketio.session_count(), 0);
+    assert_eq!(p.get_raw().await.status, 400);
 }
