@@ -72,7 +72,6 @@ mod handler;
 
 pub use config::SocketIoConfig;
 
-use crate::headers::handshake_headers;
 use crate::socket::admission::CallSlots;
 use crate::socket::lifecycle::Lifecycle;
 use crate::socket::{CloseReason, TransportMetrics};
@@ -349,7 +348,7 @@ impl fmt::Debug for SocketIo {
 
 /// Registers a connection for a session joining the namespace (not announced yet).
 fn register(inner: &Inner, socket: &Session) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
-    let headers = handshake_headers(&socket.headers);
+    let headers = socket.headers.clone();
     let credentials = inner
         .handshake_auth
         .as_ref()

@@ -10,6 +10,7 @@
 //! Feathers `Unavailable` error.
 
 use super::{ws, EndReason, Frame, Session, Sid, Transport, CLOSE, NOOP};
+use crate::headers::handshake_headers;
 use crate::response::error_response;
 use crate::socket::admission::SlotGuard;
 use crate::socket::TransportMetrics;
@@ -144,7 +145,7 @@ async fn handshake(inner: &Arc<Inner>, transport: Transport, request: Request) -
     match transport {
         Transport::Websocket => ws::open(inner, request, slot),
         Transport::Polling => {
-            let headers = request.headers().clone();
+            let headers = handshake_headers(request.headers());
             drop(request);
             let Some(session) = Session::open(inner, Transport::Polling, headers, slot) else {
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();

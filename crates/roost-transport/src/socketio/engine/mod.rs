@@ -26,8 +26,8 @@ mod ws;
 use super::handler::{self, SocketState};
 use super::Inner;
 use crate::socket::admission::SlotGuard;
-use axum::http::HeaderMap;
 use futures_util::task::AtomicWaker;
+use roost_core::HandshakeHeaders;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,8 +181,10 @@ pub(crate) struct Session {
     pub(crate) id: Sid,
     /// The Socket.IO layer's state of the session.
     pub(crate) data: SocketState,
-    /// The handshake request's headers.
-    pub(crate) headers: HeaderMap,
+    /// The handshake request's headers, copied compact (a clone of the request's
+    /// `HeaderMap` would share, and so keep alive, the HTTP connection's read buffer:
+    /// about 16 KiB per session).
+    pub(crate) headers: HandshakeHeaders,
     state: Mutex<State>,
     /// The websocket task, woken by a packet or the close.
     waker: AtomicWaker,
@@ -211,7 +213,7 @@ impl Session {
     fn open(
         inner: &Arc<Inner>,
         transport: Transport,
-        headers: HeaderMap,
+        headers: HandshakeHeaders,
         slot: SlotGuard,
     ) -> Option<Arc<Session>> {
         let Some(id) = Sid::new() else {

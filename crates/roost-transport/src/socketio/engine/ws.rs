@@ -12,6 +12,7 @@
 
 use super::http::{open_packet, switching_protocols, websocket_handshake};
 use super::{EndReason, Frame, Session, Transport, CLOSE};
+use crate::headers::handshake_headers;
 use crate::socket::admission::SlotGuard;
 use crate::socket::TransportMetrics;
 use crate::socketio::{handler, Inner};
@@ -40,7 +41,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
 /// Bytes tungstenite buffers before writing to the socket (and at every flush).
 const WRITE_BUFFER_SIZE: usize = 4096;
-const READ_BUFFER_SIZE: usize = 4096;
+const READ_BUFFER_SIZE: usize = 1024;
 /// How long an upgrade may take from the websocket's open to `5` (the reference's
 /// `upgradeTimeout`).
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,7 +65,7 @@ pub(super) fn open(inner: &Arc<Inner>, mut request: Request, slot: SlotGuard) ->
         Ok(pair) => pair,
         Err(response) => return response,
     };
-    let headers = request.headers().clone();
+    let headers = handshake_headers(request.headers());
     drop(request);
     let config = ws_config(inner);
     let weak = Arc::downgrade(inner);
