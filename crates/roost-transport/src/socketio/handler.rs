@@ -1,5 +1,5 @@
-//! The Engine.IO handler: what happens to a session from its handshake to its close, and to
-//! every packet it sends.
+//! The Socket.IO side of an Engine.IO session (`engine` calls in here): what happens to a
+//! session from its open to its close, and to every packet it sends.
 //!
 //! A session is in one [`Phase`] at a time: `Idle` (no namespace joined: after the
 //! handshake, a refused connect or leaving), `Connecting` (handshake authentication
