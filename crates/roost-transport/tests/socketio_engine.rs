@@ -211,3 +211,37 @@ async fn the_heartbeat_runs_over_polling_too() {
     assert_eq!(socketio.session_count(), 0);
     assert_eq!(p.get_raw().await.status, 400);
 }
+
+#[tokio::test]
+async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            max_payload: 1000,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    // No Content-Length: the limit is found while reading.
+    let body = format!(
+        r#"42["create","messages",{{"text":"{}"}}]"#,
+        "y".repeat(2000)
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {POLLING_PATH}&sid={} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        p.sid,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    eventually("closed", || socketio.connection_count() == 0).await;
+    assert_eq!(socketio.metrics().closes(CloseReason::FrameTooLarge), 1);
+}
