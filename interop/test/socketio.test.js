@@ -3,7 +3,8 @@
 // socket.io-client 4.8.4 and @feathersjs/socketio-client 5.0.50
 // (+ @feathersjs/authentication-client 5.0.50).
 // - the realtime app (REALTIME-APP.md): every method of `messages`, events,
-//   errors, a method no service has, polling and websocket-only clients, and
+//   errors, a method no service has, polling and websocket-only clients, the
+//   polling → websocket upgrade (then a packet longer than one fragment), and
 //   @feathersjs/adapter-tests on people / people-customid (same SKIPPED list);
 // - the chat app (CHAT-APP.md): login, reAuthenticate, logout; handshake
 //   authentication with a good and a bad token (`connect_error` message and
@@ -112,6 +113,23 @@ describe(`Feathers over Socket.IO against the ${serverKind()} server (realtime a
       await rejectsWith(messages.get(item.id), errors.NotFound, `No record found for id '${item.id}'`)
     })
   }
+
+  it('a polling session upgrades to websocket and keeps working (events, calls)', async function () {
+    const socket = await open()
+    const engine = socket.io.engine
+    if (engine.transport.name !== 'websocket') {
+      await within(new Promise((resolve) => engine.once('upgrade', resolve)), WAIT_MS, 'the upgrade')
+    }
+    assert.strictEqual(engine.transport.name, 'websocket')
+    const messages = clientApp(socket).service('messages')
+    const created = new Promise((resolve) => messages.once('created', resolve))
+    // Longer than one websocket fragment (16 KiB), within the limit before login (64 KiB).
+    const big = 'x'.repeat(60 * 1024)
+    const item = await messages.create({ text: big })
+    assert.strictEqual(item.text, big)
+    assert.strictEqual((await within(created, WAIT_MS, 'created')).text, big)
+    assert.strictEqual((await messages.remove(item.id)).id, item.id)
+  })
 
   it('custom methods and room events', async function () {
     const a = clientApp(await open())

@@ -10,8 +10,8 @@
 //! - [`body_timeout`]: the deadline on reading a request body.
 //! - [`primus`]: the Primus websocket transport: endpoint, connections, heartbeat and the
 //!   fan-out engine (see its module docs for the life of a call and of an event).
-//! - [`socketio`]: the Socket.IO transport (our packet layer, `roost_wire::socketio`, on
-//!   `engineioxide`): handshake
+//! - [`socketio`]: the Socket.IO transport (our own Engine.IO 4 server and our packet
+//!   layer, `roost_wire::socketio`): handshake
 //!   authentication, calls, deliveries for Socket.IO connections (see its module docs).
 //!
 //! # The life of a REST request

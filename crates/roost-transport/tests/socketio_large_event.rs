@@ -1,11 +1,7 @@
 //! The Socket.IO twin of `primus_large_event.rs`: one large event to many websocket-only
-//! Socket.IO connections should cost one copy of its payload, not one per connection.
-//!
-//! NOT MET yet, so the test is ignored (run it with `--ignored`): Roost encodes the event once
-//! and queues clones of the same bytes, but engineioxide's websocket writer turns each packet
-//! into a new `String` per connection and tungstenite copies that into the connection's write
-//! buffer, which keeps its largest size for the connection's life. Meeting this needs a change
-//! in that writer (or Roost's own Engine.IO websocket writer); the test is the check for it.
+//! Socket.IO connections costs one copy of its payload, not one per connection. Roost encodes
+//! the event once as a whole Engine.IO packet and queues clones of the same bytes; its own
+//! Engine.IO websocket writer sends a long packet as fragments that are slices of them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -40,7 +36,6 @@ const SUBSCRIBERS: usize = 32;
 const PAYLOAD: usize = 8 << 20;
 
 #[tokio::test]
-#[ignore = "not met: engineioxide copies each packet per websocket connection (see the file's docs)"]
 async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
     let (addr, _primus, socketio) =
         sio_client::start(common::app(), SocketIoConfig::default()).await;

@@ -150,13 +150,12 @@ async fn payloads_over_max_payload_end_the_session_and_are_counted() {
     assert_eq!(p.post(&body).await.status, 413);
     eventually("closed", || socketio.connection_count() == 0).await;
     assert_eq!(socketio.metrics().closes(CloseReason::FrameTooLarge), 1);
-    // Over websocket the message is refused too (Engine.IO cannot tell it from a broken
-    // transport, so it is counted as a write error).
+    // Over websocket the message is refused too: the websocket is closed with 1009.
     let mut c = sio_connect(addr).await;
     c.send_text(&body).await;
     until_closed(&mut c).await;
     eventually("closed", || socketio.connection_count() == 0).await;
-    assert_eq!(socketio.metrics().closes(CloseReason::WriteError), 1);
+    assert_eq!(socketio.metrics().closes(CloseReason::FrameTooLarge), 2);
     // A payload within the limit is fine.
     let mut c = sio_connect(addr).await;
     let within = format!(r#"421["get","echo","{}"]"#, "z".repeat(900));

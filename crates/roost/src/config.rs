@@ -121,7 +121,7 @@ pub struct LogConfig {
     pub level: String,
     /// `pretty` (default) or `json`.
     pub format: LogFormat,
-    /// Let the websocket and Engine.IO libraries log frames and packets (default false).
+    /// Let the websocket library log frames and packets (default false).
     /// Off, their targets are capped at `info` whatever `level` or `RUST_LOG` ask: at
     /// debug and trace they log whole frames, passwords and access tokens included.
     pub wire_frames: bool,
@@ -129,11 +129,7 @@ pub struct LogConfig {
 
 /// The filter directives added when `log.wire_frames` is off: the libraries that log raw
 /// frames or packets (with the credentials in them) at debug or trace.
-pub const WIRE_LOG_CAPS: [&str; 3] = [
-    "tungstenite=info",
-    "tokio_tungstenite=info",
-    "engineioxide=info",
-];
+pub const WIRE_LOG_CAPS: [&str; 2] = ["tungstenite=info", "tokio_tungstenite=info"];
 
 impl Default for LogConfig {
     fn default() -> Self {

@@ -288,6 +288,72 @@ fn metrics_move_with_a_scripted_workload() {
     drop(child);
 }
 
+/// The next Socket.IO packet that is not an Engine.IO ping (pings are answered).
+async fn next_sio(ws: &mut roost_testkit::ws::WsClient) -> String {
+    loop {
+        match ws.recv().await {
+            roost_testkit::ws::Received::Text(text) if text == "2" => ws.send_text("3").await,
+            roost_testkit::ws::Received::Text(text) => return text,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn socketio_events_are_timed_and_its_queues_sampled() {
+    use roost_testkit::ws;
+    use serde_json::json;
+    let data = tempfile::tempdir().unwrap();
+    let (child, addr) = start(data.path(), &[("ROOST_SOCKETIO__PING_INTERVAL_MS", "100")]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let scrape = || String::from_utf8(get(addr, "/metrics").body).unwrap();
+    let mut listener = rt.block_on(async {
+        let mut c = ws::connect(addr, "/socket.io/?EIO=4&transport=websocket")
+            .await
+            .unwrap();
+        assert!(next_sio(&mut c).await.starts_with("0{"));
+        c.send_text("40").await;
+        assert!(next_sio(&mut c).await.starts_with("40{"));
+        c.send_text(r#"420["join","messages",{"roomId":"sio"},{}]"#)
+            .await;
+        assert!(next_sio(&mut c).await.starts_with("430[null,"));
+        for n in 0..2 {
+            let res = roost_testkit::json_request(
+                addr,
+                "POST",
+                "/messages",
+                &json!({"text": format!("rest {n}"), "roomId": "sio"}),
+            )
+            .await
+            .unwrap();
+            assert_eq!(res.status, 201);
+            assert!(next_sio(&mut c)
+                .await
+                .starts_with(r#"42["messages created","#));
+        }
+        c
+    });
+    let fanout = "roost_event_fanout_duration_seconds_count{transport=\"socketio\"}";
+    let queue = "roost_writer_queue_frames_count{transport=\"socketio\"}";
+    let mut after = scrape();
+    for _ in 0..200 {
+        if sample(&after, fanout) >= 2.0 && sample(&after, queue) > 0.0 {
+            break;
+        }
+        // Answering pings keeps the session (and its queue-depth samples) going.
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(20), next_sio(&mut listener)).await;
+        });
+        after = scrape();
+    }
+    assert_eq!(sample(&after, fanout), 2.0, "{after}");
+    assert!(sample(&after, queue) > 0.0, "{after}");
+    drop(child);
+}
+
 #[test]
 fn debug_logs_join_by_ids_and_never_show_secrets() {
     logs_at("debug");

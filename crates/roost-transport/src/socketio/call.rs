@@ -3,13 +3,13 @@
 //! in-flight guard, how the call runs and the ack's value are the shared
 //! [`socket`](crate::socket) layer's, as on Primus.
 
+use super::engine::EmitError;
 use super::{packet, Conn, Inner};
 use crate::socket::admission;
 use crate::socket::{CloseReason, TransportMetrics};
 use roost_core::external::call_external;
 use roost_core::Value;
 use std::sync::Arc;
-use tokio::sync::mpsc::error::TrySendError;
 
 /// An EVENT on connection `conn` (its payload validated by the codec: an array naming the
 /// event). Runs the call (in place when it never waits); answers at once when it cannot run.
@@ -86,9 +86,9 @@ fn send_ack(inner: &Arc<Inner>, conn: &Conn, ack_id: Option<u64>, args: &[Value]
     }
     match conn.socket.emit(packet::ack(ack_id, args)) {
         Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
-        Err(TrySendError::Full(_)) => {
+        Err(EmitError::Full) => {
             inner.close(conn.id, CloseReason::SlowConsumer);
         }
-        Err(TrySendError::Closed(_)) => {}
+        Err(EmitError::Closed) => {}
     }
 }

@@ -1,12 +1,13 @@
-//! The [`DeliverySink`] for Socket.IO connections: each batch encoded once, each recipient
-//! queued a clone of the same bytes; a full buffer closes the recipient as a slow consumer.
+//! The [`DeliverySink`] for Socket.IO connections: each batch encoded once, as a whole
+//! Engine.IO packet (`442["<name>",payload]`), each recipient queued a clone of the same
+//! bytes; a full queue closes the recipient as a slow consumer.
 
-use super::{packet, Inner};
+use super::engine::{EmitError, Frame};
+use super::Inner;
+use crate::observe::FanoutClock;
 use crate::socket::{CloseReason, TransportMetrics};
-use engineioxide::Str;
-use roost_core::{Delivery, DeliverySink};
+use roost_core::{Delivery, DeliverySink, Value};
 use std::sync::Weak;
-use tokio::sync::mpsc::error::TrySendError;
 
 /// The sink. Holds the transport weakly: the app owns the sink.
 pub(super) struct SocketIoSink {
@@ -19,6 +20,18 @@ impl SocketIoSink {
     }
 }
 
+/// `442["<name>",payload]` in one buffer, the payload serialized straight into it (no
+/// intermediate copy of a large payload).
+fn encode(name: &str, payload: &Value) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(name.len() + 32);
+    out.extend_from_slice(b"42[");
+    serde_json::to_writer(&mut out, name)?;
+    out.push(b',');
+    serde_json::to_writer(&mut out, payload)?;
+    out.push(b']');
+    Ok(out)
+}
+
 impl DeliverySink for SocketIoSink {
     fn deliver(&self, delivery: Delivery) {
         let Some(inner) = self.inner.upgrade() else {
@@ -26,34 +39,53 @@ impl DeliverySink for SocketIoSink {
         };
         let name = delivery.wire_name();
         let mut slow = Vec::new();
-        let mut queued = 0;
+        // With an observer, each packet carries the event's clock: the last copy dropped
+        // (written, or discarded with its session) records the fan-out.
+        let clock = inner
+            .metrics
+            .observer
+            .get()
+            .map(|observer| FanoutClock::start("socketio", observer));
         for batch in &delivery.batches {
-            let payload = match serde_json::to_string(&*batch.payload) {
-                Ok(payload) => payload,
+            let bytes = match encode(&name, &batch.payload) {
+                Ok(bytes) => bytes,
                 Err(error) => {
                     tracing::error!(event = %name, %error, "event payload not serializable");
                     continue;
                 }
             };
-            // Encoded once per batch; each recipient's buffer gets a clone of these bytes.
-            let frame = Str::from(packet::event(&name, &payload));
-            let registry = inner.read();
-            for id in &batch.connections {
-                let Some(conn) = registry.conns.get(id) else {
+            // Encoded once per batch; each recipient's queue gets a clone of these bytes.
+            let frame = match &clock {
+                Some(clock) => Frame::try_from(clock.wrap(bytes)),
+                None => Frame::try_from(bytes),
+            };
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::error!(%error, "encoder produced invalid UTF-8; event dropped");
                     continue;
-                };
-                match conn.socket.emit(frame.clone()) {
-                    Ok(()) => {
-                        queued += 1;
-                        TransportMetrics::inc(&inner.metrics.frames_out);
+                }
+            };
+            let mut batch_queued = 0;
+            {
+                let registry = inner.read();
+                for id in &batch.connections {
+                    let Some(conn) = registry.conns.get(id) else {
+                        continue;
+                    };
+                    match conn.socket.enqueue(frame.clone()) {
+                        Ok(()) => {
+                            batch_queued += 1;
+                            TransportMetrics::inc(&inner.metrics.frames_out);
+                        }
+                        Err(EmitError::Full) => slow.push(*id),
+                        Err(EmitError::Closed) => {}
                     }
-                    Err(TrySendError::Full(_)) => slow.push(*id),
-                    Err(TrySendError::Closed(_)) => {}
                 }
             }
-        }
-        if let Some(observer) = inner.metrics.observer.get() {
-            observer.event_delivered("socketio", queued);
+            if let Some(clock) = &clock {
+                clock.delivered(batch_queued);
+            }
         }
         for id in slow {
             inner.close(id, CloseReason::SlowConsumer);

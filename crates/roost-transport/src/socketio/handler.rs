@@ -1,5 +1,5 @@
-//! The Engine.IO handler: what happens to a session from its handshake to its close, and to
-//! every packet it sends.
+//! The Socket.IO side of an Engine.IO session (`engine` calls in here): what happens to a
+//! session from its open to its close, and to every packet it sends.
 //!
 //! A session is in one [`Phase`] at a time: `Idle` (no namespace joined: after the
 //! handshake, a refused connect or leaving), `Connecting` (handshake authentication
@@ -7,17 +7,13 @@
 //! the session's own lock, which is never held while calling into the app; the registry lock
 //! is taken inside it, never the other way round.
 
-use super::{authenticate, call, close_reason, packet, register, Conn, EioSocket, Inner, PROVIDER};
+use super::engine::{EmitError, EndReason, Session};
+use super::{authenticate, call, close_reason, packet, register, Conn, Inner, PROVIDER};
 use crate::socket::{CloseReason, TransportMetrics};
-use bytes::Bytes;
-use engineioxide::handler::EngineIoHandler;
-use engineioxide::socket::DisconnectReason;
-use engineioxide::Str;
 use packet::{PacketError, PacketType, ROOT_NAMESPACE};
 use roost_core::{ConnectionId, ConnectionInfo, Error};
-use std::fmt;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Where a session stands with the namespace.
@@ -36,12 +32,6 @@ struct NsState {
     /// Bumped each time the session leaves the namespace, so a connect timeout armed
     /// before that does not fire.
     generation: u64,
-    /// The reason to count when Engine.IO closes the session, when we know better than
-    /// Engine.IO's own (a polling body over `max_payload`).
-    close_hint: Option<CloseReason>,
-    /// We asked Engine.IO to close the session (once is enough: each ask queues a close
-    /// packet).
-    closing: bool,
 }
 
 /// What we keep on each Engine.IO session.
@@ -56,7 +46,7 @@ impl SocketState {
     }
 
     /// The connection, when the session joined the namespace.
-    fn connected(&self) -> Option<ConnectionId> {
+    pub(super) fn connected(&self) -> Option<ConnectionId> {
         match self.lock().phase {
             Phase::Connected(id) => Some(id),
             _ => None,
@@ -74,204 +64,154 @@ impl SocketState {
             false
         }
     }
-
-    /// Closes the session unless we did already.
-    pub(super) fn close(socket: &EioSocket, reason: DisconnectReason) {
-        let first = !std::mem::replace(&mut socket.data.lock().closing, true);
-        if first {
-            socket.close(reason);
-        }
-    }
-
-    /// Count `reason` when Engine.IO closes this session.
-    pub(super) fn hint_close(&self, reason: CloseReason) {
-        self.lock().close_hint = Some(reason);
-    }
 }
 
-/// The [`EngineIoHandler`] of the transport. Holds the transport weakly: open sessions hold
-/// the handler, and the transport holds the sessions.
-#[derive(Clone)]
-pub(crate) struct Handler {
-    inner: Weak<Inner>,
-}
-
-impl Handler {
-    pub(super) fn new(inner: &Arc<Inner>) -> Handler {
-        Handler {
-            inner: Arc::downgrade(inner),
-        }
+/// A new session (before its first packet): registered, counted, given
+/// `connect_timeout_ms` to join the namespace. During shutdown it is closed at once.
+pub(super) fn on_open(inner: &Arc<Inner>, session: &Arc<Session>) {
+    if inner.lifecycle.is_shutting_down() {
+        session.close(EndReason::ServerShutdown);
+        return;
     }
+    inner
+        .write()
+        .sessions
+        .insert(session.id, Arc::clone(session));
+    TransportMetrics::inc(&inner.sio_metrics.sessions_open);
+    tracing::debug!(sid = %session.id, transport = ?session.transport(), "socket.io session open");
+    arm_connect_timeout(inner, session);
 }
 
-impl fmt::Debug for Handler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("socketio::Handler").finish_non_exhaustive()
-    }
-}
-
-impl EngineIoHandler for Handler {
-    type Data = SocketState;
-
-    fn on_connect(self: Arc<Self>, socket: Arc<EioSocket>) {
-        let Some(inner) = self.inner.upgrade() else {
-            SocketState::close(&socket, DisconnectReason::ClosingServer);
-            return;
-        };
-        if inner.lifecycle.is_shutting_down() {
-            SocketState::close(&socket, DisconnectReason::ClosingServer);
-            return;
-        }
+/// A session ended: forgotten, and its connection closed for the matching reason.
+pub(super) fn on_close(inner: &Arc<Inner>, session: &Arc<Session>, reason: EndReason) {
+    let phase = std::mem::replace(&mut session.data.lock().phase, Phase::Closed);
+    if inner.write().sessions.remove(&session.id).is_some() {
         inner
-            .write()
-            .sessions
-            .insert(socket.id, Arc::clone(&socket));
-        TransportMetrics::inc(&inner.sio_metrics.sessions_open);
-        tracing::debug!(sid = %socket.id, transport = ?socket.transport_type(), "socket.io session open");
-        arm_connect_timeout(&inner, &socket);
+            .sio_metrics
+            .sessions_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
-
-    fn on_disconnect(&self, socket: Arc<EioSocket>, reason: DisconnectReason) {
-        let (phase, hint) = {
-            let mut ns = socket.data.lock();
-            let phase = std::mem::replace(&mut ns.phase, Phase::Closed);
-            (phase, ns.close_hint.take())
-        };
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        if inner.write().sessions.remove(&socket.id).is_some() {
-            inner
-                .sio_metrics
-                .sessions_open
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        tracing::debug!(sid = %socket.id, ?reason, "socket.io session closed");
-        if let Phase::Connected(id) = phase {
-            inner.close(id, hint.unwrap_or_else(|| close_reason(&reason)));
-        }
-        // A session closed while `Connecting`: the connect task finds it `Closed` and
-        // forgets its connection.
+    if let Phase::Connected(id) = phase {
+        inner.close(id, close_reason(reason));
     }
+    // A session closed while `Connecting`: the connect task finds it `Closed` and
+    // forgets its connection.
+}
 
-    fn on_message(self: &Arc<Self>, msg: Str, socket: Arc<EioSocket>) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        // The session's span (debug level: free when disabled) around each of its packets,
-        // so its lines, and the calls it starts, join by `sid`.
-        let _span = tracing::debug_span!("socketio", sid = %socket.id).entered();
-        TransportMetrics::inc(&inner.metrics.frames_in);
-        let limit = inner.config.max_payload_anonymous;
-        if msg.len() as u64 > limit {
-            let connected = socket.data.connected();
-            if !connected.is_some_and(|id| crate::is_authenticated(&inner.app, id)) {
-                // Parsing JSON costs tens of times its size: a large packet before login is
-                // answered from its head alone.
-                TransportMetrics::inc(&inner.metrics.anonymous_frame_limit_hits);
-                // A call gets an error ack and the session stays; anything else that large
-                // ends the session, as a packet Socket.IO cannot take does.
-                match (connected, packet::event_ack_id(&msg)) {
-                    (Some(_), Some(id)) => {
-                        let error = crate::anonymous_too_large_error(limit);
-                        emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
-                    }
-                    _ => protocol_error(&inner, &socket),
-                }
-                return;
-            }
-        }
-        let max_values = inner.config.max_payload_values;
-        if msg.len() > max_values
-            && roost_wire::json_cost::has_more_values_than(msg.as_bytes(), max_values)
-        {
-            TransportMetrics::inc(&inner.metrics.value_limit_hits);
-            match (socket.data.connected(), packet::event_ack_id(&msg)) {
+/// One Socket.IO packet (an Engine.IO message, its `4` taken off).
+pub(super) fn on_message(inner: &Arc<Inner>, socket: &Arc<Session>, msg: &str) {
+    // The session's span (debug level: free when disabled) around each of its packets,
+    // so its lines, and the calls it starts, join by `sid`.
+    let _span = tracing::debug_span!("socketio", sid = %socket.id).entered();
+    TransportMetrics::inc(&inner.metrics.frames_in);
+    let limit = inner.config.max_payload_anonymous;
+    if msg.len() as u64 > limit {
+        let connected = socket.data.connected();
+        if !connected.is_some_and(|id| crate::is_authenticated(&inner.app, id)) {
+            // Parsing JSON costs tens of times its size: a large packet before login is
+            // answered from its head alone.
+            TransportMetrics::inc(&inner.metrics.anonymous_frame_limit_hits);
+            // A call gets an error ack and the session stays; anything else that large
+            // ends the session, as a packet Socket.IO cannot take does.
+            match (connected, packet::event_ack_id(msg)) {
                 (Some(_), Some(id)) => {
-                    let error = crate::too_many_values_error(max_values);
-                    emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
+                    let error = crate::anonymous_too_large_error(limit);
+                    emit_or_close(inner, socket, packet::ack(id, &[error.to_json()]));
                 }
-                _ => protocol_error(&inner, &socket),
+                _ => protocol_error(inner, socket),
             }
             return;
         }
-        let packet = match packet::parse(&msg) {
-            Ok(packet) => packet,
-            Err(PacketError::TooDeep(Some(id))) if socket.data.connected().is_some() => {
-                // A call in valid JSON the parser cannot hold: answered like REST answers
-                // the same body; the session stays open.
-                TransportMetrics::inc(&inner.metrics.too_deep_calls);
-                let error = crate::too_deep_error();
-                emit_or_close(&inner, &socket, packet::ack(id, &[error.to_json()]));
-                return;
+    }
+    let max_values = inner.config.max_payload_values;
+    if msg.len() > max_values
+        && roost_wire::json_cost::has_more_values_than(msg.as_bytes(), max_values)
+    {
+        TransportMetrics::inc(&inner.metrics.value_limit_hits);
+        match (socket.data.connected(), packet::event_ack_id(msg)) {
+            (Some(_), Some(id)) => {
+                let error = crate::too_many_values_error(max_values);
+                emit_or_close(inner, socket, packet::ack(id, &[error.to_json()]));
             }
-            Err(error) => {
-                tracing::debug!(sid = %socket.id, %error, "malformed socket.io packet");
-                TransportMetrics::inc(&inner.metrics.malformed_frames);
-                protocol_error(&inner, &socket);
-                return;
-            }
-        };
-        if packet.kind.is_binary() {
-            refuse_binary(&inner, &socket, packet.kind, packet.id);
+            _ => protocol_error(inner, socket),
+        }
+        return;
+    }
+    let packet = match packet::parse(msg) {
+        Ok(packet) => packet,
+        Err(PacketError::TooDeep(Some(id))) if socket.data.connected().is_some() => {
+            // A call in valid JSON the parser cannot hold: answered like REST answers
+            // the same body; the session stays open.
+            TransportMetrics::inc(&inner.metrics.too_deep_calls);
+            let error = crate::too_deep_error();
+            emit_or_close(inner, socket, packet::ack(id, &[error.to_json()]));
             return;
         }
-        if packet.kind == PacketType::Connect {
-            if packet.nsp == ROOT_NAMESPACE {
-                connect(&inner, &socket);
-            } else {
-                // Socket.IO's answer; the session stays open for another connect.
-                TransportMetrics::inc(&inner.sio_metrics.connect_errors);
-                let refusal = packet::connect_error(packet.nsp, "Invalid namespace", None);
-                emit_or_close(&inner, &socket, refusal);
-            }
-            return;
-        }
-        let conn = match socket.data.connected() {
-            Some(id) if packet.nsp == ROOT_NAMESPACE => inner.conn(id),
-            _ => None,
-        };
-        let Some(conn) = conn else {
-            // An event, ack or disconnect for a namespace the session has not joined, or a
-            // CONNECT_ERROR from a client: Socket.IO closes the session ("invalid state").
-            tracing::debug!(sid = %socket.id, kind = ?packet.kind, nsp = packet.nsp, "socket.io packet out of order");
+        Err(error) => {
+            tracing::debug!(sid = %socket.id, %error, "malformed socket.io packet");
             TransportMetrics::inc(&inner.metrics.malformed_frames);
-            protocol_error(&inner, &socket);
+            protocol_error(inner, socket);
             return;
-        };
-        match packet.kind {
-            PacketType::Event => call::on_event(&inner, conn, packet.id, packet.data),
-            PacketType::Disconnect => {
-                inner.close(conn.id, CloseReason::ClientClosed);
-            }
-            // An ack for an event we never sent with an id: ignored, as Socket.IO does.
-            PacketType::Ack => TransportMetrics::inc(&inner.metrics.ignored_frames),
-            _ => {
-                TransportMetrics::inc(&inner.metrics.malformed_frames);
-                protocol_error(&inner, &socket);
-            }
+        }
+    };
+    if packet.kind.is_binary() {
+        refuse_binary(inner, socket, packet.kind, packet.id);
+        return;
+    }
+    if packet.kind == PacketType::Connect {
+        if packet.nsp == ROOT_NAMESPACE {
+            connect(inner, socket);
+        } else {
+            // Socket.IO's answer; the session stays open for another connect.
+            TransportMetrics::inc(&inner.sio_metrics.connect_errors);
+            let refusal = packet::connect_error(packet.nsp, "Invalid namespace", None);
+            emit_or_close(inner, socket, refusal);
+        }
+        return;
+    }
+    let conn = match socket.data.connected() {
+        Some(id) if packet.nsp == ROOT_NAMESPACE => inner.conn(id),
+        _ => None,
+    };
+    let Some(conn) = conn else {
+        // An event, ack or disconnect for a namespace the session has not joined, or a
+        // CONNECT_ERROR from a client: Socket.IO closes the session ("invalid state").
+        tracing::debug!(sid = %socket.id, kind = ?packet.kind, nsp = packet.nsp, "socket.io packet out of order");
+        TransportMetrics::inc(&inner.metrics.malformed_frames);
+        protocol_error(inner, socket);
+        return;
+    };
+    match packet.kind {
+        PacketType::Event => call::on_event(inner, conn, packet.id, packet.data),
+        PacketType::Disconnect => {
+            inner.close(conn.id, CloseReason::ClientClosed);
+        }
+        // An ack for an event we never sent with an id: ignored, as Socket.IO does.
+        PacketType::Ack => TransportMetrics::inc(&inner.metrics.ignored_frames),
+        _ => {
+            TransportMetrics::inc(&inner.metrics.malformed_frames);
+            protocol_error(inner, socket);
         }
     }
+}
 
-    fn on_binary(self: &Arc<Self>, _data: Bytes, socket: Arc<EioSocket>) {
-        if let Some(inner) = self.inner.upgrade() {
-            TransportMetrics::inc(&inner.metrics.frames_in);
-            refuse_binary(&inner, &socket, PacketType::BinaryEvent, None);
-        }
-    }
+/// An Engine.IO binary message: refused (Roost supports no attachments).
+pub(super) fn on_binary(inner: &Arc<Inner>, socket: &Arc<Session>) {
+    TransportMetrics::inc(&inner.metrics.frames_in);
+    refuse_binary(inner, socket, PacketType::BinaryEvent, None);
 }
 
 /// Closes a session that broke the protocol, with its connection when it has one.
-fn protocol_error(inner: &Arc<Inner>, socket: &EioSocket) {
+fn protocol_error(inner: &Arc<Inner>, socket: &Arc<Session>) {
     if let Some(id) = socket.data.connected() {
         inner.close(id, CloseReason::ProtocolError);
     }
-    SocketState::close(socket, DisconnectReason::PacketParsingError);
+    socket.close(EndReason::ProtocolError);
 }
 
 /// Roost supports no binary attachments: an event that expects an answer gets a
 /// `BadRequest` ack saying so, then the session is closed as a protocol error.
-fn refuse_binary(inner: &Arc<Inner>, socket: &EioSocket, kind: PacketType, ack_id: Option<u64>) {
+fn refuse_binary(inner: &Arc<Inner>, socket: &Arc<Session>, kind: PacketType, ack_id: Option<u64>) {
     TransportMetrics::inc(&inner.sio_metrics.binary_packets);
     tracing::debug!(sid = %socket.id, ?kind, "socket.io binary packet refused");
     if let (PacketType::BinaryEvent, Some(id)) = (kind, ack_id) {
@@ -284,19 +224,17 @@ fn refuse_binary(inner: &Arc<Inner>, socket: &EioSocket, kind: PacketType, ack_i
 }
 
 /// Sends a packet outside any connection; a full buffer closes the session.
-fn emit_or_close(inner: &Inner, socket: &EioSocket, text: String) {
+fn emit_or_close(inner: &Inner, socket: &Arc<Session>, text: String) {
     match socket.emit(text) {
         Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
-        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-            SocketState::close(socket, DisconnectReason::TransportError);
-        }
-        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+        Err(EmitError::Full) => socket.close(EndReason::TransportError),
+        Err(EmitError::Closed) => {}
     }
 }
 
 /// `CONNECT` to `/`: register the connection, authenticate the handshake when it carries
 /// credentials, then join (or refuse with `CONNECT_ERROR`).
-fn connect(inner: &Arc<Inner>, socket: &Arc<EioSocket>) {
+fn connect(inner: &Arc<Inner>, socket: &Arc<Session>) {
     {
         let mut ns = socket.data.lock();
         if ns.phase != Phase::Idle {
@@ -326,7 +264,7 @@ fn connect(inner: &Arc<Inner>, socket: &Arc<EioSocket>) {
 
 /// The namespace connect succeeded: the connection is registered here, announced to the
 /// app (`connection`), and the client gets `40{"sid":…}`.
-fn join(inner: &Arc<Inner>, socket: &Arc<EioSocket>, info: &Arc<ConnectionInfo>) {
+fn join(inner: &Arc<Inner>, socket: &Arc<Session>, info: &Arc<ConnectionInfo>) {
     let id = info.id();
     let joined = {
         let mut ns = socket.data.lock();
@@ -358,18 +296,18 @@ fn join(inner: &Arc<Inner>, socket: &Arc<EioSocket>, info: &Arc<ConnectionInfo>)
     if inner.conn(id).is_none() {
         return;
     }
-    match socket.emit(packet::connect(&socket.id.to_string())) {
+    match socket.emit(packet::connect(socket.id.as_str())) {
         Ok(()) => TransportMetrics::inc(&inner.metrics.frames_out),
-        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+        Err(EmitError::Full) => {
             inner.close(id, CloseReason::SlowConsumer);
         }
-        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {}
+        Err(EmitError::Closed) => {}
     }
 }
 
 /// Handshake authentication failed: `44{"message":…,"data":…}`; the session stays open
 /// (the client may connect again) until its connect timeout.
-fn refuse(inner: &Arc<Inner>, socket: &EioSocket, info: &ConnectionInfo, error: &Error) {
+fn refuse(inner: &Arc<Inner>, socket: &Arc<Session>, info: &ConnectionInfo, error: &Error) {
     inner.app.forget_connection(info.id());
     {
         let mut ns = socket.data.lock();
@@ -386,7 +324,7 @@ fn refuse(inner: &Arc<Inner>, socket: &EioSocket, info: &ConnectionInfo, error: 
 
 /// Closes the session if it has not joined the namespace `connect_timeout_ms` from now
 /// (and has not joined and left meanwhile). The task ends with the session.
-pub(super) fn arm_connect_timeout(inner: &Arc<Inner>, socket: &Arc<EioSocket>) {
+pub(super) fn arm_connect_timeout(inner: &Arc<Inner>, socket: &Arc<Session>) {
     let generation = socket.data.lock().generation;
     let timeout = Duration::from_millis(inner.config.connect_timeout_ms);
     let weak = Arc::downgrade(inner);
@@ -405,7 +343,7 @@ pub(super) fn arm_connect_timeout(inner: &Arc<Inner>, socket: &Arc<EioSocket>) {
                 TransportMetrics::inc(&inner.sio_metrics.connect_timeouts);
             }
             tracing::debug!(sid = %socket.id, "socket.io session joined no namespace in time; closed");
-            SocketState::close(&socket, DisconnectReason::TransportClose);
+            socket.close(EndReason::ConnectTimeout);
         }
     });
 }

@@ -1,14 +1,17 @@
 //! The Socket.IO transport (docs/protocol.md §13, docs/feathers-semantics.md §H10–H20): Socket.IO v5 over
-//! Engine.IO 4 at `/socket.io/`, on the same axum router as REST and Primus. Engine.IO
-//! (long-polling, upgrade, websocket-only, heartbeats, payload limits) is [`engineioxide`]'s;
-//! the Socket.IO packet layer on top of it is ours.
+//! Engine.IO 4 at `/socket.io/`, on the same axum router as REST and Primus. Both layers are
+//! Roost's own: Engine.IO (long-polling, the upgrade, websocket-only, heartbeats, payload
+//! limits) in `engine`, the Socket.IO packet layer on top of it here.
 //!
 //! # Map
 //! - [`config`]: [`SocketIoConfig`], the `[socketio]` section.
 //! - [`packet`]: the Socket.IO v5 packet codec, `roost_wire::socketio` (pure functions,
 //!   property-tested there, beside the Primus codec).
-//! - `limit`: the `max_connections` check in front of Engine.IO handshakes (503).
-//! - `handler`: the Engine.IO handler: a session's life, the namespace connect (handshake
+//! - `engine`: the Engine.IO 4 server: sessions and their packet queues, the requests
+//!   (handshake behind the `max_connections` check, polling, websocket and upgrade),
+//!   heartbeats, the websocket writer that sends a long packet as fragments of its shared
+//!   bytes.
+//! - `handler`: the Socket.IO side of a session: a session's life, the namespace connect (handshake
 //!   authentication), packets in, the connect timeout.
 //! - `call`: one event from the client → [`call_external`] → its ack (admission, the
 //!   in-flight guard and the ack value are the shared [`socket`](crate::socket) layer's).
@@ -17,8 +20,8 @@
 //!   shared steps of [`socket`](crate::socket), then every session closed).
 //!
 //! # The life of a connection
-//! A request to `/socket.io/` without `sid` is an Engine.IO handshake: `limit` takes a slot
-//! (or answers 503) and engineioxide opens a session, which `handler` registers and gives
+//! A request to `/socket.io/` without `sid` is an Engine.IO handshake: `engine` takes a slot
+//! (or answers 503) and opens a session, which `handler` registers and gives
 //! `connect_timeout_ms` to send `CONNECT` (`40`, optional auth object). Another namespace
 //! gets `44/<nsp>,{"message":"Invalid namespace"}`. For `/` the handler registers a
 //! [`ConnectionInfo`] (provider `socketio`, handshake headers kept compact as Primus keeps
@@ -44,9 +47,12 @@
 //!
 //! # The life of an event
 //! The app splits each [`Delivery`](roost_core::Delivery) by provider ([`App::add_delivery_sink`]); this sink gets
-//! only Socket.IO recipients. Each batch is encoded once (`42["<path> <event>",payload]`)
-//! into shared bytes and each recipient's Engine.IO buffer gets a clone. A recipient whose
-//! buffer (`max_buffer_size` packets) is full is counted and closed as a slow consumer.
+//! only Socket.IO recipients. Each batch is encoded once, as the whole
+//! Engine.IO packet (`442["<path> <event>",payload]`), into shared bytes and each
+//! recipient's session queue gets a clone: a polling answer streams those bytes, a websocket
+//! sends a long packet as fragments that are slices of them, so one payload costs one copy
+//! however many sessions receive it. A recipient whose queue (`max_buffer_size` packets) is
+//! full is counted and closed as a slow consumer.
 //!
 //! # Closing
 //! Every close of a connection goes through one function with a [`CloseReason`]: it forgets
@@ -61,20 +67,16 @@ pub use roost_wire::socketio as packet;
 
 mod call;
 mod delivery;
+mod engine;
 mod handler;
-mod limit;
 
 pub use config::SocketIoConfig;
 
-use crate::headers::handshake_headers;
 use crate::socket::admission::CallSlots;
 use crate::socket::lifecycle::Lifecycle;
 use crate::socket::{CloseReason, TransportMetrics};
 use axum::Router;
-use engineioxide::config::EngineIoConfig;
-use engineioxide::layer::EngineIoLayer;
-use engineioxide::socket::{DisconnectReason, Sid};
-use handler::{Handler, SocketState};
+use engine::{EndReason, Session, Sid};
 use roost_core::external::call_external;
 use roost_core::{App, ConnectionId, ConnectionInfo, Map, Value};
 use std::collections::HashMap;
@@ -93,9 +95,6 @@ pub const PATH: &str = "/socket.io";
 /// path, {strategy: 'jwt', accessToken}))` when the headers carry credentials. Installed by
 /// the app that owns authentication (the transport does not know about it).
 pub type HandshakeAuth = Arc<dyn Fn(&Map<String, Value>) -> Option<(String, Value)> + Send + Sync>;
-
-/// One Engine.IO session.
-type EioSocket = engineioxide::Socket<SocketState>;
 
 /// Counters only Socket.IO has, beside the [`TransportMetrics`] it shares with Primus.
 /// Relaxed atomics, like those.
@@ -118,7 +117,6 @@ pub struct SocketIoMetrics {
 #[derive(Clone)]
 pub struct SocketIo {
     inner: Arc<Inner>,
-    layer: EngineIoLayer<Handler>,
 }
 
 struct Inner {
@@ -139,13 +137,13 @@ struct Registry {
     /// Connections joined to the namespace.
     conns: HashMap<ConnectionId, Arc<Conn>>,
     /// Every open Engine.IO session, joined or not (for shutdown and the payload check).
-    sessions: HashMap<Sid, Arc<EioSocket>>,
+    sessions: HashMap<Sid, Arc<Session>>,
 }
 
 /// A connection: a session that joined the namespace.
 struct Conn {
     id: ConnectionId,
-    socket: Arc<EioSocket>,
+    socket: Arc<Session>,
     pending_calls: AtomicUsize,
 }
 
@@ -189,32 +187,33 @@ impl Inner {
             CloseReason::ClientClosed => handler::arm_connect_timeout(self, &conn.socket),
             // `socket.disconnect()`: the client sees `io server disconnect` and does not
             // reconnect. Without room for that packet the session is closed instead.
-            CloseReason::ServerClosed => match conn.socket.emit(packet::DISCONNECT) {
+            CloseReason::ServerClosed => match conn.socket.emit(packet::DISCONNECT.to_owned()) {
                 Ok(()) => {
                     TransportMetrics::inc(&self.metrics.frames_out);
                     handler::arm_connect_timeout(self, &conn.socket);
                 }
-                Err(_) => SocketState::close(&conn.socket, DisconnectReason::TransportError),
+                Err(_) => conn.socket.close(EndReason::TransportError),
             },
-            CloseReason::ServerShutdown => {
-                SocketState::close(&conn.socket, DisconnectReason::ClosingServer);
+            CloseReason::ServerShutdown => conn.socket.close(EndReason::ServerShutdown),
+            // Its backlog is why it is closed: dropped, as after a failed write.
+            CloseReason::SlowConsumer | CloseReason::WriteError | CloseReason::HeartbeatTimeout => {
+                conn.socket.close(EndReason::TransportError);
             }
-            _ => SocketState::close(&conn.socket, DisconnectReason::PacketParsingError),
+            _ => conn.socket.close(EndReason::ProtocolError),
         }
         true
     }
 }
 
-/// Engine.IO's reason for a session that ended on its own, in our words.
-fn close_reason(reason: &DisconnectReason) -> CloseReason {
+/// The connection's close reason for a session that ended.
+fn close_reason(reason: EndReason) -> CloseReason {
     match reason {
-        DisconnectReason::TransportClose => CloseReason::ClientClosed,
-        DisconnectReason::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
-        DisconnectReason::TransportError => CloseReason::WriteError,
-        DisconnectReason::ClosingServer => CloseReason::ServerShutdown,
-        DisconnectReason::MultipleHttpPollingError | DisconnectReason::PacketParsingError => {
-            CloseReason::ProtocolError
-        }
+        EndReason::ClientClosed | EndReason::ConnectTimeout => CloseReason::ClientClosed,
+        EndReason::HeartbeatTimeout => CloseReason::HeartbeatTimeout,
+        EndReason::TransportError => CloseReason::WriteError,
+        EndReason::ServerShutdown => CloseReason::ServerShutdown,
+        EndReason::TooLarge => CloseReason::FrameTooLarge,
+        EndReason::MultiplePolls | EndReason::ProtocolError => CloseReason::ProtocolError,
     }
 }
 
@@ -227,16 +226,6 @@ impl SocketIo {
         config: SocketIoConfig,
         handshake_auth: Option<HandshakeAuth>,
     ) -> SocketIo {
-        let engine_config = EngineIoConfig::builder()
-            .req_path(PATH)
-            .ping_interval(Duration::from_millis(config.ping_interval_ms))
-            .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
-            .max_payload(config.max_payload)
-            // maxPayload bounds websocket messages too, as it does in Engine.IO.
-            .ws_max_message_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
-            .ws_max_frame_size(usize::try_from(config.max_payload).unwrap_or(usize::MAX))
-            .max_buffer_size(config.max_buffer_size)
-            .build();
         let inner = Arc::new(Inner {
             app,
             config,
@@ -258,19 +247,16 @@ impl SocketIo {
                 inner.close(info.id(), CloseReason::ServerClosed);
             }
         });
-        let layer = EngineIoLayer::from_config(Arc::new(Handler::new(&inner)), engine_config);
-        SocketIo { inner, layer }
+        SocketIo { inner }
     }
 
     /// `router` with every `/socket.io/…` request handled by Socket.IO first, behind the
     /// `max_connections` check.
     pub fn wrap(&self, router: Router) -> Router {
-        router
-            .layer(self.layer.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::clone(&self.inner),
-                limit::check_handshake,
-            ))
+        router.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&self.inner),
+            engine::http::serve,
+        ))
     }
 
     /// The app.
@@ -322,9 +308,9 @@ impl SocketIo {
     pub async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
         let inner = &self.inner;
         let sessions_closed = async {
-            let sessions: Vec<Arc<EioSocket>> = inner.read().sessions.values().cloned().collect();
-            for socket in &sessions {
-                SocketState::close(socket, DisconnectReason::ClosingServer);
+            let sessions: Vec<Arc<Session>> = inner.read().sessions.values().cloned().collect();
+            for session in &sessions {
+                session.close(EndReason::ServerShutdown);
             }
             futures_util::future::join_all(sessions.iter().map(|s| s.closed())).await;
         };
@@ -361,8 +347,8 @@ impl fmt::Debug for SocketIo {
 }
 
 /// Registers a connection for a session joining the namespace (not announced yet).
-fn register(inner: &Inner, socket: &EioSocket) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
-    let headers = handshake_headers(&socket.req_parts.headers);
+fn register(inner: &Inner, socket: &Session) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
+    let headers = socket.headers.clone();
     let credentials = inner
         .handshake_auth
         .as_ref()

@@ -1,0 +1,247 @@
+//! Roost's own Engine.IO 4 server over real sockets, the parts the Socket.IO tests do not
+//! reach: the polling → websocket upgrade (`2probe`/`3probe`/`5`, a waiting poll ended with a
+//! noop, packets queued meanwhile sent on the websocket), a large event over long-polling,
+//! the first ping only after `pingInterval`, the heartbeat over polling, and the refusals with Engine.IO's error codes.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod sio_client;
+
+use roost_core::json;
+use roost_testkit::request;
+use roost_testkit::ws::{connect, Received};
+use roost_transport::primus::CloseReason;
+use roost_transport::SocketIoConfig;
+use serde_json::Value;
+use sio_client::{eventually, packet, Polling, POLLING_PATH, WS_PATH};
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_polling_session_upgrades_to_websocket() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    let id = socketio.connection_ids()[0];
+    // A poll waiting when the probe comes is ended with a noop.
+    let waiting = {
+        let (addr, sid) = (p.addr, p.sid.clone());
+        tokio::spawn(async move {
+            let path = format!("{POLLING_PATH}&sid={sid}");
+            request(addr, "GET", &path, &[], None).await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
+        .await
+        .unwrap();
+    ws.send_text("2probe").await;
+    assert_eq!(sio_client::text(&mut ws).await, "3probe");
+    let noop = waiting.await.unwrap();
+    assert_eq!((noop.status, &noop.body[..]), (200, &b"6"[..]));
+    // An event queued before `5` goes out on the websocket after it.
+    let app = socketio.app().clone();
+    app.deliver(app.send_to_connection(id, "during", json!(1)).unwrap());
+    ws.send_text("5").await;
+    assert_eq!(packet(&mut ws).await, r#"42["during",1]"#);
+    ws.send_text(r#"421["get","echo",2]"#).await;
+    assert_eq!(packet(&mut ws).await, "431[null,2]");
+    // The session is the same connection, and polling is over for it.
+    assert_eq!(socketio.connection_ids(), [id]);
+    let r = p.get_raw().await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json(), json!({"code": 3, "message": "Bad request"}));
+    // A second upgrade of the same session is refused.
+    assert!(connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
+        .await
+        .is_err());
+    ws.send_text("1").await;
+    eventually("the session closed", || socketio.session_count() == 0).await;
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_leaves_the_session_on_polling() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
+        .await
+        .unwrap();
+    ws.send_text("not a probe").await;
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), ws.recv()).await,
+        Ok(Received::End | Received::Close(_))
+    ));
+    assert_eq!(p.post(r#"421["get","echo",3]"#).await.status, 200);
+    assert_eq!(p.get().await, ["431[null,3]"]);
+    assert_eq!(socketio.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn a_large_event_over_polling_arrives_whole() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    let app = socketio.app().clone();
+    let text = "x".repeat(3 << 20);
+    app.deliver(app.send_to_all("big", json!({"text": text})).unwrap());
+    app.deliver(app.send_to_all("small", json!(2)).unwrap());
+    let r = p.get_raw().await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    let body = String::from_utf8(r.body).unwrap();
+    let packets: Vec<&str> = body.split('\u{1e}').collect();
+    assert_eq!(packets.len(), 2);
+    let big: Value = serde_json::from_str(&packets[0][2..]).unwrap();
+    assert_eq!(big, json!(["big", {"text": text}]));
+    assert_eq!(packets[1], r#"42["small",2]"#);
+}
+
+#[tokio::test]
+async fn the_first_ping_comes_after_the_ping_interval() {
+    let (addr, _primus, _socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            ping_interval_ms: 60_000,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let mut c = sio_client::ws_session(addr).await;
+    c.send_text("40").await;
+    // Not `2` first (engineioxide pinged right after the open): the connect's answer.
+    let first = sio_client::text(&mut c).await;
+    assert!(first.starts_with("40{\"sid\":"), "{first}");
+    let open = Polling::open(addr).await.unwrap();
+    let path = format!("{POLLING_PATH}&sid={}", open.sid);
+    let r = request(addr, "GET", &path, &[], None);
+    // A poll right after the handshake waits: nothing, not even a ping, is queued.
+    assert!(tokio::time::timeout(Duration::from_millis(300), r)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn bad_requests_get_engine_io_error_codes() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    for (method, path, code, message) in [
+        (
+            "GET",
+            "/socket.io/?EIO=4&transport=carrier-pigeon",
+            0,
+            "Transport unknown",
+        ),
+        ("GET", "/socket.io/?EIO=4", 0, "Transport unknown"),
+        (
+            "GET",
+            "/socket.io/?EIO=3&transport=polling",
+            5,
+            "Unsupported protocol version",
+        ),
+        (
+            "POST",
+            "/socket.io/?EIO=4&transport=polling",
+            2,
+            "Bad handshake method",
+        ),
+        (
+            "GET",
+            "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA",
+            1,
+            "Session ID unknown",
+        ),
+        (
+            "GET",
+            "/socket.io/?EIO=4&transport=polling&sid=garbage",
+            1,
+            "Session ID unknown",
+        ),
+        // A websocket handshake request that is no websocket handshake.
+        ("GET", WS_PATH, 3, "Bad request"),
+    ] {
+        let r = request(addr, method, path, &[], None).await.unwrap();
+        assert_eq!(r.status, 400, "{method} {path}");
+        assert_eq!(
+            r.json(),
+            json!({"code": code, "message": message}),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(socketio.session_count(), 0);
+    // Other paths are not Engine.IO's.
+    let r = request(addr, "GET", "/socket.iox", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn the_heartbeat_runs_over_polling_too() {
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            ping_interval_ms: 100,
+            // Generous: a slow machine must not miss a pong.
+            ping_timeout_ms: 2000,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    // A ping comes with the next poll; the pong goes in a POST, and the session lives on.
+    for _ in 0..3 {
+        let r = p.get_raw().await;
+        assert_eq!((r.status, &r.body[..]), (200, &b"2"[..]));
+        assert_eq!(p.post("3").await.status, 200);
+    }
+    assert_eq!(socketio.connection_count(), 1);
+    // Without a pong the session ends, and the next poll is refused.
+    assert_eq!(p.get_raw().await.body, b"2");
+    eventually("closed by the heartbeat", || {
+        socketio.metrics().closes(CloseReason::HeartbeatTimeout) == 1
+    })
+    .await;
+    assert_eq!(socketio.session_count(), 0);
+    assert_eq!(p.get_raw().await.status, 400);
+}
+
+#[tokio::test]
+async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            max_payload: 1000,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    // No Content-Length: the limit is found while reading.
+    let body = format!(
+        r#"42["create","messages",{{"text":"{}"}}]"#,
+        "y".repeat(2000)
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {POLLING_PATH}&sid={} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        p.sid,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    eventually("closed", || socketio.connection_count() == 0).await;
+    assert_eq!(socketio.metrics().closes(CloseReason::FrameTooLarge), 1);
+}
