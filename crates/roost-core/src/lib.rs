@@ -106,7 +106,7 @@ pub use async_trait::async_trait;
 pub use call::CallArgs;
 pub use channels::{Channel, Channels};
 pub use connection::{ConnectionId, ConnectionInfo, Connections, HandshakeHeaders};
-pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink};
+pub use delivery::{Batch, Delivery, DeliverySink, RecordingSink};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookMap, HookType};
 pub use memory::{MemoryOptions, MemoryService};

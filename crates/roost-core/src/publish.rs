@@ -3,7 +3,7 @@
 //! A [`Publisher`] is registered per event or as a catch-all, at app level (here, through
 //! [`App::publish`] / [`App::publish_event`]) or at service level (the service registry holds
 //! a [`Publishers`] per service). For each event exactly one publisher runs, found by
-//! [`resolve_publisher`]: service event → service catch-all → app event → app catch-all.
+//! `resolve_publisher`: service event → service catch-all → app event → app catch-all.
 
 use crate::app::App;
 use crate::channels::Channel;
@@ -274,7 +274,7 @@ impl fmt::Debug for Publishers {
 /// The one publisher that runs for `event` (§D9): service event → service catch-all → app
 /// event → app catch-all. A service-level [`Publisher::nothing`] is found first and so
 /// blocks the app publishers.
-pub fn resolve_publisher(
+pub(crate) fn resolve_publisher(
     service: Option<&Publishers>,
     app: &Publishers,
     event: &str,

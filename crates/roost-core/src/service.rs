@@ -187,7 +187,7 @@ pub struct ResolvedOptions {
 
 impl ServiceOptions {
     /// Checks these options against `service` as Feathers does at `app.use` (§A3–A6).
-    pub fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
+    pub(crate) fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
         let implemented = service.implemented_methods();
         if implemented.is_empty() && self.methods.is_none() {
             return Err(Error::general(format!(

@@ -9,7 +9,7 @@
 //! payload once per wire form and enqueues clones of the same bytes (docs/architecture.md §5).
 //!
 //! Two producers exist:
-//! - [`dispatch_event`] runs the publisher of a service event (docs/feathers-semantics.md §D9–D11) and computes what each
+//! - `dispatch_event` (inside the crate) runs the publisher of a service event (docs/feathers-semantics.md §D9–D11) and computes what each
 //!   connection receives (§C7);
 //! - [`App::send_to_all`], [`App::send_to_connection`] and [`App::send_to_channel`] send a
 //!   custom server event (Primus' `spark.send(event, data)`) without publishers, at once;
@@ -204,8 +204,8 @@ fn split(delivery: &Delivery, slots: &[usize], sinks: usize) -> Vec<Option<Deliv
 /// `data` is the emitted item (one element of an array result) and `ctx` the call's context
 /// (for custom events, a context whose `result` is `data`). A connection receives its
 /// channel's `send` data, else `ctx.dispatch`, else `ctx.result` (JavaScript truthiness, as
-/// Feathers' `||`), narrowed by the array rule of §C7 (see [`event_payload`]).
-pub async fn dispatch_event(
+/// Feathers' `||`), narrowed by the array rule of §C7 (see `event_payload`).
+pub(crate) async fn dispatch_event(
     app: &App,
     service_publishers: Option<&Publishers>,
     path: &str,
@@ -281,7 +281,11 @@ pub(crate) fn channel_payload(channel_data: &Value, data: &Value, ctx: &HookCont
 /// This replicates an observed quirk (§C7): with a multi result and a `dispatch` whose items
 /// differ from the result items (say, a hook that hides a field), clients receive `null`, not
 /// the matching dispatch item.
-pub fn event_payload(channel_data: Option<&Value>, data: &Value, ctx: &HookContext) -> Value {
+pub(crate) fn event_payload(
+    channel_data: Option<&Value>,
+    data: &Value,
+    ctx: &HookContext,
+) -> Value {
     let chosen = channel_data
         .filter(|v| crate::js::is_truthy(v))
         .or(ctx.dispatch.as_ref().filter(|v| crate::js::is_truthy(v)))
