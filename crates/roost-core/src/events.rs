@@ -25,7 +25,10 @@ impl Listeners {
 }
 
 impl ServiceHandle {
-    /// Adds a server-side listener for `event` on this service.
+    /// Adds a server-side listener for `event` on this service. The listener receives the
+    /// call's context, whose `app` reaches the app; a listener that needs the app outside
+    /// that keeps a [`WeakApp`](crate::WeakApp), not an `App` clone (the app holds the
+    /// listener, so a clone would be a reference cycle).
     pub fn on(&self, event: &str, listener: impl Fn(&Value, &HookContext) + Send + Sync + 'static) {
         write(&self.entry.listeners.by_event)
             .entry(event.to_owned())
@@ -49,7 +52,7 @@ impl ServiceHandle {
         let Some(event) = ctx.event.as_deref() else {
             return;
         };
-        if self.entry.options.events.iter().any(|e| e == event) {
+        if self.entry.options().events.iter().any(|e| e == event) {
             return;
         }
         match ctx.result.as_ref() {
@@ -67,7 +70,13 @@ impl ServiceHandle {
         for listener in self.entry.listeners.get(event) {
             listener(data, ctx);
         }
-        if self.entry.options.service_events.iter().any(|e| e == event) {
+        if self
+            .entry
+            .options()
+            .service_events
+            .iter()
+            .any(|e| e == event)
+        {
             self.run_publisher(event, data, ctx).await;
         }
     }

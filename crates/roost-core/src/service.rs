@@ -12,7 +12,7 @@ pub const STANDARD_METHODS: [&str; 6] = ["find", "get", "create", "update", "pat
 
 /// Names that can never be custom methods (docs/feathers-semantics.md §A5): Object.prototype keys, EventEmitter
 /// methods and the names Feathers itself puts on a service.
-const RESERVED_METHODS: &[&str] = &[
+pub(crate) const RESERVED_METHODS: &[&str] = &[
     // Object.prototype
     "constructor",
     "hasOwnProperty",
@@ -64,6 +64,37 @@ pub fn is_standard_method(name: &str) -> bool {
 ///
 /// Ids are JSON values: `Value::Null` is Feathers' `null` id of multi `patch`/`remove` and of
 /// `update(null)`. REST ids arrive as strings, socket ids keep their JSON type.
+///
+/// Custom methods are best attached with [`ServiceHandle::method`](crate::ServiceHandle::method)
+/// (on any service, stored ones included); a service may also implement [`Service::call`] and
+/// list the names in `implemented_methods` and [`ServiceOptions::methods`].
+///
+/// ```
+/// use roost_core::{async_trait, json, App, Error, Params, Result, Service, ServiceOptions, Value};
+///
+/// /// `GET /health`: a service with one method.
+/// struct Health;
+///
+/// #[async_trait]
+/// impl Service for Health {
+///     async fn find(&self, params: &Params) -> Result<Value> {
+///         Ok(json!({"status": "ok", "external": params.is_external()}))
+///     }
+///     fn implemented_methods(&self) -> Vec<String> {
+///         vec!["find".into()]
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = App::new();
+/// let health = app.use_service("health", Health, ServiceOptions::default())?;
+/// assert_eq!(health.find(Params::default()).await?["status"], "ok");
+/// // Methods it does not offer are refused.
+/// let e = health.get(json!(1), Params::default()).await.unwrap_err();
+/// assert_eq!(e.code(), 405);
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// `find(params)`.
@@ -94,6 +125,12 @@ pub trait Service: Send + Sync + 'static {
     async fn call(&self, method: &str, _data: Value, _params: &Params) -> Result<Value> {
         Err(not_implemented(method))
     }
+    /// Called once when the service is registered (`app.use`), with a weak handle on the app
+    /// and the normalized path: Feathers' `setup(app, path)`, but synchronous and run at
+    /// registration. A service that calls other services or emits events keeps the
+    /// [`WeakApp`](crate::WeakApp) (an `App` clone would be a reference cycle). The default
+    /// does nothing.
+    fn setup(&self, _app: crate::app::WeakApp, _path: &str) {}
     /// The standard and custom methods this service implements. The default is the six
     /// standard methods; a service with custom methods or fewer standard ones overrides it.
     fn implemented_methods(&self) -> Vec<String> {
@@ -150,7 +187,7 @@ pub struct ResolvedOptions {
 
 impl ServiceOptions {
     /// Checks these options against `service` as Feathers does at `app.use` (§A3–A6).
-    pub fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
+    pub(crate) fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
         let implemented = service.implemented_methods();
         if implemented.is_empty() && self.methods.is_none() {
             return Err(Error::general(format!(
