@@ -41,7 +41,7 @@ async fn a_polling_session_upgrades_to_websocket() {
     assert_eq!((noop.status, &noop.body[..]), (200, &b"6"[..]));
     // An event queued before `5` goes out on the websocket after it.
     let app = socketio.app().clone();
-    app.deliver(app.send_to_connection(id, "during", json!(1)).unwrap());
+    assert_eq!(app.send_to_connection(id, "during", json!(1)), 1);
     ws.send_text("5").await;
     assert_eq!(packet(&mut ws).await, r#"42["during",1]"#);
     ws.send_text(r#"421["get","echo",2]"#).await;
@@ -86,8 +86,8 @@ async fn a_large_event_over_polling_arrives_whole() {
     p.connect().await;
     let app = socketio.app().clone();
     let text = "x".repeat(3 << 20);
-    app.deliver(app.send_to_all("big", json!({"text": text})).unwrap());
-    app.deliver(app.send_to_all("small", json!(2)).unwrap());
+    assert_eq!(app.send_to_all("big", json!({"text": text})), 1);
+    assert_eq!(app.send_to_all("small", json!(2)), 1);
     let r = p.get_raw().await;
     assert_eq!(r.status, 200);
     assert_eq!(
