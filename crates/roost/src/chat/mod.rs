@@ -14,7 +14,7 @@
 //! Authentication is roost-auth's: the `authentication` service (local + JWT), and
 //! [`SocketSessions`] for what a socket keeps after a login, its logout and its expiry.
 //! REST requests get `params.authentication` from their `Authorization` header through
-//! [`ChatApp::rest_params_hook`].
+//! the server ([`crate::ServerBuilder::authentication`]).
 
 pub mod channels;
 pub mod config;
@@ -32,8 +32,6 @@ use messages::Messages;
 use roost_auth::{AuthConfig, AuthConfigError, Authentication, SocketSessions};
 use roost_core::params::PaginateOverride;
 use roost_core::{json, App, Map, Params, ServiceOptions, Value};
-use roost_transport::RequestParamsHook;
-use std::sync::Arc;
 use users::Users;
 
 /// Why the default app could not start.
@@ -78,31 +76,6 @@ impl ChatApp {
     /// The socket logins and their expiry.
     pub fn sessions(&self) -> &SocketSessions {
         &self.sessions
-    }
-
-    /// For the Socket.IO transport: the authentication `create` a handshake with an
-    /// `Authorization` header runs before the connection is accepted (`login` before
-    /// `connection`): the header parsed as REST parses it, against the mounted service.
-    pub fn socketio_handshake_auth(&self) -> roost_transport::HandshakeAuth {
-        let auth = self.auth.clone();
-        Arc::new(
-            move |headers: &roost_core::Map<String, roost_core::Value>| {
-                let path = auth.path()?.to_owned();
-                let data = auth.parse_headers(headers)?;
-                Some((path, data))
-            },
-        )
-    }
-
-    /// For the REST transport: puts the `Authorization` header, parsed with the parse
-    /// strategies, into `params.authentication` (docs/feathers-semantics.md §E15). Never fails a request.
-    pub fn rest_params_hook(&self) -> RequestParamsHook {
-        let auth = self.auth.clone();
-        Arc::new(move |params: &mut Params| {
-            if params.authentication.is_none() {
-                params.authentication = auth.parse_headers(&params.headers);
-            }
-        })
     }
 }
 
