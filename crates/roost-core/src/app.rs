@@ -7,12 +7,15 @@ use crate::events::Listeners;
 use crate::hooks::store::HookStore;
 use crate::hooks::HookMap;
 use crate::lock::{read, write};
+use crate::method::CustomMethod;
 use crate::publish::Publishers;
 use crate::routing::{normalize_path, split_request_path, RoutePattern};
 use crate::service::{ResolvedOptions, Service, ServiceOptions};
 use serde_json::{Map, Value};
+use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 /// A Roost application: cheap to clone, shared by every transport and hook.
 #[derive(Clone)]
@@ -36,7 +39,12 @@ pub struct ServiceEntry {
     pub(crate) path: String,
     pub(crate) pattern: RoutePattern,
     pub(crate) service: Arc<dyn Service>,
-    pub(crate) options: ResolvedOptions,
+    /// The same service as `Any`, when its concrete type is known at registration.
+    pub(crate) concrete: Option<Arc<dyn Any + Send + Sync>>,
+    /// Replaced (not edited) when a custom method is added, so a call reads one snapshot.
+    pub(crate) options: RwLock<Arc<ResolvedOptions>>,
+    /// Custom methods attached with [`ServiceHandle::method`], by name.
+    pub(crate) methods: RwLock<HashMap<String, Arc<dyn CustomMethod>>>,
     pub(crate) hooks: RwLock<HookStore>,
     pub(crate) publishers: Publishers,
     pub(crate) listeners: Listeners,
@@ -48,9 +56,9 @@ impl ServiceEntry {
         &self.path
     }
 
-    /// The checked options.
-    pub fn options(&self) -> &ResolvedOptions {
-        &self.options
+    /// The checked options (a snapshot: adding a custom method replaces them).
+    pub fn options(&self) -> Arc<ResolvedOptions> {
+        Arc::clone(&read(&self.options))
     }
 
     /// The service-level publishers.
@@ -63,7 +71,7 @@ impl fmt::Debug for ServiceEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceEntry")
             .field("path", &self.path)
-            .field("options", &self.options)
+            .field("options", &self.options())
             .finish_non_exhaustive()
     }
 }
@@ -90,12 +98,27 @@ impl ServiceHandle {
         &self.entry.path
     }
 
+    /// The registered service as its concrete type `S`, when it was registered with
+    /// [`App::use_service`] or [`App::use_shared_service`] and is an `S`.
+    ///
+    /// ```
+    /// # use roost_core::{App, MemoryService, ServiceOptions};
+    /// let app = App::new();
+    /// app.use_service("todos", MemoryService::default(), ServiceOptions::default()).unwrap();
+    /// let todos = app.service("todos").unwrap().downcast::<MemoryService>().unwrap();
+    /// todos.reset();
+    /// ```
+    pub fn downcast<S: Service>(&self) -> Option<Arc<S>> {
+        let concrete = Arc::clone(self.entry.concrete.as_ref()?);
+        concrete.downcast::<S>().ok()
+    }
+
     /// Registers hooks on this service. Naming a method the service does not hook is an
     /// error, as in Feathers.
     pub fn hooks(&self, map: HookMap) -> Result<&Self> {
         if let Some(bad) = map
             .methods()
-            .find(|m| !self.entry.options.hook_methods.iter().any(|h| h == m))
+            .find(|m| !self.entry.options().hook_methods.iter().any(|h| h == m))
         {
             return Err(Error::general(format!(
                 "Method {bad} is not a Feathers hooks enabled service method"
@@ -139,23 +162,50 @@ impl App {
         service: impl Service,
         options: ServiceOptions,
     ) -> Result<ServiceHandle> {
-        self.use_arc_service(path, Arc::new(service), options)
+        self.use_shared_service(path, Arc::new(service), options)
     }
 
-    /// [`App::use_service`] for a service that is already shared.
+    /// [`App::use_service`] for a service the caller keeps a handle on (to clear a
+    /// [`MemoryService`](crate::MemoryService) from a fixtures method, say). The registered
+    /// service is also reachable as its type through [`ServiceHandle::downcast`].
+    pub fn use_shared_service<S: Service>(
+        &self,
+        path: &str,
+        service: Arc<S>,
+        options: ServiceOptions,
+    ) -> Result<ServiceHandle> {
+        let concrete: Arc<dyn Any + Send + Sync> = service.clone();
+        self.register(path, service, Some(concrete), options)
+    }
+
+    /// [`App::use_service`] for a service that is already shared as a trait object (not
+    /// reachable through [`ServiceHandle::downcast`]).
     pub fn use_arc_service(
         &self,
         path: &str,
         service: Arc<dyn Service>,
         options: ServiceOptions,
     ) -> Result<ServiceHandle> {
+        self.register(path, service, None, options)
+    }
+
+    fn register(
+        &self,
+        path: &str,
+        service: Arc<dyn Service>,
+        concrete: Option<Arc<dyn Any + Send + Sync>>,
+        options: ServiceOptions,
+    ) -> Result<ServiceHandle> {
         let path = normalize_path(path);
         let options = options.resolve(&path, service.as_ref())?;
+        service.setup(self.downgrade(), &path);
         let entry = Arc::new(ServiceEntry {
             pattern: RoutePattern::new(&path),
             path: path.clone(),
             service,
-            options,
+            concrete,
+            options: RwLock::new(Arc::new(options)),
+            methods: RwLock::new(HashMap::new()),
             hooks: RwLock::new(HookStore::default()),
             publishers: Publishers::default(),
             listeners: Listeners::default(),
@@ -227,6 +277,43 @@ impl App {
     pub fn hooks(&self, map: HookMap) -> &Self {
         write(&self.inner.hooks).register(map, false);
         self
+    }
+}
+
+/// A weak reference to an [`App`], for code the app itself holds (services, listeners,
+/// publishers) that must reach the app without keeping it alive: holding an `App` clone
+/// inside a service registered on that app would be a reference cycle. Services receive
+/// one in [`Service::setup`].
+#[derive(Clone, Default)]
+pub struct WeakApp(Weak<AppInner>);
+
+impl WeakApp {
+    /// The app, while it is alive.
+    pub fn upgrade(&self) -> Option<App> {
+        self.0.upgrade().map(|inner| App { inner })
+    }
+
+    /// The app, or a `GeneralError` when it was dropped (a call that outlived its app).
+    pub fn app(&self) -> Result<App> {
+        self.upgrade()
+            .ok_or_else(|| Error::general("The application is no longer running"))
+    }
+}
+
+impl fmt::Debug for WeakApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.strong_count() > 0 {
+            "WeakApp(alive)"
+        } else {
+            "WeakApp(gone)"
+        })
+    }
+}
+
+impl App {
+    /// A weak handle on this app (see [`WeakApp`]).
+    pub fn downgrade(&self) -> WeakApp {
+        WeakApp(Arc::downgrade(&self.inner))
     }
 }
 

@@ -6,6 +6,7 @@ use crate::app::{ServiceEntry, ServiceHandle};
 use crate::error::{Error, Result};
 use crate::hooks::{AroundHook, BoxFuture, HookContext, Http, Next};
 use crate::lock::read;
+use crate::method::MethodCall;
 use crate::params::Params;
 use crate::service::Service;
 use crate::transaction::TransactionHandle;
@@ -31,7 +32,8 @@ fn unsupported(method: &str) -> Error {
     ))
 }
 
-async fn invoke(service: &dyn Service, ctx: &HookContext) -> Result<Value> {
+async fn invoke(handle: &ServiceHandle, ctx: &HookContext) -> Result<Value> {
+    let service: &dyn Service = handle.entry.service.as_ref();
     let null = Value::Null;
     let id = ctx.id.as_ref().unwrap_or(&null);
     let data = || ctx.data.clone().unwrap_or(Value::Null);
@@ -43,7 +45,19 @@ async fn invoke(service: &dyn Service, ctx: &HookContext) -> Result<Value> {
         "update" => service.update(id, data(), params).await,
         "patch" => service.patch(id, data(), params).await,
         "remove" => service.remove(id, params).await,
-        custom => service.call(custom, data(), params).await,
+        custom => match handle.custom_method(custom) {
+            Some(handler) => {
+                let call = MethodCall {
+                    data: data(),
+                    params: params.clone(),
+                    app: handle.app.clone(),
+                    path: handle.entry.path.clone(),
+                    method: custom.to_owned(),
+                };
+                handler.call(call).await
+            }
+            None => service.call(custom, data(), params).await,
+        },
     }
 }
 
@@ -60,7 +74,8 @@ impl ServiceHandle {
     /// context, whose `result`, `dispatch` and `http` the transports answer with.
     pub async fn run(&self, method: &str, args: CallArgs) -> Result<HookContext> {
         let entry = &self.entry;
-        if !entry.options.hook_methods.iter().any(|m| m == method) {
+        let options = entry.options();
+        if !options.hook_methods.iter().any(|m| m == method) {
             return Err(unsupported(method));
         }
         let mut ctx = HookContext::new(self.app.clone(), entry.path.clone(), method);
@@ -68,17 +83,17 @@ impl ServiceHandle {
         ctx.data = args.data;
         ctx.params = args.params;
         ctx.http = args.http;
-        for (k, v) in &entry.options.route_params {
+        for (k, v) in &options.route_params {
             ctx.params.route.insert(k.clone(), v.clone());
         }
         let layers = self.layers(method);
-        let service = Arc::clone(&entry.service);
+        let handle = self.clone();
         let terminal = as_terminal(move |ctx| {
-            let service = Arc::clone(&service);
+            let handle = handle.clone();
             Box::pin(async move {
                 // Any result set before the method (even null) skips it (§B8).
                 if ctx.result.is_none() {
-                    let result = invoke(service.as_ref(), ctx).await?;
+                    let result = invoke(&handle, ctx).await?;
                     ctx.result = Some(result);
                 }
                 Ok(())
@@ -202,6 +217,6 @@ impl ServiceHandle {
 impl ServiceEntry {
     /// Whether external callers may use `method` (the `methods` option).
     pub fn allows_external(&self, method: &str) -> bool {
-        self.options.methods.iter().any(|m| m == method)
+        self.options().methods.iter().any(|m| m == method)
     }
 }

@@ -49,7 +49,7 @@ impl ServiceHandle {
         let Some(event) = ctx.event.as_deref() else {
             return;
         };
-        if self.entry.options.events.iter().any(|e| e == event) {
+        if self.entry.options().events.iter().any(|e| e == event) {
             return;
         }
         match ctx.result.as_ref() {
@@ -67,7 +67,13 @@ impl ServiceHandle {
         for listener in self.entry.listeners.get(event) {
             listener(data, ctx);
         }
-        if self.entry.options.service_events.iter().any(|e| e == event) {
+        if self
+            .entry
+            .options()
+            .service_events
+            .iter()
+            .any(|e| e == event)
+        {
             self.run_publisher(event, data, ctx).await;
         }
     }

@@ -39,6 +39,7 @@ pub mod ids;
 pub mod js;
 mod lock;
 pub mod memory;
+pub mod method;
 pub mod params;
 pub mod publish;
 pub mod query;
@@ -47,7 +48,7 @@ pub mod schema;
 pub mod service;
 pub mod transaction;
 
-pub use app::{App, ServiceHandle};
+pub use app::{App, ServiceHandle, WeakApp};
 pub use call::CallArgs;
 pub use channels::{Channel, Channels};
 pub use connection::{ConnectionId, ConnectionInfo, Connections, HandshakeHeaders};
@@ -55,6 +56,7 @@ pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink}
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookMap, HookType};
 pub use memory::{MemoryOptions, MemoryService};
+pub use method::{CustomMethod, MethodCall};
 pub use params::Params;
 pub use publish::{PublishTarget, Publisher, Publishers};
 pub use serde_json::{json, Map, Value};

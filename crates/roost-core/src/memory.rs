@@ -128,6 +128,31 @@ impl MemoryService {
         &self.options
     }
 
+    /// Removes every record; the id counter keeps counting. Emits no event (as replacing
+    /// `service.store` in Feathers does not).
+    pub fn clear(&self) {
+        self.write().store = Store::default();
+    }
+
+    /// Removes every record and restarts the id counter at `start_id`: the service is as
+    /// new (Feathers: `service.store = {}; service._uId = startId`).
+    pub fn reset(&self) {
+        let mut state = self.write();
+        state.store = Store::default();
+        state.next_id = self.options.start_id;
+    }
+
+    /// How many records the store holds.
+    pub fn len(&self) -> usize {
+        let state = self.read();
+        state.store.indexed.len() + state.store.named.len()
+    }
+
+    /// Whether the store holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn id_field(&self) -> &str {
         &self.options.adapter.id
     }

@@ -281,6 +281,6 @@ impl crate::app::ServiceHandle {
     pub fn publish_event(&self, event: &str, publisher: Publisher) -> Result<()> {
         self.entry
             .publishers
-            .set(event, &self.entry.options.service_events, publisher)
+            .set(event, &self.entry.options().service_events, publisher)
     }
 }

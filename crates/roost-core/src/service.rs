@@ -12,7 +12,7 @@ pub const STANDARD_METHODS: [&str; 6] = ["find", "get", "create", "update", "pat
 
 /// Names that can never be custom methods (docs/feathers-semantics.md §A5): Object.prototype keys, EventEmitter
 /// methods and the names Feathers itself puts on a service.
-const RESERVED_METHODS: &[&str] = &[
+pub(crate) const RESERVED_METHODS: &[&str] = &[
     // Object.prototype
     "constructor",
     "hasOwnProperty",
@@ -94,6 +94,12 @@ pub trait Service: Send + Sync + 'static {
     async fn call(&self, method: &str, _data: Value, _params: &Params) -> Result<Value> {
         Err(not_implemented(method))
     }
+    /// Called once when the service is registered (`app.use`), with a weak handle on the app
+    /// and the normalized path: Feathers' `setup(app, path)`, but synchronous and run at
+    /// registration. A service that calls other services or emits events keeps the
+    /// [`WeakApp`](crate::WeakApp) (an `App` clone would be a reference cycle). The default
+    /// does nothing.
+    fn setup(&self, _app: crate::app::WeakApp, _path: &str) {}
     /// The standard and custom methods this service implements. The default is the six
     /// standard methods; a service with custom methods or fewer standard ones overrides it.
     fn implemented_methods(&self) -> Vec<String> {
