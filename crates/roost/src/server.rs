@@ -385,6 +385,9 @@ impl Server {
                 port: self.config.server.port,
                 source,
             })?;
+        if let Ok(addr) = listener.local_addr() {
+            crate::ops::first_page::announce(addr);
+        }
         self.serve_until(listener, shutdown_signal()).await
     }
 
