@@ -136,6 +136,7 @@ async fn a_part_refuses_a_path_already_registered() {
     config.auth.0 = auth_config();
     let built = roost::Server::builder()
         .config(config)
+        .storage(roost::storage::Storage::memory())
         .app(app)
         .build()
         .await;
