@@ -32,6 +32,9 @@ pub struct MessagesOptions {
     /// The custom methods `join` and `leave`, moving the calling connection in and out of
     /// `room/<roomId>` (default on).
     pub rooms: bool,
+    /// Custom events the service publishes (Feathers' `events`), e.g. `typing` emitted by a
+    /// custom method of yours (default none).
+    pub events: Vec<String>,
 }
 
 impl Default for MessagesOptions {
@@ -44,6 +47,7 @@ impl Default for MessagesOptions {
             }),
             max_text: MAX_TEXT,
             rooms: true,
+            events: Vec::new(),
         }
     }
 }
@@ -58,6 +62,12 @@ impl MessagesOptions {
     /// Sets the longest `text`.
     pub fn max_text(mut self, max_text: usize) -> Self {
         self.max_text = max_text;
+        self
+    }
+
+    /// Sets the custom events.
+    pub fn events<S: Into<String>>(mut self, events: impl IntoIterator<Item = S>) -> Self {
+        self.events = events.into_iter().map(Into::into).collect();
         self
     }
 
@@ -103,7 +113,11 @@ pub async fn install(
 ) -> Result<ServiceHandle> {
     super::ensure_free(app, &options.path)?;
     let store = stores.store(&options.spec()).await?;
-    let messages = app.use_arc_service(&options.path, store, ServiceOptions::default())?;
+    let service_options = ServiceOptions {
+        events: options.events.clone(),
+        ..ServiceOptions::default()
+    };
+    let messages = app.use_arc_service(&options.path, store, service_options)?;
     if options.rooms {
         messages.method("join", |call: MethodCall| room_call(call, true))?;
         messages.method("leave", |call: MethodCall| room_call(call, false))?;

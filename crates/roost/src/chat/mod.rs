@@ -63,7 +63,7 @@ pub mod users;
 pub use config::{AppConfig, SeedUser};
 pub use messages::MessagesOptions;
 pub use publish::{PublishRule, PublishRules};
-pub use store::{MemoryStores, StoreFactory, StoreSpec};
+pub use store::{MemoryStores, SharedMemoryStores, StoreFactory, StoreSpec};
 pub use users::UsersOptions;
 
 use crate::auth_config::{resolve_secret, SecretError};
