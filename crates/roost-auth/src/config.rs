@@ -311,7 +311,7 @@ fn entity_setting<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 
 /// Parses a time span like the `ms` npm package (2.1): `"1d"`, `"2.5 hrs"`, `"-3m"`,
 /// `"100"` (milliseconds). Returns milliseconds, or `None` where `ms` returns `undefined`.
-pub fn parse_ms(input: &str) -> Option<f64> {
+pub(crate) fn parse_ms(input: &str) -> Option<f64> {
     if input.chars().count() > 100 {
         return None;
     }

@@ -263,7 +263,7 @@ pub fn guard_query(query: &Map<String, Value>, fields: &[String]) -> Result<()> 
 
 /// A copy of `value` without `fields` (dot paths) when it is an object; other values are
 /// returned as they are.
-pub fn protect_value(value: &Value, fields: &[&str]) -> Value {
+pub(crate) fn protect_value(value: &Value, fields: &[&str]) -> Value {
     let Value::Object(map) = value else {
         return value.clone();
     };

@@ -364,7 +364,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// `new Date(ms).toJSON()`: `YYYY-MM-DDTHH:mm:ss.sssZ` (six-digit signed years outside
 /// 0–9999), or `None` (JSON `null`) for an invalid date.
-pub fn iso_from_millis(ms: f64) -> Option<String> {
+pub(crate) fn iso_from_millis(ms: f64) -> Option<String> {
     if !ms.is_finite() || ms.abs() > 8.64e15 {
         return None;
     }

@@ -119,7 +119,7 @@ impl PasswordHasher {
 
     /// Spends the time of one verification without a user, so an unknown username cannot be
     /// told from a wrong password by timing.
-    pub async fn verify_dummy(&self, password: String) -> Result<(), Error> {
+    pub(crate) async fn verify_dummy(&self, password: String) -> Result<(), Error> {
         let cost = self.inner.cost;
         let dummy = self
             .inner

@@ -17,7 +17,25 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock, Weak};
 
-/// A Roost application: cheap to clone, shared by every transport and hook.
+/// A Roost application: cheap to clone, shared by every transport and hook. It holds the
+/// services ([`App::use_service`], [`App::service`]), the app hooks ([`App::hooks`]), the
+/// channels ([`App::channel`]) and the publishers ([`App::publish`]).
+///
+/// Code the app holds itself (a service, a listener) keeps a [`WeakApp`] instead of a clone.
+///
+/// ```
+/// use roost_core::{json, App, MemoryService, Params, ServiceOptions};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = App::new();
+/// app.use_service("users", MemoryService::default(), ServiceOptions::default())?;
+/// let users = app.service("users")?;
+/// let ada = users.create(json!({"name": "ada"}), Params::default()).await?;
+/// assert_eq!(ada, json!({"id": 0, "name": "ada"}));
+/// assert_eq!(users.find(Params::default()).await?, json!([ada]));
+/// # Ok::<(), roost_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct App {
     pub(crate) inner: Arc<AppInner>,

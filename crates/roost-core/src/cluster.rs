@@ -11,8 +11,11 @@
 //! - envelopes from other nodes are delivered to this node's members through the same
 //!   [`App::deliver`] path ([`App::receive_envelope`]).
 //!
-//! Custom server events reach other nodes only through the `…_everywhere` methods here; the
-//! older [`App::send_to_all`] and friends stay local (the gateway relies on that).
+//! Custom server events reach other nodes only through the methods here
+//! ([`App::send_everywhere`], [`App::send_to_channel_everywhere`],
+//! [`App::send_to_node_connection`]); [`App::send_to_all`] and friends send to this node's
+//! connections only (the gateway relies on that). Both send at once and return this node's
+//! recipient count.
 
 use crate::app::{App, AppInner};
 use crate::broker::{
@@ -98,8 +101,7 @@ impl App {
     /// A custom server event to every connection of every node: delivered here at once, then
     /// published. Returns this node's delivery count.
     pub fn send_everywhere(&self, event: &str, data: Value) -> usize {
-        let local = self.send_to_all(event, data.clone());
-        let n = self.deliver_counted(local);
+        let n = self.send_to_all(event, data.clone());
         self.publish_server_event(Envelope::server_event(event, data, Audience::all()));
         n
     }
@@ -113,8 +115,7 @@ impl App {
         data: Value,
     ) -> usize {
         let channel = target.into().into_channel();
-        let local = self.send_to_channel(channel.clone(), event, data.clone());
-        let n = self.deliver_counted(local);
+        let n = self.send_to_channel(channel.clone(), event, data.clone());
         let channels = named_targets(&channel, |d| d.clone());
         if !channels.is_empty() {
             let to = Audience::Channels { channels };
@@ -139,21 +140,7 @@ impl App {
                 self.publish_server_event(Envelope::server_event(event, data, to));
                 0
             }
-            _ => {
-                let local = self.send_to_connection(conn, event, data);
-                self.deliver_counted(local)
-            }
-        }
-    }
-
-    fn deliver_counted(&self, delivery: Option<Delivery>) -> usize {
-        match delivery {
-            Some(delivery) => {
-                let n = delivery.recipient_count();
-                self.deliver(delivery);
-                n
-            }
-            None => 0,
+            _ => self.send_to_connection(conn, event, data),
         }
     }
 

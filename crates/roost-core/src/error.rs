@@ -98,8 +98,33 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A Feathers error as clients see it.
+///
+/// Besides the Feathers classes ([`ErrorKind`]) there is the *plain* error
+/// ([`Error::plain`], [`Error::other`], `?` on an `std::io::Error` or a `serde_json::Error`):
+/// what a Feathers service sends when it throws `new Error('boom')`. It keeps its message and
+/// travels as `{"message": "boom"}` (plus `errors` when set) with status 500, as Feathers 5 on
+/// Koa answers over REST and every socket transport (docs/feathers-semantics.md §G5, §G6);
+/// the official clients rebuild a plain `Error` with that message. In Rust it is a
+/// [`ErrorKind::GeneralError`] whose [`Error::is_plain`] is true.
+///
+/// ```
+/// use roost_core::{json, Error, ErrorKind};
+///
+/// let e = Error::not_found("No record found for id '7'");
+/// assert_eq!(e.code(), 404);
+/// assert_eq!(e.to_json()["className"], "not-found");
+///
+/// let plain = Error::plain("boom");
+/// assert_eq!(plain.to_json(), json!({"message": "boom"}));
+/// assert_eq!((plain.kind, plain.code()), (ErrorKind::GeneralError, 500));
+///
+/// fn read_config() -> Result<String, Error> {
+///     Ok(std::fs::read_to_string("/nonexistent/roost.toml")?)
+/// }
+/// assert!(read_config().unwrap_err().is_plain());
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{kind}: {message}")]
+#[error("{}: {message}", self.display_name())]
 pub struct Error {
     /// The class of the error; decides name, code and className.
     pub kind: ErrorKind,
@@ -109,6 +134,8 @@ pub struct Error {
     pub data: Option<Value>,
     /// Validation errors, sent as `errors` when present.
     pub errors: Option<Value>,
+    /// A plain (non-Feathers) error: sent without `name`, `code` and `className`.
+    plain: bool,
 }
 
 impl Error {
@@ -123,6 +150,33 @@ impl Error {
             message,
             data: None,
             errors: None,
+            plain: false,
+        }
+    }
+
+    /// A plain error, as a Feathers service throwing `new Error(message)` sends it: the
+    /// message is kept, the wire JSON is `{"message": …}` and the REST status 500.
+    pub fn plain(message: impl Into<String>) -> Self {
+        let mut error = Error::new(ErrorKind::GeneralError, message);
+        error.plain = true;
+        error
+    }
+
+    /// A plain error carrying the message (`to_string()`) of any other error.
+    pub fn other(error: &(dyn std::error::Error + 'static)) -> Self {
+        Error::plain(error.to_string())
+    }
+
+    /// Whether this is a plain error ([`Error::plain`]).
+    pub fn is_plain(&self) -> bool {
+        self.plain
+    }
+
+    fn display_name(&self) -> &'static str {
+        if self.plain {
+            "Error"
+        } else {
+            self.kind.name()
         }
     }
 
@@ -152,13 +206,18 @@ impl Error {
         self.kind.code()
     }
 
-    /// The Feathers JSON form of this error.
+    /// The Feathers JSON form of this error, as the socket transports send it; a plain
+    /// error is `{message, data?, errors?}`.
     pub fn to_json(&self) -> Value {
         let mut map = Map::new();
-        map.insert("name".into(), self.kind.name().into());
-        map.insert("message".into(), self.message.clone().into());
-        map.insert("code".into(), self.kind.code().into());
-        map.insert("className".into(), self.kind.class_name().into());
+        if self.plain {
+            map.insert("message".into(), self.message.clone().into());
+        } else {
+            map.insert("name".into(), self.kind.name().into());
+            map.insert("message".into(), self.message.clone().into());
+            map.insert("code".into(), self.kind.code().into());
+            map.insert("className".into(), self.kind.class_name().into());
+        }
         if let Some(data) = &self.data {
             map.insert("data".into(), data.clone());
         }
@@ -166,6 +225,16 @@ impl Error {
             map.insert("errors".into(), errors.clone());
         }
         Value::Object(map)
+    }
+
+    /// The JSON body of a REST error answer: [`Error::to_json`], except that a plain error
+    /// is only `{message}` (Feathers' Koa error handler drops its other properties).
+    pub fn to_rest_json(&self) -> Value {
+        if self.plain {
+            serde_json::json!({ "message": self.message })
+        } else {
+            self.to_json()
+        }
     }
 
     /// Rebuilds an error from its Feathers JSON. Unknown names fall back to the `code`, then to
@@ -226,6 +295,9 @@ constructors! {
 
 impl Serialize for Error {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.plain {
+            return self.to_json().serialize(serializer);
+        }
         let len = 4 + usize::from(self.data.is_some()) + usize::from(self.errors.is_some());
         let mut map = serializer.serialize_map(Some(len))?;
         map.serialize_entry("name", self.kind.name())?;
@@ -239,6 +311,20 @@ impl Serialize for Error {
             map.serialize_entry("errors", errors)?;
         }
         map.end()
+    }
+}
+
+impl From<std::io::Error> for Error {
+    /// A plain error with the I/O error's message.
+    fn from(error: std::io::Error) -> Self {
+        Error::other(&error)
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    /// A plain error with the JSON error's message (Feathers: a `SyntaxError` is plain).
+    fn from(error: serde_json::Error) -> Self {
+        Error::other(&error)
     }
 }
 
@@ -311,6 +397,23 @@ mod tests {
         assert_eq!(e.message, "Error");
         assert_eq!(e.data, Some(json!([1, 2])));
         assert_eq!(e.errors, None);
+    }
+
+    #[test]
+    fn a_plain_error_keeps_its_message_and_has_no_feathers_fields() {
+        let e = Error::plain("boom").with_errors(json!({"a": 1}));
+        assert!(e.is_plain());
+        assert_eq!(e.to_json(), json!({"message": "boom", "errors": {"a": 1}}));
+        assert_eq!(serde_json::to_value(&e).unwrap(), e.to_json());
+        assert_eq!(e.to_rest_json(), json!({"message": "boom"}));
+        assert_eq!(e.code(), 500);
+        assert_eq!(e.to_string(), "Error: boom");
+        assert_eq!(Error::general("boom").to_string(), "GeneralError: boom");
+        assert!(!Error::general("boom").is_plain());
+        let io: Error = std::io::Error::other("disk on fire").into();
+        assert_eq!(io.to_json(), json!({"message": "disk on fire"}));
+        let bad: Error = serde_json::from_str::<Value>("{").unwrap_err().into();
+        assert!(bad.is_plain() && bad.message.contains("EOF"));
     }
 
     #[test]

@@ -16,6 +16,58 @@
 //!   ([`HandshakeHeaders`]) and the lock helpers; then [`transaction`], [`params`] and
 //!   [`service`], each using only what is below it.
 //!
+//! # Example: a small app
+//!
+//! A memory service with a hook and a custom method, a channel rule and a publisher — what a
+//! Feathers `app.ts` holds. The transports (crate `roost-transport`) install delivery sinks;
+//! here a [`RecordingSink`] stands in for them.
+//!
+//! ```
+//! use roost_core::hooks::{sync_hook, HookMap};
+//! use roost_core::{
+//!     json, App, ConnectionId, Error, MemoryService, MethodCall, Params, Publisher,
+//!     RecordingSink, ServiceOptions, Value,
+//! };
+//! use std::sync::Arc;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = App::new();
+//! let messages = app.use_service(
+//!     "messages",
+//!     MemoryService::default(),
+//!     ServiceOptions { events: vec!["typing".into()], ..ServiceOptions::default() },
+//! )?;
+//! // A hook: reject empty messages.
+//! messages.hooks(HookMap::new().before("create", sync_hook(|ctx| {
+//!     match ctx.data.as_ref().and_then(|d| d["text"].as_str()) {
+//!         Some(text) if !text.is_empty() => Ok(()),
+//!         _ => Err(Error::bad_request("text is required")),
+//!     }
+//! })))?;
+//! // A custom method that emits a custom event.
+//! messages.method("typing", |call: MethodCall| async move {
+//!     call.service()?.emit("typing", call.data.clone()).await;
+//!     Ok(Value::Null)
+//! })?;
+//! // Channels and the publisher: every event goes to `everybody`.
+//! app.publish(Publisher::new(|_data, ctx| Ok(Some(ctx.app.channel("everybody").into()))));
+//!
+//! let sink = Arc::new(RecordingSink::new());
+//! app.set_delivery_sink(sink.clone());
+//! let conn = ConnectionId::next(); // what a transport does when a client connects
+//! app.channels().connect(conn);
+//! app.channel("everybody").join([conn]);
+//!
+//! messages.create(json!({"text": "hello"}), Params::default()).await?;
+//! messages.call("typing", json!({"user": "ada"}), Params::default()).await?;
+//! let err = messages.create(json!({"text": ""}), Params::default()).await.unwrap_err();
+//! assert_eq!(err.code(), 400);
+//! let events: Vec<String> = sink.take().iter().map(|d| d.wire_name()).collect();
+//! assert_eq!(events, ["messages created", "messages typing"]);
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # The life of a call
 //! A transport decodes a frame into `(method, path, args)` and calls
 //! [`external::call_external`], which finds the service with [`App::lookup`] and runs
@@ -49,10 +101,12 @@ pub mod service;
 pub mod transaction;
 
 pub use app::{App, ServiceHandle, WeakApp};
+/// Re-exported so services can implement [`Service`] without depending on `async-trait`.
+pub use async_trait::async_trait;
 pub use call::CallArgs;
 pub use channels::{Channel, Channels};
 pub use connection::{ConnectionId, ConnectionInfo, Connections, HandshakeHeaders};
-pub use delivery::{dispatch_event, Batch, Delivery, DeliverySink, RecordingSink};
+pub use delivery::{Batch, Delivery, DeliverySink, RecordingSink};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::{HookContext, HookMap, HookType};
 pub use memory::{MemoryOptions, MemoryService};

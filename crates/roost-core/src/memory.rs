@@ -85,7 +85,38 @@ struct State {
     next_id: i64,
 }
 
-/// An in-memory Feathers service, wire-compatible with `@feathersjs/memory` 5.0.50.
+/// An in-memory Feathers service, wire-compatible with `@feathersjs/memory` 5.0.50: the
+/// query language, pagination, `multi`, `$select`, ids counted from `start_id`.
+///
+/// ```
+/// use roost_core::service::{AdapterOptions, Paginate};
+/// use roost_core::{json, App, MemoryOptions, MemoryService, Params, ServiceOptions};
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let options = MemoryOptions {
+///     adapter: AdapterOptions {
+///         paginate: Some(Paginate { default: Some(10), max: Some(50) }),
+///         ..AdapterOptions::default()
+///     },
+///     start_id: 1,
+///     ..MemoryOptions::default()
+/// };
+/// let store = Arc::new(MemoryService::with_options(options));
+/// let app = App::new();
+/// let users = app.use_shared_service("users", store.clone(), ServiceOptions::default())?;
+/// users.create(json!([{"name": "ada"}, {"name": "bob"}]), Params::default()).await
+///     .unwrap_err(); // multi create is off by default
+/// users.create(json!({"name": "ada"}), Params::default()).await?;
+/// let query = json!({"name": "ada"}).as_object().cloned().unwrap_or_default();
+/// let page = users.find(Params::default().with_query(query)).await?;
+/// assert_eq!(page["total"], 1);
+/// assert_eq!(page["data"][0]["id"], 1);
+/// store.reset(); // empty again, ids from 1
+/// assert!(store.is_empty());
+/// # Ok::<(), roost_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct MemoryService {
     options: MemoryOptions,

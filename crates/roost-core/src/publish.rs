@@ -3,7 +3,7 @@
 //! A [`Publisher`] is registered per event or as a catch-all, at app level (here, through
 //! [`App::publish`] / [`App::publish_event`]) or at service level (the service registry holds
 //! a [`Publishers`] per service). For each event exactly one publisher runs, found by
-//! [`resolve_publisher`]: service event → service catch-all → app event → app catch-all.
+//! `resolve_publisher`: service event → service catch-all → app event → app catch-all.
 
 use crate::app::App;
 use crate::channels::Channel;
@@ -99,6 +99,34 @@ enum Kind {
 }
 
 /// A publisher `(data, context) → channels`. Cheap to clone.
+///
+/// ```
+/// use roost_core::{json, App, Publisher, PublishTarget};
+///
+/// let app = App::new();
+/// // `app.publish((data, context) => …)`: a message goes to its room, the rest to
+/// // authenticated users; a `users` record also goes to that user's own channel.
+/// app.publish(Publisher::new(|data, ctx| {
+///     let app = &ctx.app;
+///     let target: PublishTarget = match data.get("roomId") {
+///         Some(room) => app.channel(&format!("rooms/{room}")).into(),
+///         None if ctx.path == "users" => vec![
+///             app.channel("authenticated"),
+///             app.channel(&format!("users/{}", data["id"])),
+///         ]
+///         .into(),
+///         None => app.channel("authenticated").into(),
+///     };
+///     Ok(Some(target))
+/// }));
+/// // Channels: a connection joins when it logs in (the transports give the id).
+/// let conn = roost_core::ConnectionId::next();
+/// app.channels().connect(conn);
+/// app.channel("authenticated").join([conn]);
+/// assert_eq!(app.channel("authenticated").len(), 1);
+/// // A channel can carry its own payload for its members.
+/// let _redacted = app.channel("anonymous").send(json!({"hidden": true}));
+/// ```
 #[derive(Clone)]
 pub struct Publisher(Arc<Kind>);
 
@@ -246,7 +274,7 @@ impl fmt::Debug for Publishers {
 /// The one publisher that runs for `event` (§D9): service event → service catch-all → app
 /// event → app catch-all. A service-level [`Publisher::nothing`] is found first and so
 /// blocks the app publishers.
-pub fn resolve_publisher(
+pub(crate) fn resolve_publisher(
     service: Option<&Publishers>,
     app: &Publishers,
     event: &str,

@@ -64,6 +64,37 @@ pub fn is_standard_method(name: &str) -> bool {
 ///
 /// Ids are JSON values: `Value::Null` is Feathers' `null` id of multi `patch`/`remove` and of
 /// `update(null)`. REST ids arrive as strings, socket ids keep their JSON type.
+///
+/// Custom methods are best attached with [`ServiceHandle::method`](crate::ServiceHandle::method)
+/// (on any service, stored ones included); a service may also implement [`Service::call`] and
+/// list the names in `implemented_methods` and [`ServiceOptions::methods`].
+///
+/// ```
+/// use roost_core::{async_trait, json, App, Error, Params, Result, Service, ServiceOptions, Value};
+///
+/// /// `GET /health`: a service with one method.
+/// struct Health;
+///
+/// #[async_trait]
+/// impl Service for Health {
+///     async fn find(&self, params: &Params) -> Result<Value> {
+///         Ok(json!({"status": "ok", "external": params.is_external()}))
+///     }
+///     fn implemented_methods(&self) -> Vec<String> {
+///         vec!["find".into()]
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = App::new();
+/// let health = app.use_service("health", Health, ServiceOptions::default())?;
+/// assert_eq!(health.find(Params::default()).await?["status"], "ok");
+/// // Methods it does not offer are refused.
+/// let e = health.get(json!(1), Params::default()).await.unwrap_err();
+/// assert_eq!(e.code(), 405);
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// `find(params)`.
@@ -156,7 +187,7 @@ pub struct ResolvedOptions {
 
 impl ServiceOptions {
     /// Checks these options against `service` as Feathers does at `app.use` (§A3–A6).
-    pub fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
+    pub(crate) fn resolve(self, path: &str, service: &dyn Service) -> Result<ResolvedOptions> {
         let implemented = service.implemented_methods();
         if implemented.is_empty() && self.methods.is_none() {
             return Err(Error::general(format!(

@@ -128,7 +128,8 @@ fn deliver(shared: &Shared, event: &Value, ids_valid: bool) -> bool {
         targets.push(Channel::from_connections(ids));
     }
     let data = event.get("data").cloned().unwrap_or(Value::Null);
-    let Some(mut delivery) = app.send_to_channel(Channel::combine(targets), name, data) else {
+    let Some(mut delivery) = app.server_event_delivery(Channel::combine(targets), name, data)
+    else {
         return false;
     };
     delivery.path = Some(path.to_owned());

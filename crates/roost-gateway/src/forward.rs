@@ -311,7 +311,7 @@ impl ForwardService {
         };
         for item in items {
             if let Some(mut delivery) =
-                app.send_to_channel(app.channels().channel(channel), event, item)
+                app.server_event_delivery(app.channels().channel(channel), event, item)
             {
                 delivery.path = Some(path.to_owned());
                 app.deliver(delivery);

@@ -85,7 +85,7 @@ impl Dialect {
     }
 
     /// The declared type of a field's column.
-    pub fn column_type(self, ty: FieldType) -> String {
+    pub(crate) fn column_type(self, ty: FieldType) -> String {
         match (self, ty) {
             (Dialect::Sqlite, FieldType::Integer) => "INTEGER".into(),
             (Dialect::Sqlite, FieldType::Number) => "REAL".into(),
@@ -109,7 +109,7 @@ impl Dialect {
     }
 
     /// The id column's definition.
-    pub fn id_column(self, id: IdType, start_id: i64) -> String {
+    pub(crate) fn id_column(self, id: IdType, start_id: i64) -> String {
         match (self, id) {
             (Dialect::Sqlite, IdType::Integer) => "INTEGER PRIMARY KEY AUTOINCREMENT".into(),
             (Dialect::Sqlite, _) => "TEXT NOT NULL PRIMARY KEY".into(),
@@ -134,7 +134,7 @@ impl Dialect {
 
     /// `LIMIT`/`OFFSET` clause text for constant counts (they are numbers Roost computed, not
     /// input text).
-    pub fn limit_offset(self, limit: Option<u64>, offset: Option<u64>) -> String {
+    pub(crate) fn limit_offset(self, limit: Option<u64>, offset: Option<u64>) -> String {
         // Both clamp to the largest count every backend takes: `$skip=1e20` is a client's
         // number, and an out-of-range OFFSET would fail the statement (a 500).
         let limit = limit.map(|l| l.min(i64::MAX as u64));
@@ -153,14 +153,14 @@ impl Dialect {
 
     /// Whether `INSERT … RETURNING` is available (MySQL has none; its driver reports the
     /// generated id instead).
-    pub fn has_returning(self) -> bool {
+    pub(crate) fn has_returning(self) -> bool {
         !matches!(self, Dialect::MySql { .. })
     }
 
     /// The statement that opens a write transaction. SQLite takes the write lock at once, so
     /// a writer never fails upgrading a read lock (writers of one process also take turns,
     /// see [`crate::Database`]).
-    pub fn begin_write(self) -> &'static str {
+    pub(crate) fn begin_write(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres | Dialect::MySql { .. } => "BEGIN",

@@ -6,7 +6,7 @@
 //!   its [`Dialect`].
 //! - [`table`]: a table's columns ([`TableDef`], [`IdType`]) and records ↔ rows. Schema
 //!   fields get typed columns; other fields and explicit nulls live in a JSON column.
-//! - [`compile`]: the core's query AST → SQL with bound parameters, exact on typed columns,
+//! - `compile` (internal): the core's query AST → SQL with bound parameters, exact on typed columns,
 //!   a prefilter plus the core's matcher elsewhere.
 //! - [`service`]: [`SqlService`], the Feathers methods.
 //! - [`transaction`]: write transactions ([`WriteTx`]) and the call's ([`SqlTransaction`]).
@@ -16,11 +16,13 @@
 //!
 //! # The life of a call
 //! The first write of an `App` call opens its transaction in `params.transaction`; the method parses
-//! `params.query` into the core's AST, [`compile`] turns it into a WHERE clause whose values
+//! `params.query` into the core's AST, `compile` turns it into a WHERE clause whose values
 //! are all bound parameters and whose identifiers all come from the declared schema, the rows
-//! come back through [`TableDef::decode_row`], and `$select` shapes them. The core commits
+//! come back through `TableDef::decode_row`, and `$select` shapes them. The core commits
 //! after the last hook and only then emits the event.
 
+/// Internal: public only so that `roost-fuzz` can drive the compiler; not a stable API.
+#[doc(hidden)]
 pub mod compile;
 pub mod config;
 pub mod dialect;

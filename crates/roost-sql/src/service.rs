@@ -53,7 +53,37 @@ impl SqlOptions {
     }
 }
 
-/// A Feathers service stored in one SQL table.
+/// A Feathers service stored in one SQL table, answering as `@feathersjs/memory` does.
+///
+/// ```
+/// use roost_core::schema::FieldType;
+/// use roost_core::{json, App, Params, ServiceOptions};
+/// use roost_sql::{Database, SqlConfig, SqlOptions, SqlService};
+///
+/// # tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap().block_on(async {
+/// # let dir = std::env::temp_dir().join(format!("roost-sql-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let config = SqlConfig {
+///     url: format!("sqlite://{}/app.db", dir.display()), // embedded SQLite
+///     ..SqlConfig::default()
+/// };
+/// let db = Database::connect(&config).await.expect("database");
+/// let options = SqlOptions {
+///     schema: [("text".to_owned(), FieldType::String)].into_iter().collect(),
+///     ..SqlOptions::new("todos")
+/// };
+/// let todos = SqlService::new(db, options).expect("table definition");
+/// todos.migrate().await.expect("migration"); // creates the table
+///
+/// let app = App::new();
+/// let todos = app.use_service("todos", todos, ServiceOptions::default())?;
+/// let todo = todos.create(json!({"text": "a", "tags": ["x"]}), Params::default()).await?;
+/// assert_eq!(todo, json!({"id": 1, "text": "a", "tags": ["x"]}));
+/// assert_eq!(todos.find(Params::default()).await?, json!([todo]));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), roost_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct SqlService {
     db: Database,

@@ -45,6 +45,7 @@ pub enum IdType {
 
 /// A bound parameter. Values only ever reach the database this way.
 #[derive(Debug, Clone, PartialEq)]
+#[doc(hidden)]
 pub enum Arg {
     /// SQL NULL in a column of this type (PostgreSQL types parameters, even NULLs).
     Null(FieldType),
@@ -115,7 +116,7 @@ impl TableDef {
 
     /// The first id the database assigns in a new table (integer ids; default 1). MySQL
     /// cannot generate 0 and starts at 1 then.
-    pub fn with_start_id(mut self, start_id: i64) -> Self {
+    pub(crate) fn with_start_id(mut self, start_id: i64) -> Self {
         self.start_id = start_id;
         self
     }
@@ -126,7 +127,7 @@ impl TableDef {
     }
 
     /// The column that orders records as they were created: memory's unsorted `find` order.
-    pub fn order_column(&self, d: Dialect) -> String {
+    pub(crate) fn order_column(&self, d: Dialect) -> String {
         match (self.id_type, d) {
             (IdType::Integer, _) => d.quote(&self.id),
             (_, Dialect::Sqlite) => "rowid".to_owned(),
@@ -155,7 +156,7 @@ impl TableDef {
     }
 
     /// The type of a schema field.
-    pub fn field_type(&self, name: &str) -> Option<FieldType> {
+    pub(crate) fn field_type(&self, name: &str) -> Option<FieldType> {
         self.fields
             .iter()
             .find(|(f, _)| f == name)
@@ -163,7 +164,7 @@ impl TableDef {
     }
 
     /// `"id", "a", "b", "_extra"`, quoted: the column list every SELECT reads.
-    pub fn select_list(&self, d: Dialect) -> String {
+    pub(crate) fn select_list(&self, d: Dialect) -> String {
         let mut cols = vec![d.quote(&self.id)];
         cols.extend(self.fields.iter().map(|(f, _)| d.quote(f)));
         cols.push(d.quote(EXTRA_COLUMN));
@@ -172,7 +173,7 @@ impl TableDef {
 
     /// The id as stored, from a JSON id given to get/update/patch/remove. `None` when no
     /// record can have it (memory looks records up by `String(id)`, so `"1"` finds `1`).
-    pub fn lookup_id(&self, id: &Value) -> Option<Arg> {
+    pub(crate) fn lookup_id(&self, id: &Value) -> Option<Arg> {
         match self.id_type {
             IdType::Integer => match id {
                 Value::Number(n) => n.as_i64().map(Arg::Int).or_else(|| {
@@ -191,7 +192,7 @@ impl TableDef {
     }
 
     /// The id to store for a truthy id given in `create` data.
-    pub fn new_id(&self, id: &Value) -> Result<Arg> {
+    pub(crate) fn new_id(&self, id: &Value) -> Result<Arg> {
         let bad = || {
             Error::bad_request(format!(
                 "Invalid value for '{}': expected {}",
@@ -217,7 +218,7 @@ impl TableDef {
     /// ±(2^53 − 1). Past 2^53 every JavaScript client rounds the id and reads the wrong
     /// record, and an id near the 64-bit limit leaves the table no ids to number later
     /// records with (every later insert failed).
-    pub fn client_id(&self, id: &Value) -> Result<Arg> {
+    pub(crate) fn client_id(&self, id: &Value) -> Result<Arg> {
         match self.new_id(id)? {
             Arg::Int(n) if n.unsigned_abs() > MAX_SAFE_ID => Err(Error::bad_request(format!(
                 "Invalid value for '{}': an id must be between -{MAX_SAFE_ID} and {MAX_SAFE_ID}",
@@ -229,7 +230,7 @@ impl TableDef {
 
     /// The column values of `record` (id excluded), in [`Self::fields`] order followed by
     /// the extra column.
-    pub fn encode_record(&self, record: &Map<String, Value>) -> Result<Vec<Arg>> {
+    pub(crate) fn encode_record(&self, record: &Map<String, Value>) -> Result<Vec<Arg>> {
         let mut args = Vec::with_capacity(self.fields.len() + 1);
         let mut extra = Map::new();
         for (field, ty) in &self.fields {
@@ -261,7 +262,7 @@ impl TableDef {
     }
 
     /// Rebuilds a record from a row read with [`Self::select_list`].
-    pub fn decode_row(&self, row: &AnyRow) -> Result<Value> {
+    pub(crate) fn decode_row(&self, row: &AnyRow) -> Result<Value> {
         let mut record = Map::new();
         let extra = match text(row, self.fields.len() + 1)? {
             Some(t) => match serde_json::from_str::<Value>(&t) {
@@ -318,7 +319,7 @@ fn corrupt(table: &str, column: &str) -> Error {
 }
 
 /// The bound value of a non-null JSON value in a column of type `ty`, if it fits.
-pub fn encode(ty: FieldType, value: &Value) -> Option<Arg> {
+pub(crate) fn encode(ty: FieldType, value: &Value) -> Option<Arg> {
     match (ty, value) {
         (FieldType::Integer, Value::Number(n)) => n.as_i64().map(Arg::Int).or_else(|| {
             let f = n.as_f64()?;

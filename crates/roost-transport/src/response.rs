@@ -19,7 +19,7 @@ pub fn json_response(body: &Value) -> Response {
 
 /// The Feathers JSON of `error`, with its code as the status.
 pub fn error_response(error: &Error) -> Response {
-    let mut response = json_response(&error.to_json());
+    let mut response = json_response(&error.to_rest_json());
     *response.status_mut() =
         StatusCode::from_u16(error.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response

@@ -146,6 +146,15 @@ async fn a_panicking_service_ends_only_its_call() {
 }
 
 #[tokio::test]
+async fn a_plain_error_reaches_the_client_as_its_message() {
+    let (addr, _primus) = common::start().await;
+    let mut c = connect(addr, "/primus").await.unwrap();
+    c.call(1, "get", "echo", &[json!("plain"), json!({})]).await;
+    // docs/feathers-semantics.md §G5a: the error's own properties, no name, no stack.
+    assert_eq!(c.ack(1).await.0, json!([{"message": "boom"}]));
+}
+
+#[tokio::test]
 async fn calls_answer_with_acks_and_the_reference_errors() {
     let (addr, _primus) = common::start().await;
     let mut c = connect(addr, "/primus").await.unwrap();

@@ -50,7 +50,7 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
     let app = primus.app().clone();
     let event = |text: String| json!({"text": text});
     // Warm up: a small event through every connection (writers, buffers), read by all.
-    app.deliver(app.send_to_all("big", event("w".into())).unwrap());
+    assert_eq!(app.send_to_all("big", event("w".into())), SUBSCRIBERS);
     let mut buf = vec![0u8; 64 * 1024];
     for s in &mut subscribers {
         raw_ws::read_message(s, &mut buf, 0).await;
@@ -59,8 +59,10 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let baseline = live_kib();
 
-    let delivery = app.send_to_all("big", event("x".repeat(PAYLOAD))).unwrap();
-    app.deliver(delivery);
+    assert_eq!(
+        app.send_to_all("big", event("x".repeat(PAYLOAD))),
+        SUBSCRIBERS
+    );
     // The writers push what the sockets take, then wait for readers that do not read.
     let peak = raw_ws::peak_over(Duration::from_millis(700), live_kib).await;
 

@@ -29,6 +29,10 @@ impl Service for Mirror {
         if id == "falsy" {
             return Ok(json!(0));
         }
+        if id == "plain" {
+            // `throw new Error('boom')` in a Feathers service.
+            return Err(roost_core::Error::plain("boom").with_errors(json!({"a": 1})));
+        }
         Ok(seen("get", Some(id), None, p))
     }
     async fn create(&self, data: Value, p: &Params) -> Result<Value> {
@@ -319,6 +323,16 @@ async fn errors_have_feathers_shapes_and_messages() {
         "BadRequest",
         "Request body is larger than the limit of 64 bytes",
     );
+}
+
+#[tokio::test]
+async fn a_plain_error_is_answered_as_feathers_on_koa_does() {
+    let addr = start(no_cors(), 64).await;
+    let r = request(addr, "GET", "/mirror/plain", &[], None)
+        .await
+        .unwrap();
+    // docs/feathers-semantics.md §G5a: 500 and only the message (`errors` dropped).
+    assert_eq!((r.status, r.json()), (500, json!({"message": "boom"})));
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
     .await;
     let app = socketio.app().clone();
     let event = |text: String| json!({"text": text});
-    app.deliver(app.send_to_all("big", event("w".into())).unwrap());
+    assert_eq!(app.send_to_all("big", event("w".into())), SUBSCRIBERS);
     for s in &mut subscribers {
         let warm = next(s, &mut buf, 3).await;
         assert_eq!(warm.head, b"42[");
@@ -69,7 +69,10 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let baseline = live_kib();
 
-    app.deliver(app.send_to_all("big", event("x".repeat(PAYLOAD))).unwrap());
+    assert_eq!(
+        app.send_to_all("big", event("x".repeat(PAYLOAD))),
+        SUBSCRIBERS
+    );
     let peak = raw_ws::peak_over(Duration::from_millis(700), live_kib).await;
     let mut readers = Vec::new();
     for mut s in subscribers {

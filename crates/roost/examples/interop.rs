@@ -146,12 +146,12 @@ fn broadcast_hook() -> Arc<dyn Hook> {
         };
         let data = input.get("data").cloned().unwrap_or(Value::Null);
         let app = &ctx.app;
-        let delivery = match ctx.method.as_str() {
+        match ctx.method.as_str() {
             "toAll" => app.send_to_all(&event, data),
             "toMe" => ctx
                 .params
                 .connection
-                .and_then(|conn| app.send_to_connection(conn, &event, data)),
+                .map_or(0, |conn| app.send_to_connection(conn, &event, data)),
             _ => match input.get("channel") {
                 Some(Value::String(channel)) => {
                     app.send_to_channel(app.channel(channel), &event, data)
@@ -159,9 +159,6 @@ fn broadcast_hook() -> Arc<dyn Hook> {
                 _ => return Err(Error::bad_request("`channel` must be a string")),
             },
         };
-        if let Some(delivery) = delivery {
-            app.deliver(delivery);
-        }
         Ok(())
     })
 }

@@ -288,7 +288,7 @@ pub struct EventContext {
 impl EventContext {
     /// The fields of `ctx`, with the dotted `protected` paths (e.g. `password`) removed from
     /// the user.
-    pub fn from_hook(ctx: &HookContext, protected: &[&str]) -> Self {
+    pub(crate) fn from_hook(ctx: &HookContext, protected: &[&str]) -> Self {
         EventContext {
             method: Some(ctx.method.clone()),
             id: ctx.id.clone().filter(|id| !id.is_null()),
@@ -308,7 +308,7 @@ impl EventContext {
 }
 
 /// A copy of `value` without the dotted `paths` (objects only; other values are kept).
-pub fn without_paths(value: &Value, paths: &[&str]) -> Value {
+pub(crate) fn without_paths(value: &Value, paths: &[&str]) -> Value {
     let Value::Object(map) = value else {
         return value.clone();
     };
@@ -425,7 +425,7 @@ impl Envelope {
     }
 
     /// The origin's sequence number of this envelope on `route`, if it is published there.
-    pub fn route_seq(&self, route: &Route) -> Option<u64> {
+    pub(crate) fn route_seq(&self, route: &Route) -> Option<u64> {
         match (&self.to, route) {
             (Audience::Channels { channels }, Route::Channel(name)) => {
                 channels.iter().find(|c| &c.name == name).map(|c| c.seq)

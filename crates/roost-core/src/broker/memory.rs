@@ -155,7 +155,7 @@ pub struct MemoryBroker {
 impl MemoryBroker {
     /// Simulates losing (`false`) or regaining (`true`) the bus: while disconnected, publishes
     /// fail and nothing is received; subscriptions come back on reconnect.
-    pub fn set_connected(&self, connected: bool) {
+    pub(crate) fn set_connected(&self, connected: bool) {
         if *self.node.state.borrow() == BrokerState::Closed {
             return;
         }

@@ -34,8 +34,8 @@ pub mod sequence;
 mod tests;
 
 pub use envelope::{
-    without_paths, Audience, ChannelTarget, Envelope, EnvelopeError, EnvelopeLimits, EventContext,
-    InvalidNodeId, NodeId, Route, ENVELOPE_VERSION, MAX_NODE_ID_BYTES,
+    Audience, ChannelTarget, Envelope, EnvelopeError, EnvelopeLimits, EventContext, InvalidNodeId,
+    NodeId, Route, ENVELOPE_VERSION, MAX_NODE_ID_BYTES,
 };
 pub use memory::{MemoryBroker, MemoryBus};
 pub use sequence::{Arrival, Inbox, Sequencer};

@@ -9,10 +9,11 @@
 //! payload once per wire form and enqueues clones of the same bytes (docs/architecture.md §5).
 //!
 //! Two producers exist:
-//! - [`dispatch_event`] runs the publisher of a service event (docs/feathers-semantics.md §D9–D11) and computes what each
+//! - `dispatch_event` (inside the crate) runs the publisher of a service event (docs/feathers-semantics.md §D9–D11) and computes what each
 //!   connection receives (§C7);
 //! - [`App::send_to_all`], [`App::send_to_connection`] and [`App::send_to_channel`] send a
-//!   custom server event (Primus' `spark.send(event, data)`) without publishers.
+//!   custom server event (Primus' `spark.send(event, data)`) without publishers, at once;
+//!   [`App::server_event_delivery`] builds one without sending it.
 
 use crate::app::App;
 use crate::channels::state::State;
@@ -203,8 +204,8 @@ fn split(delivery: &Delivery, slots: &[usize], sinks: usize) -> Vec<Option<Deliv
 /// `data` is the emitted item (one element of an array result) and `ctx` the call's context
 /// (for custom events, a context whose `result` is `data`). A connection receives its
 /// channel's `send` data, else `ctx.dispatch`, else `ctx.result` (JavaScript truthiness, as
-/// Feathers' `||`), narrowed by the array rule of §C7 (see [`event_payload`]).
-pub async fn dispatch_event(
+/// Feathers' `||`), narrowed by the array rule of §C7 (see `event_payload`).
+pub(crate) async fn dispatch_event(
     app: &App,
     service_publishers: Option<&Publishers>,
     path: &str,
@@ -280,7 +281,11 @@ pub(crate) fn channel_payload(channel_data: &Value, data: &Value, ctx: &HookCont
 /// This replicates an observed quirk (§C7): with a multi result and a `dispatch` whose items
 /// differ from the result items (say, a hook that hides a field), clients receive `null`, not
 /// the matching dispatch item.
-pub fn event_payload(channel_data: Option<&Value>, data: &Value, ctx: &HookContext) -> Value {
+pub(crate) fn event_payload(
+    channel_data: Option<&Value>,
+    data: &Value,
+    ctx: &HookContext,
+) -> Value {
     let chosen = channel_data
         .filter(|v| crate::js::is_truthy(v))
         .or(ctx.dispatch.as_ref().filter(|v| crate::js::is_truthy(v)))
@@ -453,29 +458,66 @@ impl App {
         }
     }
 
-    /// A custom server event to every connected connection. `None` when nobody is connected.
-    pub fn send_to_all(&self, event: &str, data: Value) -> Option<Delivery> {
+    /// Sends the custom server event `event` (Primus' `spark.send(event, data)`, Socket.IO's
+    /// `socket.emit(event, data)`) to every connection of this node, now. Returns how many
+    /// connections it was handed to (0 when nobody is connected). Other nodes of a cluster:
+    /// [`App::send_everywhere`].
+    ///
+    /// ```
+    /// use roost_core::{json, App, ConnectionId, RecordingSink};
+    /// use std::sync::Arc;
+    ///
+    /// let app = App::new();
+    /// let sink = Arc::new(RecordingSink::new()); // a transport, in a test
+    /// app.set_delivery_sink(sink.clone());
+    /// let (a, b) = (ConnectionId::next(), ConnectionId::next());
+    /// app.channels().connect(a);
+    /// app.channels().connect(b);
+    /// app.channel("room/1").join([a]);
+    ///
+    /// assert_eq!(app.send_to_all("news", json!({"hi": 1})), 2);
+    /// assert_eq!(app.send_to_connection(b, "private", json!("x")), 1);
+    /// assert_eq!(app.send_to_channel(app.channel("room/1"), "typing", json!({})), 1);
+    /// assert_eq!(sink.take().len(), 3);
+    /// ```
+    pub fn send_to_all(&self, event: &str, data: Value) -> usize {
         let everyone = self.inner.channels.registry().read().all_connected();
         self.send_to_channel(Channel::from_connections(everyone), event, data)
     }
 
-    /// A custom server event to one connection. `None` when `conn` is not connected.
-    pub fn send_to_connection(
-        &self,
-        conn: ConnectionId,
-        event: &str,
-        data: Value,
-    ) -> Option<Delivery> {
+    /// Sends a custom server event to one connection of this node, now. Returns 1, or 0 when
+    /// `conn` is not connected. A connection of another node:
+    /// [`App::send_to_node_connection`].
+    pub fn send_to_connection(&self, conn: ConnectionId, event: &str, data: Value) -> usize {
         if !self.inner.channels.is_connected(conn) {
-            return None;
+            return 0;
         }
         self.send_to_channel(Channel::from_connections([conn]), event, data)
     }
 
-    /// A custom server event to the connections of `target`, each once; a connection whose
-    /// channel carries `send` data receives that instead of `data`. `None` when the channels
-    /// hold no connection.
+    /// Sends a custom server event to this node's connections in `target`, each once, now; a
+    /// connection whose channel carries `send` data receives that instead of `data`. Returns
+    /// how many connections it was handed to. Other nodes: [`App::send_to_channel_everywhere`].
     pub fn send_to_channel(
+        &self,
+        target: impl Into<PublishTarget>,
+        event: &str,
+        data: Value,
+    ) -> usize {
+        match self.server_event_delivery(target, event, data) {
+            Some(delivery) => {
+                let n = delivery.recipient_count();
+                self.deliver(delivery);
+                n
+            }
+            None => 0,
+        }
+    }
+
+    /// Builds, without sending, the delivery of a custom server event to this node's
+    /// connections in `target` (what [`App::send_to_channel`] sends): for code that adjusts
+    /// it before handing it to [`App::deliver`]. `None` when the channels hold no connection.
+    pub fn server_event_delivery(
         &self,
         target: impl Into<PublishTarget>,
         event: &str,

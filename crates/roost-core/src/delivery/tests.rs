@@ -247,7 +247,9 @@ async fn c6_wire_names() {
         .await
         .unwrap();
     assert_eq!(d.wire_name(), "/ created");
-    let d = app.send_to_all("hello", json!(1)).unwrap();
+    let d = app
+        .server_event_delivery(app.channel("a"), "hello", json!(1))
+        .unwrap();
     assert_eq!(d.wire_name(), "hello");
     assert_eq!(d.path, None);
 }
@@ -343,37 +345,50 @@ async fn c7_array_results_pick_the_deep_equal_item_or_null() {
 }
 
 #[test]
-fn send_apis_bypass_publishers() {
+fn send_apis_bypass_publishers_and_send_at_once() {
     let app = App::new();
-    assert!(app.send_to_all("news", json!(1)).is_none());
+    let sink = Arc::new(RecordingSink::new());
+    app.set_delivery_sink(sink.clone());
+    assert_eq!(app.send_to_all("news", json!(1)), 0);
+    assert!(sink.take().is_empty());
     let cs = connect(&app, 3);
-    let d = app.send_to_all("news", json!({"hi": 1})).unwrap();
-    assert_eq!(d.recipient_count(), 3);
-    assert_eq!(d.batches.len(), 1);
-    assert_eq!(d.event, "news");
+    assert_eq!(app.send_to_all("news", json!({"hi": 1})), 3);
+    let got = sink.take();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].recipient_count(), 3);
+    assert_eq!(got[0].batches.len(), 1);
+    assert_eq!(got[0].event, "news");
+    assert_eq!(got[0].path, None);
 
-    let d = app
-        .send_to_connection(cs[1], "private", json!("x"))
-        .unwrap();
-    assert_eq!(recipients(&Some(d.clone())), vec![cs[1]]);
-    assert_eq!(d.payload_for(cs[1]), Some(&json!("x")));
-    assert!(app
-        .send_to_connection(ConnectionId::next(), "private", json!("x"))
-        .is_none());
+    assert_eq!(app.send_to_connection(cs[1], "private", json!("x")), 1);
+    let got = sink.take();
+    assert_eq!(recipients(&got.first().cloned()), vec![cs[1]]);
+    assert_eq!(got[0].payload_for(cs[1]), Some(&json!("x")));
+    assert_eq!(
+        app.send_to_connection(ConnectionId::next(), "private", json!("x")),
+        0
+    );
+    assert!(sink.take().is_empty());
 
     app.channel("room").join([cs[0], cs[2]]);
     app.channel("vip").join([cs[2]]);
+    let target = || vec![app.channel("vip").send(json!("vip")), app.channel("room")];
+    assert_eq!(app.send_to_channel(target(), "ping", json!("all")), 2);
+    let got = sink.take();
+    assert_eq!(got[0].payload_for(cs[2]), Some(&json!("vip")));
+    assert_eq!(got[0].payload_for(cs[0]), Some(&json!("all")));
+    assert_eq!(
+        app.send_to_channel(app.channel("nobody"), "ping", json!(1)),
+        0
+    );
+    // Built without sending: the same delivery, nothing sent.
     let d = app
-        .send_to_channel(
-            vec![app.channel("vip").send(json!("vip")), app.channel("room")],
-            "ping",
-            json!("all"),
-        )
+        .server_event_delivery(target(), "ping", json!("all"))
         .unwrap();
     assert_eq!(d.payload_for(cs[2]), Some(&json!("vip")));
-    assert_eq!(d.payload_for(cs[0]), Some(&json!("all")));
+    assert!(sink.take().is_empty());
     assert!(app
-        .send_to_channel(app.channel("nobody"), "ping", json!(1))
+        .server_event_delivery(app.channel("nobody"), "ping", json!(1))
         .is_none());
 }
 
@@ -383,10 +398,8 @@ async fn deliveries_reach_the_installed_sink() {
     let [c] = connect(&app, 1)[..] else { panic!() };
     app.channel("a").join([c]);
     app.publish(to("a"));
-    // Without a sink, delivering is a no-op.
-    if let Some(d) = app.send_to_all("x", json!(1)) {
-        app.deliver(d);
-    }
+    // Without a sink, sending is a no-op.
+    assert_eq!(app.send_to_all("x", json!(1)), 1);
     let sink = Arc::new(RecordingSink::new());
     app.set_delivery_sink(sink.clone());
     let data = json!({"id": 1});

@@ -29,6 +29,40 @@ impl Registration {
 
 /// A set of hook registrations, given to `app.hooks(…)` or `service.hooks(…)`.
 /// The method key is a method name or `"all"`. Registrations append in order.
+///
+/// ```
+/// use roost_core::hooks::{around_fn, sync_hook, HookMap, ALL};
+/// use roost_core::{json, App, MemoryService, Params, ServiceOptions};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = App::new();
+/// let todos = app.use_service("todos", MemoryService::default(), ServiceOptions::default())?;
+/// todos.hooks(
+///     HookMap::new()
+///         // before: set a default
+///         .before("create", sync_hook(|ctx| {
+///             if let Some(data) = ctx.data.as_mut().and_then(|d| d.as_object_mut()) {
+///                 data.entry("done").or_insert(json!(false));
+///             }
+///             Ok(())
+///         }))
+///         // after, for every method: what external callers get
+///         .after(ALL, sync_hook(|ctx| {
+///             ctx.dispatch = ctx.result.clone();
+///             Ok(())
+///         }))
+///         // around: code before and after the rest of the chain
+///         .around("find", around_fn(|ctx, next| Box::pin(async move {
+///             next.run(ctx).await?;
+///             ctx.extra.insert("counted".into(), json!(true));
+///             Ok(())
+///         }))),
+/// )?;
+/// let todo = todos.create(json!({"text": "a"}), Params::default()).await?;
+/// assert_eq!(todo["done"], false);
+/// # Ok::<(), roost_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Default)]
 pub struct HookMap {
     entries: Vec<Registration>,

@@ -102,6 +102,9 @@ impl Service for Echo {
     async fn get(&self, id: &Value, _p: &Params) -> Result<Value> {
         // A broken service: the transport must contain the panic to this one call.
         assert!(id != "panic", "Echo asked to panic");
+        if id == "plain" {
+            return Err(roost_core::Error::plain("boom"));
+        }
         Ok(id.clone())
     }
 }
@@ -111,21 +114,18 @@ fn send_hook() -> std::sync::Arc<dyn roost_core::hooks::Hook> {
         let data = ctx.data.clone().unwrap_or(Value::Null);
         let event = data["event"].as_str().unwrap_or("announcement").to_owned();
         let payload = data["data"].clone();
-        let delivery = match ctx.method.as_str() {
+        match ctx.method.as_str() {
             "toAll" => ctx.app.send_to_all(&event, payload),
             "toMe" => ctx
                 .params
                 .connection
-                .and_then(|c| ctx.app.send_to_connection(c, &event, payload)),
+                .map_or(0, |c| ctx.app.send_to_connection(c, &event, payload)),
             _ => {
                 let channel = data["channel"].as_str().unwrap_or("");
                 ctx.app
                     .send_to_channel(ctx.app.channel(channel), &event, payload)
             }
         };
-        if let Some(delivery) = delivery {
-            ctx.app.deliver(delivery);
-        }
         Ok(())
     })
 }
