@@ -33,11 +33,8 @@ pub(crate) fn configure(app: &App, auth: &Authentication) -> Result<()> {
     )?;
     notifications.method("everyone", |call: MethodCall| async move {
         let (event, data) = event_of(&call.data)?;
-        let sent = call
-            .app
-            .send_to_all(&event, data)
-            .map(|d| call.app.deliver(d));
-        Ok(json!({ "sent": sent.is_some() }))
+        let sent = call.app.send_to_all(&event, data);
+        Ok(json!({ "sent": sent > 0 }))
     })?;
     notifications.method("me", |call: MethodCall| async move {
         let (event, data) = event_of(&call.data)?;
@@ -45,11 +42,8 @@ pub(crate) fn configure(app: &App, auth: &Authentication) -> Result<()> {
             .params
             .connection
             .ok_or_else(|| Error::bad_request("me needs a real-time connection"))?;
-        let sent = call
-            .app
-            .send_to_connection(connection, &event, data)
-            .map(|d| call.app.deliver(d));
-        Ok(json!({ "sent": sent.is_some() }))
+        let sent = call.app.send_to_connection(connection, &event, data);
+        Ok(json!({ "sent": sent > 0 }))
     })?;
     notifications.method("channel", |call: MethodCall| async move {
         let (event, data) = event_of(&call.data)?;
@@ -58,11 +52,8 @@ pub(crate) fn configure(app: &App, auth: &Authentication) -> Result<()> {
             _ => return Err(Error::bad_request("channel is required")),
         };
         let channel = call.app.channel(&name);
-        let sent = call
-            .app
-            .send_to_channel(channel, &event, data)
-            .map(|d| call.app.deliver(d));
-        Ok(json!({ "sent": sent.is_some() }))
+        let sent = call.app.send_to_channel(channel, &event, data);
+        Ok(json!({ "sent": sent > 0 }))
     })?;
     // Only a logged-in connection may write to a channel (a hook on a custom method).
     notifications.hooks(HookMap::new().around("channel", auth.authenticate_hook(&["jwt"])?))?;
