@@ -9,22 +9,22 @@ use crate::metrics::AuthMetrics;
 use crate::password::PasswordHasher;
 use crate::strategy::{AuthStrategy, JwtStrategy, LocalStrategy};
 use roost_core::js::is_truthy;
-use roost_core::{App, Error, Map, Params, Result, Value};
+use roost_core::{App, Error, Map, Params, Result, Value, WeakApp};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The authentication core of one app; cheap to clone.
 ///
-/// It holds the [`App`] (to reach the entity service), and the app holds the authentication
-/// service holding it: the cycle lives as long as the process, like the app itself.
+/// It holds a [`WeakApp`] (to reach the entity service): the app holds the authentication
+/// service holding it, so a strong `App` here would be a reference cycle.
 #[derive(Clone)]
 pub struct Authentication {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    app: App,
+    app: WeakApp,
     config: AuthConfig,
     algorithm: Algorithm,
     expires_in: Option<f64>,
@@ -81,7 +81,7 @@ impl AuthenticationBuilder {
         );
         Ok(Authentication {
             inner: Arc::new(Inner {
-                app: self.app,
+                app: self.app.downgrade(),
                 algorithm,
                 expires_in,
                 verify_options,
@@ -121,9 +121,9 @@ impl Authentication {
         Self::builder(app, config).build()
     }
 
-    /// The app.
-    pub fn app(&self) -> &App {
-        &self.inner.app
+    /// The app, or a `GeneralError` once it was dropped.
+    pub fn app(&self) -> Result<App> {
+        self.inner.app.app()
     }
 
     /// The checked configuration.

@@ -39,11 +39,12 @@
 //!
 //! let auth = Authentication::new(&app, AuthConfig::with_secret("change me"))?;
 //! auth.mount("authentication")?;
-//! let channels = app.clone();
+//! // The listener is held by the app: it keeps a weak handle, not an `App` clone (a cycle).
+//! let weak = app.downgrade();
 //! auth.events().on_login(move |_result, params| {
-//!     if let Some(conn) = params.connection {
-//!         channels.channel("anonymous").leave([conn]);
-//!         channels.channel("authenticated").join([conn]);
+//!     if let (Some(conn), Some(app)) = (params.connection, weak.upgrade()) {
+//!         app.channel("anonymous").leave([conn]);
+//!         app.channel("authenticated").join([conn]);
 //!     }
 //! });
 //! users.hooks(

@@ -54,7 +54,7 @@ impl Authentication {
     /// methods `create` and `remove` only, a publisher that sends nothing, and the hook that
     /// fires `login`/`logout`. Mount once per [`Authentication`].
     pub fn mount(&self, path: &str) -> Result<ServiceHandle> {
-        let handle = self.app().use_service(
+        let handle = self.app()?.use_service(
             path,
             AuthenticationService::new(self.clone()),
             ServiceOptions::default(),

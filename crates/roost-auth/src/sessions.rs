@@ -23,7 +23,7 @@ use crate::base::Authentication;
 use crate::connection::{is_valid_logout, ConnectionAuth};
 use crate::events::AuthEventKind;
 use roost_core::connection::AUTHENTICATION_FIELD;
-use roost_core::{App, ConnectionId, ConnectionInfo, Params, Value};
+use roost_core::{App, ConnectionId, ConnectionInfo, Params, Value, WeakApp};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -42,7 +42,7 @@ pub struct SocketSessions {
 }
 
 struct Inner {
-    app: App,
+    app: WeakApp,
     auth: Authentication,
     deadlines: Mutex<Deadlines>,
     /// Wakes the expiry task when a new earliest deadline is armed.
@@ -91,22 +91,23 @@ impl SocketSessions {
     /// The task ends with the runtime, or when the app and its authentication are dropped.
     pub fn install(auth: &Authentication) -> SocketSessions {
         let wake = Arc::new(Notify::new());
+        let app = auth.app().ok();
         let inner = Arc::new(Inner {
-            app: auth.app().clone(),
+            app: app.as_ref().map(App::downgrade).unwrap_or_default(),
             auth: auth.clone(),
             deadlines: Mutex::new(Deadlines::default()),
             wake: Arc::clone(&wake),
         });
-        // The listeners keep the sessions alive as long as the app (a cycle that lives as
-        // long as the process, like the app itself); the task only holds a weak reference.
+        // The listeners keep the sessions alive as long as the app; the sessions hold the app
+        // weakly, and the task holds the sessions weakly.
         let listener = Arc::clone(&inner);
         auth.events().on_connection(move |kind, result, params| {
             listener.on_auth_event(kind, result, params);
         });
         let listener = Arc::clone(&inner);
-        inner
-            .app
-            .on_disconnect(move |_app, info| listener.forget(info));
+        if let Some(app) = app {
+            app.on_disconnect(move |_app, info| listener.forget(info));
+        }
         tokio::spawn(run_expiry(Arc::downgrade(&inner), wake));
         SocketSessions { inner }
     }
@@ -130,7 +131,10 @@ impl Inner {
     }
 
     fn on_auth_event(&self, kind: AuthEventKind, result: &Value, params: &Params) {
-        let Some(info) = params.connection.and_then(|id| self.app.connection(id)) else {
+        let Some(app) = self.app.upgrade() else {
+            return;
+        };
+        let Some(info) = params.connection.and_then(|id| app.connection(id)) else {
             return;
         };
         match kind {
@@ -143,7 +147,7 @@ impl Inner {
                     .and_then(Value::as_str);
                 if is_valid_logout(token, result) {
                     self.forget(&info);
-                    self.app.channels().leave_all(info.id());
+                    app.channels().leave_all(info.id());
                     tracing::debug!(connection = %info.id(), "socket logout");
                 }
             }
@@ -186,11 +190,14 @@ impl Inner {
     }
 
     fn expire(&self, id: ConnectionId) {
-        if self.app.connection(id).is_some() {
+        let Some(app) = self.app.upgrade() else {
+            return;
+        };
+        if app.connection(id).is_some() {
             tracing::debug!(connection = %id, "access token expired: connection logged out, socket kept open");
             self.auth.metrics().count_expiry();
             // Leaves every channel and runs the `disconnect` listeners, ours included.
-            self.app.emit_disconnect(id);
+            app.emit_disconnect(id);
         }
     }
 }

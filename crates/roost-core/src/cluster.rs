@@ -1,5 +1,5 @@
 //! One app as a node of a cluster: the seam between the delivery path and a
-//! [`Broker`](crate::broker::Broker) (docs/cluster.md).
+//! [`Broker`] (docs/cluster.md).
 //!
 //! [`App::join_cluster`] sets the broker. From then on:
 //! - every service event is delivered to this node's connections first, then published as an

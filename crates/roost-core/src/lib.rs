@@ -2,8 +2,10 @@
 //! errors, the query language and the memory adapter. No sockets, no SQL, no HTTP.
 //!
 //! # Map
-//! - [`app`]: the [`App`] registry of services, app hooks, channels and publishers.
-//! - [`service`]: the [`Service`] trait and its options; [`params`]: what a method receives.
+//! - [`app`]: the [`App`] registry of services, app hooks, channels and publishers;
+//!   [`WeakApp`], how code the app holds reaches it without a cycle.
+//! - [`service`]: the [`Service`] trait and its options; [`params`]: what a method receives;
+//!   [`method`]: custom methods attached to any registered service.
 //! - [`hooks`]: around/before/after/error hooks and the one chain that orders them.
 //! - [`call`]: one call through the chain; [`events`]: the events it emits afterwards.
 //! - [`external`]: the checked entry point for socket transports.

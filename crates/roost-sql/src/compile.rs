@@ -4,12 +4,12 @@
 //! string, date or boolean) holds one JavaScript type or NULL, so memory's matcher semantics
 //! reduce to plain SQL: an operand of another type never matches (sift compares only values
 //! of the same type), `null` means NULL (null and missing are alike), and `$ne`/`$nin` hold
-//! for NULL. Such conditions are [`Plan::Exact`]: the database filters, sorts, counts and
+//! for NULL. Such conditions are `Plan::Exact`: the database filters, sorts, counts and
 //! pages on its own.
 //!
 //! Everything else — JSON fields, fields outside the schema, dot paths, arrays — needs
 //! memory's full semantics (array element matching, deep equality, cross-type order). Those
-//! parts are [`Plan::Inexact`]: the exact parts still narrow the rows in SQL (a superset of
+//! parts are `Plan::Inexact`: the exact parts still narrow the rows in SQL (a superset of
 //! the answer) and the adapter applies the core's matcher to what comes back. Results are
 //! identical either way; only the cost differs.
 

@@ -173,7 +173,7 @@ fn object(data: &Value) -> Result<Map<String, Value>> {
 
 impl SqlService {
     /// A service on `db` with `options`. Checks the table definition; call
-    /// [`SqlService::migrate`] (or [`crate::migrate`]) before use so the table exists.
+    /// [`SqlService::migrate`] (or [`crate::migrate()`]) before use so the table exists.
     pub fn new(db: Database, options: SqlOptions) -> std::result::Result<Self, SqlError> {
         let table = TableDef::new(
             &options.table,
@@ -185,7 +185,7 @@ impl SqlService {
         Ok(SqlService { db, table, options })
     }
 
-    /// Creates the table or adds new columns; see [`crate::migrate`].
+    /// Creates the table or adds new columns; see [`crate::migrate()`].
     pub async fn migrate(&self) -> std::result::Result<Vec<Change>, SqlError> {
         migrate(&self.db, &self.table).await
     }

@@ -111,6 +111,20 @@ async fn start(cors: CorsConfig, body_limit: usize) -> SocketAddr {
                 ),
         )
         .unwrap();
+    // A memory service with a custom method attached (issue #19): no forwarding wrapper.
+    let todos = app
+        .use_service(
+            "todos",
+            roost_core::MemoryService::default(),
+            ServiceOptions::default(),
+        )
+        .unwrap();
+    todos
+        .method("clear", |call: roost_core::MethodCall| async move {
+            let removed = call.data["ids"].as_array().map_or(0, Vec::len);
+            Ok(json!({"cleared": removed, "provider": call.params.provider}))
+        })
+        .unwrap();
     let rest = RestConfig {
         body_limit,
         ..RestConfig::default()
@@ -333,6 +347,27 @@ async fn a_plain_error_is_answered_as_feathers_on_koa_does() {
         .unwrap();
     // docs/feathers-semantics.md §G5a: 500 and only the message (`errors` dropped).
     assert_eq!((r.status, r.json()), (500, json!({"message": "boom"})));
+}
+
+#[tokio::test]
+async fn a_method_attached_to_a_memory_service_is_served_over_rest() {
+    let addr = start(no_cors(), 1 << 20).await;
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Service-Method", "clear"),
+    ];
+    let r = request(addr, "POST", "/todos", &headers, Some(b"{\"ids\":[1,2]}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"cleared": 2, "provider": "rest"}))
+    );
+    // The memory service's own methods are still there.
+    let r = json_request(addr, "POST", "/todos", &json!({"t": 1}))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.json()), (201, json!({"id": 0, "t": 1})));
 }
 
 #[tokio::test]

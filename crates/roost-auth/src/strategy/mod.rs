@@ -33,7 +33,7 @@ pub trait AuthStrategy: Send + Sync + 'static {
 
 /// The entity service (`users`), or Feathers' error when it is not registered.
 pub(crate) fn entity_service(auth: &Authentication) -> Result<ServiceHandle> {
-    auth.app()
+    auth.app()?
         .service(&auth.config().service)
         .map_err(|_| Error::not_authenticated("Could not find entity service"))
 }

@@ -1,7 +1,7 @@
 //! Hooks: around, before, after and error hooks, ordered as Feathers orders them.
 //!
 //! There is one mechanism: every hook becomes an *around* layer `(ctx, next)`. Regular hooks
-//! are grouped into layers the way `@feathersjs/hooks`' `collect` does, and [`store`] orders
+//! are grouped into layers the way `@feathersjs/hooks`' `collect` does, and `store` orders
 //! the layers of the app and of the service into one chain (docs/feathers-semantics.md §B3–B8):
 //!
 //! ```text

@@ -10,7 +10,7 @@
 //! 1. the string is split on `&` (at most `parameter_limit` pieces, the rest ignored) and each
 //!    piece into a decoded key and value; repeated keys collect their values in order;
 //! 2. each distinct key (in JS key order: array-index keys first) is split into a path
-//!    ([`keys`]), wrapped around its value and merged into the result ([`merge`]).
+//!    (`keys`), wrapped around its value and merged into the result (`merge`).
 //!
 //! Every scalar in the result is a string, `a` and `a=` both give `''`, and the result is always
 //! a JSON object. For example `$sort[createdAt]=-1&$or[0][name]=x&id[$in][]=1&id[$in][]=2` gives
