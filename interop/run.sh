@@ -3,6 +3,7 @@
 #
 #   interop/run.sh                               # against Roost: $ROOST_BIN (default ../target/debug/roost)
 #                                                # and $ROOST_INTEROP_BIN (default ../target/debug/examples/interop)
+#                                                # and $ROOST_EXAMPLES_DIR (default ../target/debug/examples: seed)
 #   INTEROP_SERVER=reference interop/run.sh      # against the Node reference server (bench/reference)
 #   interop/run.sh test/rest-basics.test.js      # extra arguments go to mocha
 #   INTEROP_SERVER=gateway interop/run.sh test/chat.test.js   # Roost in gateway mode in front of the
@@ -41,16 +42,20 @@ if [[ $# -eq 0 ]]; then
 fi
 
 # Against Roost, check (never build) the binaries the selected test files start:
-# primus-* files start the real-time example, the others the roost binary.
-# Arguments that are not .js files (mocha options) select both.
-need_roost=0 need_example=0
+# primus-* files start the real-time example, examples.test.js the application examples
+# (crates/roost/examples/seed, in $ROOST_EXAMPLES_DIR), the others the roost binary.
+# Arguments that are not .js files (mocha options) select all.
+need_roost=0 need_example=0 need_apps=0
 for arg in "$@"; do
   case "$arg" in
     *primus-*.js) need_example=1 ;;
+    *examples.test.js) need_apps=1 ;;
     *.js) need_roost=1 ;;
   esac
 done
-if [[ $need_roost -eq 0 && $need_example -eq 0 ]]; then need_roost=1 need_example=1; fi
+if [[ $need_roost -eq 0 && $need_example -eq 0 && $need_apps -eq 0 ]]; then
+  need_roost=1 need_example=1 need_apps=1
+fi
 
 # Exit 2 if binary $2 (relative paths are relative to interop/) does not exist; $3 builds it.
 require_bin() {
@@ -68,6 +73,11 @@ fi
 if [[ "$INTEROP_SERVER" == roost && $need_example -eq 1 ]]; then
   require_bin ROOST_INTEROP_BIN "${ROOST_INTEROP_BIN:-../target/debug/examples/interop}" \
     "cargo build -p roost --example interop"
+fi
+
+if [[ "$INTEROP_SERVER" == roost && $need_apps -eq 1 ]]; then
+  require_bin ROOST_EXAMPLES_DIR "${ROOST_EXAMPLES_DIR:-../target/debug/examples}/seed" \
+    "cargo build -p roost --examples"
 fi
 
 echo "run.sh: testing the $INTEROP_SERVER server" >&2

@@ -74,6 +74,7 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
   target_dir="${CARGO_TARGET_DIR:-$root/target}"
   [[ "$target_dir" = /* ]] || target_dir="$root/$target_dir"
   ROOST_BIN="$target_dir/debug/roost" ROOST_INTEROP_BIN="$target_dir/debug/examples/interop" \
+    ROOST_EXAMPLES_DIR="$target_dir/debug/examples" \
     interop/run.sh
   step "browser: headless Chromium against roost (installed when missing)"
   ROOST_BIN="$target_dir/debug/roost" scripts/browser-test.sh

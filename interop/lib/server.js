@@ -423,4 +423,32 @@ async function startGatewayChat(settings, kind) {
   }
 }
 
-module.exports = { startServer, startRealtimeServer, startChatServer, freePort, serverKind }
+/**
+ * Start a Cargo example of the `roost` package that is an application of its own
+ * (crates/roost/examples/<name>, e.g. `seed`): `$ROOST_EXAMPLES_DIR/<name>` (default
+ * ../target/debug/examples) `--port <p> --data-dir <fresh temp dir>`. Roost only: the
+ * examples reproduce TypeScript apps that have no Node server here. Resolves
+ * `{ url, port, kind, pid, output(), stop() }` once GET /healthz answers 200.
+ */
+async function startExampleServer(name) {
+  const dir = path.resolve(INTEROP_DIR, process.env.ROOST_EXAMPLES_DIR || '../target/debug/examples')
+  const bin = path.join(dir, name)
+  if (!fs.existsSync(bin)) {
+    throw new Error(`${bin} does not exist (build it with cargo build -p roost --examples, or set ROOST_EXAMPLES_DIR)`)
+  }
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const dataDir = tempDataDir()
+  const cmd = { file: bin, args: ['--port', String(port), '--data-dir', dataDir], env: { ...process.env }, cwd: INTEROP_DIR }
+  let launched
+  try {
+    launched = await launch('roost', cmd, url)
+  } catch (err) {
+    removeDir(dataDir)
+    throw err
+  }
+  const stop = () => launched.stop().finally(() => removeDir(dataDir))
+  return { url, port, kind: 'roost', pid: launched.pid, output: launched.output, stop }
+}
+
+module.exports = { startServer, startRealtimeServer, startChatServer, startExampleServer, freePort, serverKind }

@@ -12,8 +12,6 @@
 
 use async_trait::async_trait;
 use clap::Parser;
-use roost::config::Config;
-use roost::server;
 use roost::storage::{self, SqlTable, Storage};
 use roost_core::hooks::{hook_fn, sync_hook, Hook, HookMap};
 use roost_core::publish::Publisher;
@@ -287,37 +285,20 @@ async fn run(args: Args) -> std::result::Result<(), String> {
         None => Storage::memory(),
     };
     let app = build(&storage).await.map_err(|e| e.message)?;
-    let mut config = Config::default();
-    config.server.host = [127, 0, 0, 1].into();
-    config.server.port = args.port;
-    config.server.shutdown_grace_secs = 2;
-    config.primus.ping_interval_ms = args.ping_interval_ms;
-    let listener = server::bind(&config)
+    let server = roost::Server::builder()
+        .app(app)
+        .storage(storage)
+        .configure(|config| {
+            config.server.host = [127, 0, 0, 1].into();
+            config.server.port = args.port;
+            config.server.shutdown_grace_secs = 2;
+            config.primus.ping_interval_ms = args.ping_interval_ms;
+        })
+        .build()
         .await
-        .map_err(|e| format!("cannot listen on port {}: {e}", args.port))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let primus = server::primus(&app, &config)?;
-    let socketio = server::socketio(&app, &config, None);
-    let router = server::router_with_transports(
-        &app,
-        &config,
-        primus.as_ref(),
-        socketio.as_ref(),
-        None,
-        None,
-    );
-    tracing::info!(%addr, ping_interval_ms = args.ping_interval_ms, storage = %storage.url(), "interop app listening");
-    let served = server::serve_with_socketio(
-        listener,
-        router,
-        2,
-        server::shutdown_signal(),
-        primus,
-        socketio,
-    )
-    .await;
-    storage.close().await;
-    served.map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    tracing::info!(ping_interval_ms = args.ping_interval_ms, storage = %server.storage().url(), "interop app");
+    server.listen().await.map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

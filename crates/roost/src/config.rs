@@ -191,6 +191,10 @@ pub struct DeclaredService {
     pub multi: Multi,
     /// Externally callable methods (default: all six standard methods).
     pub methods: Option<Vec<String>>,
+    /// Custom events the service publishes besides `created`/`updated`/`patched`/`removed`
+    /// (Feathers' `events` option): emitted with `app.service(path).emit(event, data)`,
+    /// published through the app's publishers or `[[app.publish_rules]]`.
+    pub events: Vec<String>,
     /// Field types, used to coerce REST query strings (`integer`, `number`, `boolean`,
     /// `string`, `date`, `json`).
     pub schema: Schema,
@@ -210,6 +214,7 @@ impl Default for DeclaredService {
             paginate: PaginateSetting::default(),
             multi: Multi::default(),
             methods: None,
+            events: Vec::new(),
             schema: Schema::new(),
             table: None,
             id_type: None,
@@ -370,6 +375,19 @@ impl Config {
             {
                 if d > m {
                     return Err(bad("paginate.default is larger than paginate.max"));
+                }
+            }
+            for (i, event) in service.events.iter().enumerate() {
+                if event.is_empty() {
+                    return Err(bad("an entry of `events` is empty"));
+                }
+                if roost_core::service::STANDARD_EVENTS.contains(&event.as_str()) {
+                    return Err(bad(&format!(
+                        "`events` lists `{event}`, which the standard methods already emit"
+                    )));
+                }
+                if service.events[..i].contains(event) {
+                    return Err(bad(&format!("`events` lists `{event}` twice")));
                 }
             }
             service

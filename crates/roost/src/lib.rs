@@ -16,3 +16,5 @@ pub mod primus_client;
 pub mod server;
 pub mod services;
 pub mod storage;
+
+pub use server::{Server, ServerBuilder};

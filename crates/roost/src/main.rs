@@ -2,9 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use roost::config::{self, Config, LogFormat, Overrides};
-use roost::storage::{Storage, StorageError};
-use roost::{chat, ops, server, services};
-use roost_core::App;
+use roost::server::ServerError;
+use roost::Server;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,43 +74,10 @@ fn init_logging(config: &config::LogConfig) {
     }
 }
 
-/// Why the app could not be built.
-#[derive(Debug, thiserror::Error)]
-enum BuildError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Chat(#[from] chat::ChatError),
-}
-
-impl BuildError {
-    fn is_destructive(&self) -> bool {
-        matches!(self, BuildError::Storage(e) if e.is_destructive())
-    }
-}
-
-/// The app with every service of `config` — declared services and the default app — its SQL
-/// tables migrated in `storage` (so `roost migrate` sees every table `serve` uses).
-async fn build_app(
-    config: &Config,
-    storage: &Storage,
-) -> Result<(App, Option<chat::ChatApp>), BuildError> {
-    roost_core::query::QueryLimits::set_process_default(config.query);
-    let app = App::new();
-    services::register_declared(&app, &config.services, storage).await?;
-    let chat = chat::install(&app, config, storage).await?;
-    services::attach_declared_hooks(&app, &config.services, chat.as_ref().map(|c| c.auth()))?;
-    Ok((app, chat))
-}
-
 /// `roost migrate`: exit 0 after printing the changes, 2 on a refused destructive change.
 async fn migrate(config: Config) -> ExitCode {
-    let storage = Storage::new(&config);
-    let result = build_app(&config, &storage).await;
-    storage.close().await;
-    match result {
-        Ok(_) => {
-            let changes = storage.changes();
+    match Server::builder().config(config).migrate().await {
+        Ok(changes) => {
             if changes.is_empty() {
                 println!("no changes");
             }
@@ -122,110 +88,20 @@ async fn migrate(config: Config) -> ExitCode {
         }
         Err(e) => {
             eprintln!("roost: {e}");
-            let destructive = e.is_destructive() || storage.refused_destructive();
-            ExitCode::from(if destructive { 2 } else { 1 })
+            ExitCode::from(if e.destructive { 2 } else { 1 })
         }
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+/// `roost serve`: the server of `config` until SIGINT/SIGTERM.
+async fn serve(config: Config) -> Result<(), ServerError> {
     roost::listen::prepare_fd_limit(&config);
-    let storage = std::sync::Arc::new(Storage::new(&config));
-    let (app, chat) = build_app(&config, &storage)
+    Server::builder()
+        .config(config)
+        .build()
+        .await?
+        .listen()
         .await
-        .map_err(|e| e.to_string())?;
-    // Gateway mode (docs/gateway.md): after Roost's own services, which win.
-    let gateway =
-        roost_gateway::Gateway::install(&app, &config.gateway).map_err(|e| e.to_string())?;
-    if let Some(metrics) = gateway.as_ref().map(|g| std::sync::Arc::clone(g.metrics())) {
-        roost::metrics::add_section(move |out| metrics.render(out));
-    }
-    // Cluster mode (docs/cluster.md): before the listener, so the first connection's
-    // channels are already followed by the broker.
-    let broker = match &config.cluster {
-        Some(cluster) => Some(join_cluster(&app, cluster)?),
-        None => None,
-    };
-    let listener = server::bind(&config).await.map_err(|e| {
-        format!(
-            "cannot listen on {}:{}: {e}",
-            config.server.host, config.server.port
-        )
-    })?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, "roost listening");
-    ops::first_page::announce(addr);
-    let primus = server::primus(&app, &config)?;
-    let rest_hook = chat.as_ref().map(chat::ChatApp::rest_params_hook);
-    let handshake_auth = chat
-        .as_ref()
-        .map(chat::ChatApp::socketio_handshake_auth)
-        .or_else(|| gateway.as_ref().map(roost_gateway::Gateway::handshake_auth));
-    let socketio = server::socketio(&app, &config, handshake_auth);
-    let router = server::router_with_transports(
-        &app,
-        &config,
-        primus.as_ref(),
-        socketio.as_ref(),
-        rest_hook,
-        chat.as_ref().map(chat::ChatApp::auth),
-    );
-    let router = match &gateway {
-        Some(gateway) => gateway.routes(router),
-        None => router,
-    };
-    let ops = ops::Ops::new(
-        &app,
-        &config,
-        storage.clone(),
-        primus.as_ref(),
-        socketio.as_ref(),
-        chat.as_ref().map(chat::ChatApp::auth),
-    )?;
-    let router = ops.wrap(router);
-    server::serve_with_limits(
-        listener,
-        router,
-        &config.server,
-        ops.drain_on(server::shutdown_signal()),
-        primus,
-        socketio,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    if let Some(broker) = &broker {
-        broker.close();
-    }
-    storage.close().await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Starts the Redis broker of `[cluster]` and makes `app` a node of it; logs the node id and
-/// adds `roost_cluster_*` to `/metrics`. The broker connects in the background: until it
-/// does, `/readyz` answers unready and local delivery works as on one node.
-fn join_cluster(
-    app: &roost_core::App,
-    cluster: &roost_redis::RedisConfig,
-) -> Result<std::sync::Arc<dyn roost_core::broker::Broker>, String> {
-    use roost_core::broker::Broker;
-    let broker =
-        roost_redis::RedisBroker::start(cluster.clone()).map_err(|e| format!("[cluster]: {e}"))?;
-    let broker: std::sync::Arc<dyn Broker> = std::sync::Arc::new(broker);
-    tracing::info!(
-        node_id = broker.node_id().as_str(),
-        redis = %roost_redis::redact_url(&cluster.url),
-        mode = ?cluster.mode,
-        "cluster node"
-    );
-    let options = roost_core::cluster::ClusterOptions {
-        publish_every_event: cluster.mode == roost_redis::ClusterMode::FeathersSync,
-        ..Default::default()
-    };
-    app.join_cluster(std::sync::Arc::clone(&broker), options);
-    let for_metrics = std::sync::Arc::clone(&broker);
-    roost::metrics::add_section(move |out| roost::metrics::render_cluster(out, &*for_metrics));
-    Ok(broker)
 }
 
 fn main() -> ExitCode {

@@ -36,6 +36,7 @@ pub async fn register_declared(
         };
         let options = ServiceOptions {
             methods: declared.methods.clone(),
+            events: declared.events.clone(),
             ..ServiceOptions::default()
         };
         let app_error = |e: roost_core::Error| StorageError::App(format!("{path}: {}", e.message));
@@ -47,7 +48,7 @@ pub async fn register_declared(
                 .hooks(HookMap::new().before(ALL, coerce_rest_query(&declared.schema)))
                 .map_err(app_error)?;
         }
-        tracing::info!(path = handle.path(), adapter = ?declared.adapter, "declared service");
+        tracing::info!(path = handle.path(), adapter = ?declared.adapter, events = ?declared.events, "declared service");
     }
     Ok(())
 }

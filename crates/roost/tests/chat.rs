@@ -45,27 +45,16 @@ async fn start(preset: &str, expires_in: &str) -> Server {
     config.auth.0.jwt_options.expires_in = Some(ExpiresIn::Span(expires_in.into()));
     // Fast hashes for tests; the default is Feathers' cost 10.
     config.auth.0.local.hash_size = 4;
-    let app = App::new();
-    let chat = chat::install(&app, &config, &Storage::new(&config))
+    let server = roost::Server::builder()
+        .config(config)
+        .build()
         .await
-        .unwrap()
         .unwrap();
-    let listener = server::bind(&config).await.unwrap();
+    let app = server.app().clone();
+    let chat = server.chat().unwrap().clone();
+    let listener = server::bind(server.config()).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let primus = server::primus(&app, &config).unwrap();
-    let router = server::router_with_params_hook(
-        &app,
-        &config,
-        primus.as_ref(),
-        Some(chat.rest_params_hook()),
-    );
-    tokio::spawn(server::serve(
-        listener,
-        router,
-        1,
-        std::future::pending(),
-        primus,
-    ));
+    tokio::spawn(server.serve_until(listener, std::future::pending()));
     Server {
         addr,
         app,

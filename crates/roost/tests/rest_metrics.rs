@@ -25,8 +25,14 @@ async fn rest_limit_hits_are_counted() {
         .unwrap();
     let listener = server::bind(&config).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = server::router_with_transports(&app, &config, None, None, None, None);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = roost::Server::builder()
+        .config(config)
+        .default_app(false)
+        .app(app)
+        .build()
+        .await
+        .unwrap();
+    tokio::spawn(server.serve_until(listener, std::future::pending()));
 
     let big = serde_json::json!({"text": "x".repeat(100)});
     let res = roost_testkit::json_request(addr, "POST", "/notes", &big)

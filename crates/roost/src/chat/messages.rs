@@ -2,70 +2,128 @@
 //! caller, `createdAt` in ms; custom methods `join`/`leave` move the calling connection in
 //! and out of `room/<roomId>`.
 
-use super::store::StoreSpec;
+use super::store::{StoreFactory, StoreSpec};
 use super::users::caller;
 use roost_auth::{AuthenticateHook, Authentication};
 use roost_core::hooks::{hook_fn, Hook, HookMap};
 use roost_core::js::to_string;
 use roost_core::schema::FieldType;
-use roost_core::service::{AdapterOptions, Multi, Paginate, STANDARD_METHODS};
-use roost_core::{json, Channels, Error, Params, Result, Service, Value};
+use roost_core::service::{AdapterOptions, Multi, Paginate};
+use roost_core::{json, App, Error, MethodCall, Result, ServiceHandle, ServiceOptions, Value};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The longest `text`, in UTF-16 code units (JavaScript's `length`).
+/// The longest `text` by default, in UTF-16 code units (JavaScript's `length`).
 pub const MAX_TEXT: usize = 10_000;
 
 /// The custom methods.
 pub const CUSTOM_METHODS: [&str; 2] = ["join", "leave"];
 
-/// The store spec of `messages`.
-pub fn spec() -> StoreSpec {
-    let schema = [
-        ("text", FieldType::String),
-        ("roomId", FieldType::String),
-        ("userId", FieldType::Integer),
-        ("createdAt", FieldType::Integer),
-    ]
-    .into_iter()
-    .map(|(name, ty)| (name.to_owned(), ty))
-    .collect();
-    StoreSpec {
-        path: "messages".to_owned(),
-        adapter: AdapterOptions {
-            id: "id".to_owned(),
-            multi: Multi::All(false),
+/// How the `messages` part is set up; [`MessagesOptions::default`] is the default app's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessagesOptions {
+    /// The service path (default `messages`).
+    pub path: String,
+    /// Pagination of `find` (default `{default: 10, max: 50}`; `None` turns it off).
+    pub paginate: Option<Paginate>,
+    /// The longest `text`, in UTF-16 code units (default [`MAX_TEXT`]).
+    pub max_text: usize,
+    /// The custom methods `join` and `leave`, moving the calling connection in and out of
+    /// `room/<roomId>` (default on).
+    pub rooms: bool,
+    /// Custom events the service publishes (Feathers' `events`), e.g. `typing` emitted by a
+    /// custom method of yours (default none).
+    pub events: Vec<String>,
+}
+
+impl Default for MessagesOptions {
+    fn default() -> Self {
+        MessagesOptions {
+            path: "messages".to_owned(),
             paginate: Some(Paginate {
                 default: Some(10),
                 max: Some(50),
             }),
-        },
-        start_id: 1,
-        schema,
-        unique: Vec::new(),
+            max_text: MAX_TEXT,
+            rooms: true,
+            events: Vec::new(),
+        }
     }
 }
 
-/// Every externally callable method: the standard ones and `join`/`leave`.
-pub fn methods() -> Vec<String> {
-    STANDARD_METHODS
-        .iter()
-        .chain(CUSTOM_METHODS.iter())
-        .map(|m| (*m).to_owned())
-        .collect()
-}
-
-/// The store plus `join` and `leave`.
-pub struct Messages {
-    store: Arc<dyn Service>,
-    channels: Channels,
-}
-
-impl Messages {
-    /// `messages` on `store`, joining rooms in `channels`.
-    pub fn new(store: Arc<dyn Service>, channels: Channels) -> Self {
-        Messages { store, channels }
+impl MessagesOptions {
+    /// Sets the pagination (`None`: off).
+    pub fn paginate(mut self, paginate: Option<Paginate>) -> Self {
+        self.paginate = paginate;
+        self
     }
+
+    /// Sets the longest `text`.
+    pub fn max_text(mut self, max_text: usize) -> Self {
+        self.max_text = max_text;
+        self
+    }
+
+    /// Sets the custom events.
+    pub fn events<S: Into<String>>(mut self, events: impl IntoIterator<Item = S>) -> Self {
+        self.events = events.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Turns `join`/`leave` on or off.
+    pub fn rooms(mut self, rooms: bool) -> Self {
+        self.rooms = rooms;
+        self
+    }
+
+    /// The store spec of `messages`.
+    pub fn spec(&self) -> StoreSpec {
+        let schema = [
+            ("text", FieldType::String),
+            ("roomId", FieldType::String),
+            ("userId", FieldType::Integer),
+            ("createdAt", FieldType::Integer),
+        ]
+        .into_iter()
+        .map(|(name, ty)| (name.to_owned(), ty))
+        .collect();
+        StoreSpec {
+            path: self.path.clone(),
+            adapter: AdapterOptions {
+                id: "id".to_owned(),
+                multi: Multi::All(false),
+                paginate: self.paginate,
+            },
+            start_id: 1,
+            schema,
+            unique: Vec::new(),
+        }
+    }
+}
+
+/// Registers `messages` on `app` (a store from `stores`), its hooks (`text` checked,
+/// `userId`/`createdAt` set by the server) and, with `options.rooms`, `join` and `leave`.
+/// Add your own hooks to the returned handle: they run after these.
+pub async fn install(
+    app: &App,
+    auth: &Authentication,
+    options: &MessagesOptions,
+    stores: &dyn StoreFactory,
+) -> Result<ServiceHandle> {
+    super::ensure_free(app, &options.path)?;
+    let store = stores.store(&options.spec()).await?;
+    let service_options = ServiceOptions {
+        events: options.events.clone(),
+        ..ServiceOptions::default()
+    };
+    let messages = app.use_arc_service(&options.path, store, service_options)?;
+    if options.rooms {
+        messages.method("join", |call: MethodCall| room_call(call, true))?;
+        messages.method("leave", |call: MethodCall| room_call(call, false))?;
+    }
+    messages.hooks(hooks(auth, options.max_text)?)?;
+    Ok(messages)
 }
 
 /// `room/<roomId>` as JavaScript's template literal writes it.
@@ -73,70 +131,37 @@ pub fn room_channel(room_id: &Value) -> String {
     format!("room/{}", to_string(room_id))
 }
 
-#[async_trait::async_trait]
-impl Service for Messages {
-    async fn find(&self, params: &Params) -> Result<Value> {
-        self.store.find(params).await
-    }
-    async fn get(&self, id: &Value, params: &Params) -> Result<Value> {
-        self.store.get(id, params).await
-    }
-    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        self.store.create(data, params).await
-    }
-    async fn update(&self, id: &Value, data: Value, params: &Params) -> Result<Value> {
-        self.store.update(id, data, params).await
-    }
-    async fn patch(&self, id: &Value, data: Value, params: &Params) -> Result<Value> {
-        self.store.patch(id, data, params).await
-    }
-    async fn remove(&self, id: &Value, params: &Params) -> Result<Value> {
-        self.store.remove(id, params).await
-    }
-    async fn call(&self, method: &str, data: Value, params: &Params) -> Result<Value> {
-        let joining = match method {
-            "join" => true,
-            "leave" => false,
-            other => {
-                return Err(Error::method_not_allowed(format!(
-                    "Method `{other}` is not supported by this endpoint."
-                )))
-            }
-        };
-        let Some(connection) = params.connection else {
-            return Err(Error::bad_request(format!(
-                "{method} needs a real-time connection"
-            )));
-        };
-        let room_id = match data.get("roomId") {
-            Some(id @ (Value::String(_) | Value::Number(_))) if !to_string(id).is_empty() => {
-                id.clone()
-            }
-            _ => return Err(Error::bad_request("roomId is required")),
-        };
-        let channel = self.channels.channel(&room_channel(&room_id));
-        if joining {
-            channel.join([connection]);
-            Ok(json!({"roomId": room_id, "joined": true}))
-        } else {
-            channel.leave([connection]);
-            Ok(json!({"roomId": room_id, "left": true}))
-        }
-    }
-    fn implemented_methods(&self) -> Vec<String> {
-        methods()
+/// `join` (`joining`) or `leave`: the calling connection in or out of `room/<roomId>`.
+async fn room_call(call: MethodCall, joining: bool) -> Result<Value> {
+    let Some(connection) = call.params.connection else {
+        return Err(Error::bad_request(format!(
+            "{} needs a real-time connection",
+            call.method
+        )));
+    };
+    let room_id = match call.data.get("roomId") {
+        Some(id @ (Value::String(_) | Value::Number(_))) if !to_string(id).is_empty() => id.clone(),
+        _ => return Err(Error::bad_request("roomId is required")),
+    };
+    let channel = call.app.channel(&room_channel(&room_id));
+    if joining {
+        channel.join([connection]);
+        Ok(json!({"roomId": room_id, "joined": true}))
+    } else {
+        channel.leave([connection]);
+        Ok(json!({"roomId": room_id, "left": true}))
     }
 }
 
-/// The hooks of `messages`.
-pub fn hooks(auth: &Authentication) -> Result<HookMap> {
+/// The hooks of `messages`: `text` of at most `max_text` UTF-16 units.
+pub fn hooks(auth: &Authentication, max_text: usize) -> Result<HookMap> {
     let entity = auth
         .config()
         .entity
         .clone()
         .unwrap_or_else(|| "user".to_owned());
     let jwt = auth.authenticate_hook(&["jwt"])?;
-    Ok(HookMap::new().before("create", prepare_create(jwt, entity)))
+    Ok(HookMap::new().before("create", prepare_create(jwt, entity, max_text)))
 }
 
 /// Milliseconds since the epoch (`Date.now()`).
@@ -148,7 +173,7 @@ fn now_ms() -> i64 {
 }
 
 /// Checks `text` and `roomId` of one new message.
-fn check(data: &Value) -> Result<()> {
+fn check(data: &Value, max_text: usize) -> Result<()> {
     let Value::Object(map) = data else {
         return Err(Error::bad_request("text is required"));
     };
@@ -157,7 +182,7 @@ fn check(data: &Value) -> Result<()> {
         Some(Value::String(text)) if text.is_empty() => {
             return Err(Error::bad_request("text is required"))
         }
-        Some(Value::String(text)) if text.encode_utf16().count() > MAX_TEXT => {
+        Some(Value::String(text)) if text.encode_utf16().count() > max_text => {
             return Err(Error::bad_request("text is too long"))
         }
         Some(Value::String(_)) => {}
@@ -173,7 +198,7 @@ fn check(data: &Value) -> Result<()> {
 /// anonymous: the service is public), the checks, then the stored message is `text`,
 /// `roomId`, and `userId` and `createdAt` set by the server; nothing else the client sends
 /// (an `id`, extra fields) is kept.
-fn prepare_create(jwt: Arc<AuthenticateHook>, entity: String) -> Arc<dyn Hook> {
+fn prepare_create(jwt: Arc<AuthenticateHook>, entity: String, max_text: usize) -> Arc<dyn Hook> {
     hook_fn(move |ctx| {
         let jwt = Arc::clone(&jwt);
         let entity = entity.clone();
@@ -191,7 +216,7 @@ fn prepare_create(jwt: Arc<AuthenticateHook>, entity: String) -> Arc<dyn Hook> {
                 .cloned();
             let created_at = now_ms();
             let stamp = |item: &mut Value| -> Result<()> {
-                check(item)?;
+                check(item, max_text)?;
                 if let Value::Object(map) = item {
                     // Only `text` and `roomId` come from the client (as in the reference):
                     // an extra field would make the text limit meaningless, and a client

@@ -14,7 +14,44 @@
 //! Authentication is roost-auth's: the `authentication` service (local + JWT), and
 //! [`SocketSessions`] for what a socket keeps after a login, its logout and its expiry.
 //! REST requests get `params.authentication` from their `Authorization` header through
-//! [`ChatApp::rest_params_hook`].
+//! the server ([`crate::ServerBuilder::authentication`]).
+//!
+//! # Parts
+//! [`install`] runs the whole app; an app of your own takes the parts it wants, each with
+//! its options, and adds hooks to the services they return (a part refuses a path that is
+//! already registered rather than replace a service and its hooks):
+//!
+//! ```
+//! use roost::chat::{self, MemoryStores, MessagesOptions, UsersOptions};
+//! use roost_core::hooks::{sync_hook, HookMap};
+//! use roost_core::service::Paginate;
+//! use roost_core::App;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = App::new();
+//! let mut auth = roost_auth::AuthConfig::default();
+//! auth.secret = "a secret of at least thirty-two bytes".into();
+//! let chat = chat::authentication(&app, auth)?;
+//! let paginated = Paginate { default: Some(20), max: Some(100) };
+//! chat::users::install(
+//!     &app,
+//!     chat.auth(),
+//!     &UsersOptions::default().paginate(Some(paginated)).default_roles(["member"]),
+//!     &MemoryStores,
+//! )
+//! .await?;
+//! let messages =
+//!     chat::messages::install(&app, chat.auth(), &MessagesOptions::default(), &MemoryStores)
+//!         .await?;
+//! // Runs after the part's own hooks.
+//! messages.hooks(HookMap::new().before("create", sync_hook(|_ctx| Ok(()))))?;
+//! chat::channel_rules(&app, chat.auth());
+//! chat::publish_rules(&app, &chat::PublishRules::default())?;
+//! // Serve it with roost::Server::builder().app(app).authentication(chat.auth().clone()).
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod channels;
 pub mod config;
@@ -24,17 +61,15 @@ pub mod store;
 pub mod users;
 
 pub use config::{AppConfig, SeedUser};
+pub use messages::MessagesOptions;
 pub use publish::{PublishRule, PublishRules};
-pub use store::{MemoryStores, StoreFactory, StoreSpec};
+pub use store::{MemoryStores, SharedMemoryStores, StoreFactory, StoreSpec};
+pub use users::UsersOptions;
 
 use crate::auth_config::{resolve_secret, SecretError};
-use messages::Messages;
 use roost_auth::{AuthConfig, AuthConfigError, Authentication, SocketSessions};
 use roost_core::params::PaginateOverride;
-use roost_core::{json, App, Map, Params, ServiceOptions, Value};
-use roost_transport::RequestParamsHook;
-use std::sync::Arc;
-use users::Users;
+use roost_core::{json, App, Map, Params, Value};
 
 /// Why the default app could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,31 +114,6 @@ impl ChatApp {
     pub fn sessions(&self) -> &SocketSessions {
         &self.sessions
     }
-
-    /// For the Socket.IO transport: the authentication `create` a handshake with an
-    /// `Authorization` header runs before the connection is accepted (`login` before
-    /// `connection`): the header parsed as REST parses it, against the mounted service.
-    pub fn socketio_handshake_auth(&self) -> roost_transport::HandshakeAuth {
-        let auth = self.auth.clone();
-        Arc::new(
-            move |headers: &roost_core::Map<String, roost_core::Value>| {
-                let path = auth.path()?.to_owned();
-                let data = auth.parse_headers(headers)?;
-                Some((path, data))
-            },
-        )
-    }
-
-    /// For the REST transport: puts the `Authorization` header, parsed with the parse
-    /// strategies, into `params.authentication` (docs/feathers-semantics.md §E15). Never fails a request.
-    pub fn rest_params_hook(&self) -> RequestParamsHook {
-        let auth = self.auth.clone();
-        Arc::new(move |params: &mut Params| {
-            if params.authentication.is_none() {
-                params.authentication = auth.parse_headers(&params.headers);
-            }
-        })
-    }
 }
 
 /// Installs the default app on `app` when `[app] enabled`, on memory stores, with the
@@ -122,10 +132,46 @@ pub async fn install(
         .map(Some)
 }
 
+/// The authentication part: [`Authentication`] with `config` (secret set) and the default
+/// strategies (`local`, `jwt`), its service mounted at `authentication`, and the socket
+/// sessions (a socket login's expiry and logout). The users service it names
+/// (`config.service`) comes next: [`users::install`].
+pub fn authentication(app: &App, config: AuthConfig) -> Result<ChatApp, ChatError> {
+    let auth = Authentication::new(app, config)?;
+    ensure_free(app, "authentication")?;
+    auth.mount("authentication")?;
+    let sessions = SocketSessions::install(&auth);
+    Ok(ChatApp { auth, sessions })
+}
+
+/// The channel rules part: every connection joins `anonymous`; a socket login moves it to
+/// `authenticated`, `user/<id>`, `role/<r>` and `permission/<p>` ([`channels`]).
+pub fn channel_rules(app: &App, auth: &Authentication) {
+    channels::install(app, auth);
+}
+
+/// The publishing part: `rules` (a preset or a list, [`publish`]) as the app's publisher.
+pub fn publish_rules(app: &App, rules: &PublishRules) -> Result<(), ChatError> {
+    rules.compile().map_err(ChatError::Config)?.install(app);
+    Ok(())
+}
+
+/// A part refuses a path that is already registered: registering it again would replace
+/// the service and silently drop the hooks of the one before.
+pub(crate) fn ensure_free(app: &App, path: &str) -> roost_core::Result<()> {
+    if app.service(path).is_ok() {
+        return Err(roost_core::Error::general(format!(
+            "'{path}' is already registered: the chat part would replace it and drop its \
+             hooks; add hooks to the part's service instead, or register yours elsewhere"
+        )));
+    }
+    Ok(())
+}
+
 /// Installs the default app with an explicit auth configuration (secret set) and store
-/// factory: registers `users` (at `auth.service`), `authentication` and `messages`, the
-/// channel listeners and publishing rules, starts the socket sessions, then creates the
-/// missing seed users. Call inside the runtime.
+/// factory, part by part: [`authentication`], [`users::install`], [`messages::install`],
+/// [`channel_rules`], [`publish_rules`], then creates the missing seed users. Call inside
+/// the runtime.
 pub async fn install_with(
     app: &App,
     config: &AppConfig,
@@ -133,50 +179,44 @@ pub async fn install_with(
     stores: &dyn StoreFactory,
 ) -> Result<ChatApp, ChatError> {
     config.validate().map_err(ChatError::Config)?;
-    let rules = config.publish_rules.compile().map_err(ChatError::Config)?;
-    let auth = Authentication::new(app, auth)?;
-    let users_path = auth.config().service.clone();
+    let chat = authentication(app, auth)?;
+    let auth = chat.auth();
+    let users_options = UsersOptions::default().admin_role(config.admin_role.clone());
+    users::install(app, auth, &users_options, stores).await?;
+    messages::install(app, auth, &MessagesOptions::default(), stores).await?;
+    channel_rules(app, auth);
+    publish_rules(app, &config.publish_rules)?;
     let local = &auth.config().local;
-    let email_field = local.entity_username_field().to_owned();
-    let spec = users::spec(&users_path, &email_field, local.entity_password_field());
-    let store = stores.store(&spec).await?;
-    let users = app.use_service(
-        &users_path,
-        Users::new(store, &spec.adapter.id, &email_field),
-        ServiceOptions::default(),
-    )?;
-    users.hooks(users::hooks(&auth, &config.admin_role)?)?;
-    auth.mount("authentication")?;
-
-    let store = stores.store(&messages::spec()).await?;
-    let messages = app.use_service(
-        "messages",
-        Messages::new(store, app.channels().clone()),
-        ServiceOptions {
-            methods: Some(messages::methods()),
-            ..ServiceOptions::default()
-        },
-    )?;
-    messages.hooks(messages::hooks(&auth)?)?;
-
-    channels::install(app, &auth);
-    rules.install(app);
-    let sessions = SocketSessions::install(&auth);
-    let password_field = local.entity_password_field().to_owned();
     seed(
         app,
-        &users_path,
-        [&email_field, &password_field],
+        &auth.config().service,
+        [local.entity_username_field(), local.entity_password_field()],
         &config.seed_users,
     )
     .await?;
     tracing::info!(
-        users = %users_path,
+        users = %auth.config().service,
         publish_rules = ?config.publish_rules,
         strategies = ?auth.config().auth_strategies,
         "default chat app ready"
     );
-    Ok(ChatApp { auth, sessions })
+    Ok(chat)
+}
+
+/// Creates each of `seeds` whose email no user has yet (`[[app.seed_users]]`).
+pub async fn seed_users(
+    app: &App,
+    auth: &Authentication,
+    seeds: &[SeedUser],
+) -> Result<(), ChatError> {
+    let local = &auth.config().local;
+    seed(
+        app,
+        &auth.config().service,
+        [local.entity_username_field(), local.entity_password_field()],
+        seeds,
+    )
+    .await
 }
 
 /// Creates each seed user whose email no user has yet.

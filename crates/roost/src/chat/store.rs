@@ -6,7 +6,8 @@ use roost_core::memory::{MemoryOptions, MemoryService};
 use roost_core::schema::Schema;
 use roost_core::service::AdapterOptions;
 use roost_core::{Result, Service};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What a store for one of the default app's services must provide.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,39 @@ impl StoreFactory for MemoryStores {
             start_id: spec.start_id,
             ..MemoryOptions::default()
         })))
+    }
+}
+
+/// Memory stores that stay reachable by path after the parts registered them, so that
+/// server code (a fixtures service, a test) can [`MemoryService::reset`] them. Cheap to
+/// clone: clones share the stores.
+#[derive(Debug, Clone, Default)]
+pub struct SharedMemoryStores(Arc<Mutex<BTreeMap<String, Arc<MemoryService>>>>);
+
+impl SharedMemoryStores {
+    /// The store made for `path`, if one was.
+    pub fn get(&self, path: &str) -> Option<Arc<MemoryService>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl StoreFactory for SharedMemoryStores {
+    async fn store(&self, spec: &StoreSpec) -> Result<Arc<dyn Service>> {
+        let store = Arc::new(MemoryService::with_options(MemoryOptions {
+            adapter: spec.adapter.clone(),
+            start_id: spec.start_id,
+            ..MemoryOptions::default()
+        }));
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(spec.path.clone(), Arc::clone(&store));
+        Ok(store)
     }
 }
 

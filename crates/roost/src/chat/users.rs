@@ -1,15 +1,18 @@
 //! `users` (CHAT-APP.md): public signup, bcrypt-hashed passwords that are never returned,
 //! unique emails (409), JWT for everything else, and only yourself unless admin (403).
 
-use super::store::StoreSpec;
+use super::store::{StoreFactory, StoreSpec};
 use roost_auth::{protect, Authentication};
 use roost_core::hooks::{hook_fn, sync_hook, Hook, HookMap, ALL};
 use roost_core::js::to_string;
 use roost_core::params::PaginateOverride;
 use roost_core::schema::FieldType;
-use roost_core::service::{AdapterOptions, Multi};
+use roost_core::service::{AdapterOptions, Multi, Paginate};
 use roost_core::transaction::TransactionHandle;
-use roost_core::{json, Error, HookContext, Map, Params, Result, Service, Value};
+use roost_core::{
+    json, App, Error, HookContext, Map, Params, Result, Service, ServiceHandle, ServiceOptions,
+    Value,
+};
 use std::sync::Arc;
 
 /// Fields only seed users and admins may set.
@@ -18,7 +21,81 @@ const PRIVILEGED: [&str; 2] = ["roles", "permissions"];
 /// The message of a change to someone else's user.
 pub const NOT_YOURSELF: &str = "You can only change your own user";
 
-/// The store spec of `users` at `path`.
+/// How the `users` part is set up; [`UsersOptions::default`] is the default app's. The path
+/// and the email and password fields are the authentication's (`[auth] service`,
+/// `local.username_field`, `local.password_field`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UsersOptions {
+    /// Pagination of `find` (default off, as the default app).
+    pub paginate: Option<Paginate>,
+    /// The roles a new user gets when the create does not set any (external creates never
+    /// do: clients cannot set roles). Default none.
+    pub default_roles: Vec<String>,
+    /// The role that may change other users (default `admin`).
+    pub admin_role: String,
+}
+
+impl Default for UsersOptions {
+    fn default() -> Self {
+        UsersOptions {
+            paginate: None,
+            default_roles: Vec::new(),
+            admin_role: "admin".to_owned(),
+        }
+    }
+}
+
+impl UsersOptions {
+    /// Sets the pagination (`None`: off).
+    pub fn paginate(mut self, paginate: Option<Paginate>) -> Self {
+        self.paginate = paginate;
+        self
+    }
+
+    /// Sets the roles of a new user.
+    pub fn default_roles<S: Into<String>>(mut self, roles: impl IntoIterator<Item = S>) -> Self {
+        self.default_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the role that may change other users.
+    pub fn admin_role(mut self, role: impl Into<String>) -> Self {
+        self.admin_role = role.into();
+        self
+    }
+}
+
+/// Registers `users` on `app` at the authentication's entity service (`users`): a store from
+/// `stores` behind the unique-email rule, with its hooks (signup open, JWT for the rest,
+/// passwords hashed and never returned, only yourself unless admin, default roles). Add your
+/// own hooks to the returned handle: they run after these.
+pub async fn install(
+    app: &App,
+    auth: &Authentication,
+    options: &UsersOptions,
+    stores: &dyn StoreFactory,
+) -> Result<ServiceHandle> {
+    if options.admin_role.is_empty() {
+        return Err(Error::general("the admin role must not be empty"));
+    }
+    let path = auth.config().service.clone();
+    super::ensure_free(app, &path)?;
+    let local = &auth.config().local;
+    let email_field = local.entity_username_field().to_owned();
+    let mut spec = spec(&path, &email_field, local.entity_password_field());
+    spec.adapter.paginate = options.paginate;
+    let store = stores.store(&spec).await?;
+    let users = app.use_service(
+        &path,
+        Users::new(store, &spec.adapter.id, &email_field),
+        ServiceOptions::default(),
+    )?;
+    users.hooks(hooks(auth, options)?)?;
+    Ok(users)
+}
+
+/// The store spec of `users` at `path` (without pagination).
 pub fn spec(path: &str, email_field: &str, password_field: &str) -> StoreSpec {
     let schema = [
         (email_field.to_owned(), FieldType::String),
@@ -172,12 +249,16 @@ pub fn has_role(user: &Value, role: &str) -> bool {
 }
 
 /// The hooks of `users`.
-pub fn hooks(auth: &Authentication, admin_role: &str) -> Result<HookMap> {
+pub fn hooks(auth: &Authentication, options: &UsersOptions) -> Result<HookMap> {
+    let admin_role = options.admin_role.as_str();
     let config = auth.config();
     let entity = config.entity.clone().unwrap_or_else(|| "user".to_owned());
     let password = config.local.entity_password_field().to_owned();
     let jwt = auth.authenticate_hook(&["jwt"])?;
     let mut map = HookMap::new().before("create", drop_privileged_on_signup());
+    if !options.default_roles.is_empty() {
+        map = map.before("create", default_roles(options.default_roles.clone()));
+    }
     for method in ["find", "get", "update", "patch", "remove"] {
         map = map.around(method, jwt.clone());
     }
@@ -219,6 +300,25 @@ fn drop_privileged_on_signup() -> Arc<dyn Hook> {
             if let Some(data) = ctx.data.as_mut() {
                 strip_fields(data, &[PRIVILEGED[0], PRIVILEGED[1], "id"]);
             }
+        }
+        Ok(())
+    })
+}
+
+/// A new user without `roles` gets `roles`.
+fn default_roles(roles: Vec<String>) -> Arc<dyn Hook> {
+    sync_hook(move |ctx| {
+        let give = |item: &mut Value| {
+            if let Value::Object(map) = item {
+                if !map.contains_key("roles") {
+                    map.insert("roles".to_owned(), json!(roles));
+                }
+            }
+        };
+        match ctx.data.as_mut() {
+            Some(Value::Array(items)) => items.iter_mut().for_each(give),
+            Some(item) => give(item),
+            None => {}
         }
         Ok(())
     })
