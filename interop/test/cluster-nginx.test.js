@@ -143,7 +143,9 @@ describeNginx('nginx (deploy/nginx/roost-cluster.conf) in front of three Roost n
     await until(() => upgraded.socket.io.engine.transport.name === 'websocket', WAIT_MS, 'the websocket upgrade through nginx')
     const member = await primusOn(2, 1)
     const members = [sender, polling, upgraded, member]
-    for (const c of members) await c.app.service('messages').join({ roomId: 'nginx' })
+    // A room of this run only (the database may hold other runs' messages).
+    const roomId = `nginx-${process.pid}-${Date.now()}`
+    for (const c of members) await c.app.service('messages').join({ roomId })
 
     // Each node holds what we meant it to (its own metrics), so crossing nodes is real.
     const scrape = async (i) => (await fetch(`${nodes[i].url}/metrics`)).text()
@@ -154,8 +156,8 @@ describeNginx('nginx (deploy/nginx/roost-cluster.conf) in front of three Roost n
 
     // A marker after each message: once it is in, a duplicate would have come before it.
     const say = async (client, text) => {
-      await client.app.service('messages').create({ text, roomId: 'nginx' })
-      await client.app.service('messages').create({ text: `${text} marker`, roomId: 'nginx' })
+      await client.app.service('messages').create({ text, roomId })
+      await client.app.service('messages').create({ text: `${text} marker`, roomId })
       for (const c of members) {
         await until(() => c.texts.includes(`${text} marker`), WAIT_MS, `"${text} marker" on ${c.kind}`)
         assert.strictEqual(count(c.texts, text), 1, `${c.kind}: ${c.texts}`)
@@ -168,7 +170,7 @@ describeNginx('nginx (deploy/nginx/roost-cluster.conf) in front of three Roost n
     const rest = track(restChatClient(nginx.URL))
     await rest.app.authenticate(local(BOB))
     await say(rest, 'over REST')
-    const page = await rest.app.service('messages').find({ query: { roomId: 'nginx', $limit: 50 } })
+    const page = await rest.app.service('messages').find({ query: { roomId, $limit: 50 } })
     assert.strictEqual(page.total, 8, JSON.stringify(page))
     assert.deepStrictEqual(anonymous.texts, [])
 
