@@ -85,9 +85,9 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
     for url in "$ROOST_TEST_POSTGRES_URL" "$ROOST_TEST_MYSQL_URL"; do
       ROOST_STORAGE__URL="$url" interop/run.sh test/rest-adapter.test.js || exit 1
     done'
-  step "interop: three roost serve nodes on Redis and PostgreSQL with the official clients (cluster)"
+  step "interop: three roost serve nodes on Redis and PostgreSQL with the official clients (cluster), also behind nginx (installed when missing)"
   ROOST_BIN="$target_dir/debug/roost" scripts/services/with-databases.sh \
-    interop/run.sh test/cluster.test.js
+    interop/run.sh test/cluster.test.js test/cluster-nginx.test.js
 fi
 
 echo "test.sh: all tests passed" >&2

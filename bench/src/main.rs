@@ -61,6 +61,13 @@ struct Common {
     /// Runtime worker threads (default: the number of CPUs).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// `fanout` only: the publisher connects here instead of --server (another node of a
+    /// cluster: subscribers on --server, publisher on this one, events crossing Redis).
+    #[arg(long, global = true)]
+    publish_server: Option<SocketAddr>,
+    /// The publishing node's process id (with --publish-server): its CPU is reported too.
+    #[arg(long, global = true)]
+    publish_server_pid: Option<u32>,
     #[command(flatten)]
     auth: auth::AuthArgs,
 }
@@ -118,12 +125,30 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
         server: procstat::Server::new(common.server_pid),
         credential,
     });
+    // The publisher's node: another one when --publish-server names it (it gets its own
+    // login: the nodes may keep users in separate stores).
+    let publish_env = match common.publish_server {
+        Some(addr) if addr != common.server => {
+            let target = Target::new(addr, common.sources).map_err(|e| e.to_string())?;
+            let credential = common
+                .auth
+                .prepare(&target)
+                .await
+                .map_err(|e| format!("login on the publishing node: {e}"))?;
+            Arc::new(Env {
+                target,
+                server: procstat::Server::new(common.publish_server_pid),
+                credential,
+            })
+        }
+        _ => env.clone(),
+    };
     // The generator's own CPU, to tell when it rather than the server is the limit.
     let me = procstat::Server::new(Some(std::process::id()));
     let before = me.sample();
     let results = match command {
         Command::Connect(args) => connect::run(env, args).await,
-        Command::Fanout(args) => fanout::run(env, args).await?,
+        Command::Fanout(args) => fanout::run(env, publish_env, args).await?,
         Command::Rpc(args) => rpc::run(env, args).await.map_err(|e| e.to_string())?,
         Command::Churn(args) => churn::run(env, args).await?,
         Command::Report { .. } => Value::Null,

@@ -58,9 +58,10 @@ function restChatClient(url) {
  * socket is open: `{ kind: 'primus', app, primus, record, received, end() }`.
  * `messages` has the custom methods `join`/`leave`; services listen for the
  * four standard events. `received` = the JSON-parsed incoming frames.
+ * `options` go to the Primus client (connectPrimusClient).
  */
-async function primusChatClient(url) {
-  const primus = connectPrimusClient(url)
+async function primusChatClient(url, options = {}) {
+  const primus = connectPrimusClient(url, options)
   const record = recordSocket(primus)
   const opened = nextEvent(primus, 'open', OPEN_WAIT_MS)
   const app = feathers()

@@ -10,85 +10,17 @@
 // skipped otherwise, and against the reference server.
 
 const assert = require('node:assert')
-const { feathers, defaultServiceMethods } = require('@feathersjs/feathers')
-const socketioClient = require('@feathersjs/socketio-client')
-const authClient = require('@feathersjs/authentication-client')
-const io = require('socket.io-client')
 
-const { startChatServer, serverKind } = require('../lib/server')
-const { primusChatClient, ALICE, BOB, local } = require('../lib/chat-client')
-const { within, until } = require('../lib/wait')
+const { serverKind } = require('../lib/server')
+const { clusterEnv, startNode, primusClient, socketioClient, count } = require('../lib/cluster')
+const { ALICE, BOB, local } = require('../lib/chat-client')
+const { until } = require('../lib/wait')
 
-const REDIS = process.env.ROOST_TEST_REDIS_URL
-const PG = process.env.ROOST_TEST_POSTGRES_URL
 const WAIT_MS = 10000
-const describeCluster = serverKind() === 'roost' && REDIS && PG ? describe : describe.skip
+const describeCluster = serverKind() === 'roost' && clusterEnv() ? describe : describe.skip
 
-/** One node: the chat app with `[cluster]` set through the environment. */
-async function startNode(nodeId, prefix) {
-  const cluster = {
-    ROOST_CLUSTER__URL: REDIS,
-    ROOST_CLUSTER__KEY_PREFIX: prefix,
-    ROOST_CLUSTER__NODE_ID: nodeId,
-    ROOST_STORAGE__URL: PG
-  }
-  const saved = {}
-  for (const [key, value] of Object.entries(cluster)) {
-    saved[key] = process.env[key]
-    process.env[key] = value
-  }
-  let server
-  try {
-    // One secret for the whole cluster, as an operator sets it.
-    server = await startChatServer({ kind: 'roost', secret: 'cluster-interop-secret-0123456789abcdef' })
-  } finally {
-    for (const [key, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[key]
-      else process.env[key] = value
-    }
-  }
-  // Ready = storage and the cluster broker connected.
-  const start = Date.now()
-  for (;;) {
-    const res = await fetch(`${server.url}/readyz`).catch(() => null)
-    if (res && res.status === 200) break
-    if (Date.now() - start > WAIT_MS) throw new Error(`${nodeId}: /readyz never became ready`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return server
-}
-
-/** The texts of `messages created` events a client app receives. */
-function listen(app) {
-  const texts = []
-  app.service('messages').on('created', (message) => texts.push(message.text))
-  return texts
-}
-
-async function primus(url) {
-  const client = await primusChatClient(url)
-  return { ...client, texts: listen(client.app) }
-}
-
-async function socketio(url) {
-  const socket = io(url, { reconnection: false, transports: ['websocket'] })
-  await within(
-    new Promise((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('connect_error', reject)
-    }),
-    WAIT_MS,
-    'socket.io connect'
-  )
-  const app = feathers()
-  const connection = socketioClient(socket)
-  app.configure(connection)
-  app.use('messages', connection.service('messages'), { methods: [...defaultServiceMethods, 'join', 'leave'] })
-  app.configure(authClient({ storage: new authClient.MemoryStorage() }))
-  return { kind: 'socketio', app, texts: listen(app), end: () => socket.close() }
-}
-
-const count = (texts, text) => texts.filter((t) => t === text).length
+const primus = (url) => primusClient(url)
+const socketio = (url) => socketioClient(url, { transports: ['websocket'] })
 
 describeCluster('three Roost nodes on Redis: the official clients across nodes', function () {
   this.timeout(60000)

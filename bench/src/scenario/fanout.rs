@@ -63,7 +63,14 @@ impl FanoutArgs {
 }
 
 /// Runs the scenario; the results as one JSON object (a table of steps goes to stdout).
-pub(crate) async fn run(env: Arc<Env>, args: &FanoutArgs) -> Result<Value, String> {
+/// Subscribers connect to `env`'s server, the publisher to `publish`'s (the same one, or
+/// another node of a cluster; then its CPU per step is reported as `publisher_server_cores`).
+pub(crate) async fn run(
+    env: Arc<Env>,
+    publish: Arc<Env>,
+    args: &FanoutArgs,
+) -> Result<Value, String> {
+    let two_nodes = !Arc::ptr_eq(&env, &publish);
     let deliveries = Deliveries::new(args.rates.len());
     let mut fleet = open_many(
         &env,
@@ -75,7 +82,7 @@ pub(crate) async fn run(env: Arc<Env>, args: &FanoutArgs) -> Result<Value, Strin
     )
     .await;
     let setup_secs = fleet.elapsed.as_secs_f64().max(1e-9);
-    let mut publisher = Publisher::open(&env, args.subscribers + 1, &args.room, args.pad)
+    let mut publisher = Publisher::open(&publish, args.subscribers + 1, &args.room, args.pad)
         .await
         .map_err(|e| format!("publisher: {e}"))?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -104,6 +111,7 @@ pub(crate) async fn run(env: Arc<Env>, args: &FanoutArgs) -> Result<Value, Strin
     for (step, &rate) in args.rates.iter().enumerate() {
         let closed_before = deliveries.closed.load(Ordering::Relaxed);
         let before = env.server.sample();
+        let publisher_before = publish.server.sample();
         let started = Instant::now();
         let sent = publisher
             .run_step(step, rate, Duration::from_secs(args.step_secs))
@@ -128,6 +136,10 @@ pub(crate) async fn run(env: Arc<Env>, args: &FanoutArgs) -> Result<Value, Strin
         let cores = match (before, after) {
             (Some(b), Some(a)) => a.cores_since(&b),
             _ => f64::NAN,
+        };
+        let publisher_cores = match (publisher_before, publish.server.sample()) {
+            (Some(b), Some(a)) if two_nodes => Some(round3(a.cores_since(&b))),
+            _ => None,
         };
         let drain = acked_at.elapsed().as_secs_f64();
         // Everything arrived, nobody was closed, the publisher kept its rate…
@@ -167,6 +179,7 @@ pub(crate) async fn run(env: Arc<Env>, args: &FanoutArgs) -> Result<Value, Strin
                 "closed": closed_now - closed_before,
                 "deliveries_per_sec": round3(per_sec),
                 "server_cores": round3(cores),
+                "publisher_server_cores": publisher_cores,
                 "drain_secs": round3(drain),
                 "keeps_up": keeps_up,
                 "sustained": sustained,

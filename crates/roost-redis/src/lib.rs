@@ -74,6 +74,11 @@ pub struct RedisConfig {
     pub reconnect_max_ms: u64,
     /// Connect and command timeout, in milliseconds. Default 2,000.
     pub timeout_ms: u64,
+    /// Whether the node's readiness (`/readyz` of `roost serve`) requires this broker to be
+    /// connected. Default `true`. With `false` the `cluster` check still reports the broker's
+    /// state but never makes the node unready: a Redis outage reaches every node at once, and
+    /// each still serves its own clients. Read by the server, not by the broker.
+    pub ready_requires_broker: bool,
 }
 
 impl Default for RedisConfig {
@@ -91,6 +96,7 @@ impl Default for RedisConfig {
             reconnect_min_ms: 100,
             reconnect_max_ms: 5_000,
             timeout_ms: 2_000,
+            ready_requires_broker: true,
         }
     }
 }
@@ -151,6 +157,10 @@ mod tests {
         assert_eq!(config.mode, ClusterMode::FeathersSync);
         assert_eq!(config.serializer, Serializer::Flatted);
         assert_eq!(config.sync_key, "feathers-sync");
+        assert!(config.ready_requires_broker);
+        let relaxed: RedisConfig =
+            serde_json::from_str(r#"{"ready_requires_broker":false}"#).unwrap();
+        assert!(!relaxed.ready_requires_broker);
         assert!(serde_json::from_str::<RedisConfig>(r#"{"modes":"roost"}"#).is_err());
         assert!(RedisBroker::start(RedisConfig {
             url: "http://nope".into(),

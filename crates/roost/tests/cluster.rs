@@ -4,7 +4,8 @@
 //! all get `user/<id>` events, anonymous clients get nothing, and a node without a member of
 //! a room receives no envelope for it (its `/metrics` say so); a Socket.IO member gets the
 //! same events; a killed node's subscriptions leave Redis with it. Then Redis is stopped during
-//! traffic: local delivery goes on, `/readyz` is unready then ready, the loss is counted. And
+//! traffic: local delivery goes on, `/readyz` is unready then ready (a node with
+//! `ready_requires_broker = false` stays ready and reports `degraded`), the loss is counted. And
 //! two nodes in feathers-sync mode next to a Node pod with the real npm feathers-sync
 //! (needs `npm ci` in tools/cluster-vectors).
 //!
@@ -495,6 +496,15 @@ async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
     a.wait_ready(true).await;
     let b = Node::start(&format!("b{run}"), &redis.url, &prefix, &pg);
     b.wait_ready(true).await;
+    // `[cluster] ready_requires_broker = false`: reports the outage, stays ready.
+    let c = Node::start_with(
+        &format!("c{run}"),
+        &redis.url,
+        &prefix,
+        &pg,
+        &[("ROOST_CLUSTER__READY_REQUIRES_BROKER", "false")],
+    );
+    c.wait_ready(true).await;
     let mut sender = a.socket().await;
     let mut member_a = a.socket().await;
     let mut member_b = b.socket().await;
@@ -511,6 +521,19 @@ async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
     b.wait_ready(false).await;
     let (_, readyz) = a.get("/readyz").await;
     assert!(readyz.contains("cluster"), "{readyz}");
+    let start = Instant::now();
+    loop {
+        let (status, readyz) = c.get("/readyz").await;
+        assert_eq!(status, 200, "ready_requires_broker = false: {readyz}");
+        if readyz.contains("\"degraded\":\"cluster: cluster broker") {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "c never reported the outage: {readyz}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_, metrics) = a.get("/metrics").await;
     assert!(
         metrics.contains("roost_cluster_state{state=\"disconnected\"} 1")
@@ -528,6 +551,14 @@ async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
     redis.run("resume");
     a.wait_ready(true).await;
     b.wait_ready(true).await;
+    let start = Instant::now();
+    while c.get("/readyz").await.1.contains("degraded") {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "c never reported the broker back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     sender.say("after", Some("r1")).await;
     let texts = member_b.until("after").await;
     assert_eq!(

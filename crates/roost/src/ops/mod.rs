@@ -52,7 +52,11 @@ impl Ops {
     ) -> Result<Ops, String> {
         let mut checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(StorageCheck(storage))];
         if let Some(broker) = app.broker() {
-            checks.push(Arc::new(BrokerCheck(broker)));
+            let required = config
+                .cluster
+                .as_ref()
+                .is_none_or(|cluster| cluster.ready_requires_broker);
+            checks.push(Arc::new(BrokerCheck::new(broker, required)));
         }
         let observability = Observability::new();
         observability.time_calls(app);

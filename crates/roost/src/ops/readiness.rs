@@ -16,6 +16,11 @@ pub trait ReadinessCheck: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// `Ok` when the dependency answers; the error says why not (no secrets).
     async fn check(&self) -> Result<(), String>;
+    /// Whether a failure makes the node unready (default). A check that is not required
+    /// still reports its failure, under `checks` and `degraded`.
+    fn required(&self) -> bool {
+        true
+    }
 }
 
 /// The readiness state of one server. Cheap to clone.
@@ -94,28 +99,34 @@ impl Readiness {
                     Ok(result) => result,
                     Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
                 };
-                (check.name(), result)
+                (check.name(), check.required(), result)
             }
         }))
         .await;
         let mut checks = Map::new();
         let mut reasons = Vec::new();
-        for (name, result) in results {
+        let mut degraded = Vec::new();
+        for (name, required, result) in results {
             match result {
                 Ok(()) => {
                     checks.insert(name.to_owned(), json!("ok"));
                 }
                 Err(why) => {
-                    reasons.push(format!("{name}: {why}"));
+                    if required {
+                        reasons.push(format!("{name}: {why}"));
+                    } else {
+                        degraded.push(format!("{name}: {why}"));
+                    }
                     checks.insert(name.to_owned(), json!(why));
                 }
             }
         }
         if reasons.is_empty() {
-            Report {
-                ready: true,
-                body: json!({"status": "ready", "checks": checks}),
+            let mut body = json!({"status": "ready", "checks": checks});
+            if !degraded.is_empty() {
+                body["degraded"] = json!(degraded.join("; "));
             }
+            Report { ready: true, body }
         } else {
             Report {
                 ready: false,
@@ -147,12 +158,24 @@ impl ReadinessCheck for StorageCheck {
 
 /// The cluster broker is connected (`[cluster]`): a node that cannot reach Redis still
 /// serves its own connections, but a balancer should prefer nodes that reach the others.
-pub struct BrokerCheck(pub Arc<dyn roost_core::broker::Broker>);
+/// Not required (`[cluster] ready_requires_broker = false`): reported, never unready.
+pub struct BrokerCheck {
+    broker: Arc<dyn roost_core::broker::Broker>,
+    required: bool,
+}
+
+impl BrokerCheck {
+    /// A check of `broker`'s state; `required` as `[cluster] ready_requires_broker`.
+    pub fn new(broker: Arc<dyn roost_core::broker::Broker>, required: bool) -> BrokerCheck {
+        BrokerCheck { broker, required }
+    }
+}
 
 impl std::fmt::Debug for BrokerCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("BrokerCheck")
-            .field(&self.0.node_id().as_str())
+        f.debug_struct("BrokerCheck")
+            .field("node", &self.broker.node_id().as_str())
+            .field("required", &self.required)
             .finish()
     }
 }
@@ -163,8 +186,12 @@ impl ReadinessCheck for BrokerCheck {
         "cluster"
     }
 
+    fn required(&self) -> bool {
+        self.required
+    }
+
     async fn check(&self) -> Result<(), String> {
-        let state = self.0.state();
+        let state = self.broker.state();
         if state.is_ready() {
             Ok(())
         } else {
@@ -199,6 +226,65 @@ mod tests {
         async fn check(&self) -> Result<(), String> {
             std::future::pending().await
         }
+    }
+
+    struct Optional(Result<(), String>);
+
+    #[async_trait]
+    impl ReadinessCheck for Optional {
+        fn name(&self) -> &'static str {
+            "cluster"
+        }
+        fn required(&self) -> bool {
+            false
+        }
+        async fn check(&self) -> Result<(), String> {
+            self.0.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_check_that_is_not_required_reports_without_making_the_node_unready() {
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(Fixed(Ok(()))),
+            Arc::new(Optional(Err("cluster broker disconnected".into()))),
+        ];
+        let report = Readiness::new(checks, Duration::from_secs(1))
+            .report()
+            .await;
+        assert!(report.ready, "{}", report.body);
+        assert_eq!(report.body["status"], "ready");
+        assert_eq!(
+            report.body["checks"]["cluster"],
+            "cluster broker disconnected"
+        );
+        assert_eq!(
+            report.body["degraded"],
+            "cluster: cluster broker disconnected"
+        );
+
+        // A required failure still wins, and names only itself as the reason.
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(Fixed(Err("connection refused".into()))),
+            Arc::new(Optional(Err("cluster broker disconnected".into()))),
+        ];
+        let report = Readiness::new(checks, Duration::from_secs(1))
+            .report()
+            .await;
+        assert!(!report.ready);
+        assert_eq!(report.body["reason"], "broker: connection refused");
+        assert_eq!(
+            report.body["checks"]["cluster"],
+            "cluster broker disconnected"
+        );
+
+        // Connected again: no `degraded`.
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![Arc::new(Optional(Ok(())))];
+        let report = Readiness::new(checks, Duration::from_secs(1))
+            .report()
+            .await;
+        assert!(report.ready);
+        assert!(report.body.get("degraded").is_none(), "{}", report.body);
     }
 
     #[tokio::test]
