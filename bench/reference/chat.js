@@ -101,7 +101,7 @@ async function main() {
     stopping = true
     console.log(`reference chat server: ${signal}, shutting down`)
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref()
-    app.primus.forEach((spark) => spark.end(undefined, { reconnect: true }))
+    if (app.primus) app.primus.forEach((spark) => spark.end(undefined, { reconnect: true }))
     server.closeIdleConnections()
     app.teardown().then(
       () => process.exit(0),
