@@ -293,8 +293,9 @@ async fn upstream_events_cross_nodes_once_unless_the_bus_is_the_upstreams() {
     let on_c = ConnectionId::next();
     c.channels().connect(on_c);
     c.channel("rooms/1").join([on_c]);
-    let n = c.deliver_upstream_event("messages", "created", message.clone(), c.channel("rooms/1"));
+    let n = c.deliver_upstream_event("messages", "created", message, c.channel("rooms/1"));
     assert_eq!(n, 1);
+    assert_eq!(sink.take().len(), 1, "delivered here");
     assert_eq!(
         broker.stats().published,
         0,
