@@ -50,6 +50,8 @@ if [ -n "$GW_PIN" ]; then
 fi
 
 mkdir -p "$GW_OUT"
+# 10,000 sockets in one Node process need more than the usual 1,024 descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "${GW_NO_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
   cargo build --release -p roost-bench -p roost --bins
