@@ -193,6 +193,36 @@ describeRedis('gateway across a native cluster: plugin events reach every node o
   })
 })
 
+describeRedis('zero-SDK gateway across a native cluster: forwarded writes reach publish_channel on every node once', function () {
+  this.timeout(90000)
+  const pairs = []
+  const clients = []
+  before(async function () {
+    const cluster = { mode: 'roost', prefix: unique() }
+    for (const id of ['a', 'b']) pairs.push(await startPair('gateway-rest', `rest-${id}-${process.pid}`, cluster))
+  })
+  after(async function () {
+    for (const c of clients) c.end()
+    for (const p of pairs) await p.stop()
+  })
+
+  it('a write through node A reaches logged-in sockets on A and B once, anonymous ones nowhere', async function () {
+    const aliceA = await primus(pairs[0].url)
+    const bobB = await socketio(pairs[1].url)
+    const anonymousB = await primus(pairs[1].url)
+    clients.push(aliceA, bobB, anonymousB)
+    await aliceA.app.authenticate(local(ALICE))
+    await bobB.app.authenticate(local(BOB))
+    await aliceA.app.service('messages').create({ text: 'rest cross' })
+    await aliceA.app.service('messages').create({ text: 'rest marker' })
+    for (const c of [aliceA, bobB]) {
+      await until(() => c.texts.includes('rest marker'), WAIT_MS, `the marker at ${c.kind}`)
+      assert.strictEqual(count(c.texts, 'rest cross'), 1, `${c.kind}: ${c.texts}`)
+    }
+    assert.deepStrictEqual(anonymousB.texts, [])
+  })
+})
+
 describeRedis('gateway on a feathers-sync bus shared with the app (plugin)', function () {
   this.timeout(90000)
   const pairs = []
