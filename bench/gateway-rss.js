@@ -10,6 +10,7 @@
 //   node bench/gateway-rss.js [clients=2000]
 //   ROOST_BIN=target/release/roost node bench/gateway-rss.js 10000
 //
+// The release-build comparison with call and event p99 is bench/gateway.sh (roost-bench).
 // Needs interop/node_modules and bench/reference/node_modules (interop/run.sh installs
 // both) and a roost binary (default target/debug/roost). Figures go to BENCHMARKS.md by
 // hand; nothing here asserts anything.

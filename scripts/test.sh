@@ -87,7 +87,7 @@ if [[ -z "${SKIP_INTEROP:-}" ]]; then
     done'
   step "interop: three roost serve nodes on Redis and PostgreSQL with the official clients (cluster), also behind nginx (installed when missing)"
   ROOST_BIN="$target_dir/debug/roost" scripts/services/with-databases.sh \
-    interop/run.sh test/cluster.test.js test/cluster-nginx.test.js
+    interop/run.sh test/cluster.test.js test/cluster-nginx.test.js test/gateway-cluster.test.js
 fi
 
 echo "test.sh: all tests passed" >&2

@@ -227,7 +227,11 @@ async function seedUsers(app, seed = []) {
  */
 function createChatApp({ pingInterval = 10000, expiresIn = '1d', publishRules = 'default', secret } = {}) {
   if (!secret) throw new Error('createChatApp needs a secret')
-  const app = koa(feathers())
+  // CHAT_HTTP=express: the same app on @feathersjs/express as a generated Express app has it
+  // (REST + Socket.IO, notFound and errorHandler last); the gateway tests run the plugin's
+  // Express branch with it.
+  const useExpress = process.env.CHAT_HTTP === 'express'
+  const app = useExpress ? require('@feathersjs/express')(feathers()) : koa(feathers())
 
   app.set('authentication', {
     entity: 'user',
@@ -243,13 +247,26 @@ function createChatApp({ pingInterval = 10000, expiresIn = '1d', publishRules = 
     local: { usernameField: 'email', passwordField: 'password' }
   })
 
-  app.use(healthz())
-  app.use(errorHandler())
-  app.use(bodyParser())
-  app.configure(rest())
-  app.configure(primus({ transformer: 'websockets', pingInterval }))
+  if (useExpress) {
+    const express = require('@feathersjs/express')
+    app.get('/healthz', (_req, res) => res.json({ status: 'ok' }))
+    app.use(express.json())
+    app.use(express.urlencoded({ extended: true }))
+    app.configure(express.rest())
+  } else {
+    app.use(healthz())
+    app.use(errorHandler())
+    app.use(bodyParser())
+    app.configure(rest())
+    app.configure(primus({ transformer: 'websockets', pingInterval }))
+  }
   // Socket.IO on the same port (docs/protocol.md §13), as Roost serves it.
   app.configure(socketio())
+  // Several app processes share their events over Redis (feathers-sync) only when asked;
+  // before the services, whose events it takes over.
+  if (process.env.FEATHERS_SYNC_URL) {
+    app.configure(require('feathers-sync')({ uri: process.env.FEATHERS_SYNC_URL, key: process.env.FEATHERS_SYNC_KEY || 'feathers-sync' }))
+  }
   app.configure(usersService)
   app.configure(messagesService)
   app.configure(authentication)
@@ -257,6 +274,11 @@ function createChatApp({ pingInterval = 10000, expiresIn = '1d', publishRules = 
   // Behind Roost in gateway mode (docs/gateway.md) only when asked: the one line an app adds.
   if (process.env.ROOST_GATEWAY_URL) {
     app.configure(require('../../gateway/feathers-roost').roost({ url: process.env.ROOST_GATEWAY_URL, secret: process.env.ROOST_GATEWAY_SECRET }))
+  }
+  if (useExpress) {
+    const express = require('@feathersjs/express')
+    app.use(express.notFound())
+    app.use(express.errorHandler({ logger: false }))
   }
 
   return app

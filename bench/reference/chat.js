@@ -8,6 +8,10 @@
 // `--seed`: a JSON array of users `{email, password, roles, permissions}`,
 // created at start when their email does not exist. `--expires-in`: the JWT
 // lifetime in jsonwebtoken syntax ('2s', '1d'; digits alone = seconds).
+// Environment: ROOST_GATEWAY_URL/ROOST_GATEWAY_SECRET put the app behind Roost (the
+// feathers-roost plugin); FEATHERS_SYNC_URL (and FEATHERS_SYNC_KEY) share its events with other
+// processes over Redis (feathers-sync); CHAT_HTTP=express builds it on @feathersjs/express
+// (REST + Socket.IO, no Primus) instead of Koa. docs/gateway.md.
 // GET /healthz → 200. SIGTERM/SIGINT: every Primus connection is ended the way a
 // dying process ends it (no `primus::server::close`), teardown, exit 0.
 
@@ -101,7 +105,7 @@ async function main() {
     stopping = true
     console.log(`reference chat server: ${signal}, shutting down`)
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref()
-    app.primus.forEach((spark) => spark.end(undefined, { reconnect: true }))
+    if (app.primus) app.primus.forEach((spark) => spark.end(undefined, { reconnect: true }))
     server.closeIdleConnections()
     app.teardown().then(
       () => process.exit(0),

@@ -127,6 +127,26 @@ function roost(options = {}) {
       if (this[NAME] !== undefined) channel[NAME] = this[NAME]
       return channel
     }
+    // transport-commons emits `publish` only when the chosen channels have connections
+    // here. A named channel is also Roost's: its members may be connections this app has no
+    // proxy for (another Roost node's, in a cluster; connections that never called yet), so
+    // a publish target naming a channel counts as non-empty and its event goes to Roost.
+    // Only CombinedChannel (the publish target; never kept in app.channels, so its `empty`
+    // cleanup is untouched) is changed.
+    const probes = [`${probe}1`, `${probe}2`]
+    const Combined = Object.getPrototypeOf(channelOf.call(app, ...probes))
+    for (const name of probes) delete app[CHANNELS][name]
+    const named = (channel) => channel[NAME] !== undefined || (Array.isArray(channel.children) && channel.children.some(named))
+    const lengthOf = Object.getOwnPropertyDescriptor(Channel, 'length')
+    if (Combined !== Channel && lengthOf && lengthOf.get) {
+      Object.defineProperty(Combined, 'length', {
+        configurable: true,
+        get() {
+          const n = lengthOf.get.call(this)
+          return n > 0 || !Array.isArray(this.children) || !this.children.some(named) ? n : 1
+        }
+      })
+    }
 
     // -- proxies -----------------------------------------------------------------------------
     /** The proxy of Roost connection `c`, created (and announced with `connection`) on first sight. */

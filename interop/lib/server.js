@@ -354,6 +354,8 @@ const GATEWAY_SECRET = 'interop-gateway-secret-0123456789'
  * ROOST_GATEWAY_URL); 'gateway-rest': zero-SDK forwarding, the app unchanged.
  * Resolves `{ url, port, kind, pid, upstream: {url, port, pid, stop(), start()}, restartRoost(), output(), stop() }`:
  * `upstream.stop()`/`upstream.start()` kill (SIGKILL) and restart the app on the same port.
+ * `settings.env` / `settings.upstreamEnv`: extra environment for Roost / the app;
+ * `settings.upstreamFile`: another app script run with chat.js' arguments (the Express app).
  */
 async function startGatewayChat(settings, kind) {
   const [port, upstreamPort] = [await freePort(), await freePort()]
@@ -365,6 +367,8 @@ async function startGatewayChat(settings, kind) {
     upstreamCommand.env.ROOST_GATEWAY_URL = url
     upstreamCommand.env.ROOST_GATEWAY_SECRET = GATEWAY_SECRET
   }
+  Object.assign(upstreamCommand.env, settings.upstreamEnv || {})
+  if (settings.upstreamFile) upstreamCommand.args[0] = settings.upstreamFile
   const bin = path.resolve(INTEROP_DIR, process.env.ROOST_BIN || '../target/debug/roost')
   const env = { ...process.env }
   env.ROOST_SERVER__PORT = String(port)
@@ -374,6 +378,7 @@ async function startGatewayChat(settings, kind) {
   env.ROOST_GATEWAY__SECRET = GATEWAY_SECRET
   if (settings.unavailableWaitMs !== undefined) env.ROOST_GATEWAY__UNAVAILABLE_WAIT_MS = String(settings.unavailableWaitMs)
   if (settings.pingIntervalMs !== undefined) env.ROOST_PRIMUS__PING_INTERVAL_MS = String(settings.pingIntervalMs)
+  Object.assign(env, settings.env || {})
   const roostCommand = { file: bin, args: ['serve', '--config', path.join(INTEROP_DIR, 'config', 'gateway.toml')], env, cwd: INTEROP_DIR }
   let upstream
   let roost

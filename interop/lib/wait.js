@@ -21,11 +21,11 @@ function nextEvent(emitter, event, ms = 5000) {
   return within(seen, ms, `'${event}'`).finally(() => emitter.removeListener(event, listener))
 }
 
-/** Polls `predicate` every 10 ms until it is truthy (bounded). */
+/** Polls `predicate` (sync or async) every 10 ms until it is truthy (bounded). */
 async function until(predicate, ms, what) {
   const deadline = Date.now() + ms
   for (;;) {
-    const value = predicate()
+    const value = await predicate()
     if (value) return value
     if (Date.now() > deadline) throw new Error(`gave up after ${ms} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))

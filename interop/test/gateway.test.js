@@ -273,3 +273,86 @@ describeGateway('gateway with the feathers-roost plugin: the app decides channel
     }
   })
 })
+
+describeGateway('gateway with the plugin in an Express app (@feathersjs/express: REST + Socket.IO, notFound/errorHandler last)', function () {
+  this.timeout(60000)
+  let server
+  const clients = []
+  before(async function () {
+    // The reference chat app built on @feathersjs/express instead of Koa (CHAT_HTTP=express):
+    // the plugin's Express middleware serves /_roost/call and /_roost/disconnect.
+    server = await startChatServer({ kind: 'gateway', upstreamEnv: { CHAT_HTTP: 'express' } })
+  })
+  after(async function () {
+    for (const c of clients) c.end()
+    if (server) await server.stop()
+  })
+
+  /** An official Socket.IO client (socket.io-client + @feathersjs/socketio-client) on Roost. */
+  async function socketio() {
+    const { feathers, defaultServiceMethods } = require('@feathersjs/feathers')
+    const socketioClient = require('@feathersjs/socketio-client')
+    const authClient = require('@feathersjs/authentication-client')
+    const io = require('socket.io-client')
+    const socket = io(server.url, { reconnection: false, transports: ['websocket'] })
+    await within(
+      new Promise((resolve, reject) => {
+        socket.once('connect', resolve)
+        socket.once('connect_error', reject)
+      }),
+      WAIT_MS,
+      'socket.io connect'
+    )
+    const app = feathers()
+    const connection = socketioClient(socket)
+    app.configure(connection)
+    app.use('messages', connection.service('messages'), { methods: [...defaultServiceMethods, 'join', 'leave'] })
+    app.configure(authClient({ storage: new authClient.MemoryStorage() }))
+    const texts = []
+    app.service('messages').on('created', (m) => texts.push(m.text))
+    const client = { app, texts, socket, end: () => socket.close() }
+    clients.push(client)
+    return client
+  }
+
+  it("login, the app's own join, room events, errors unchanged, logout leaving every channel", async function () {
+    const a = await socketio()
+    const b = await socketio()
+    const login = await a.app.authenticate(local(ALICE))
+    assert.strictEqual(login.user.email, ALICE.email)
+    assert.ok(!('password' in login.user))
+    // The app's custom method runs with params.connection = the plugin's proxy.
+    assert.deepStrictEqual(await a.app.service('messages').join({ roomId: 'x1' }), { roomId: 'x1', joined: true })
+    assert.deepStrictEqual(await b.app.service('messages').join({ roomId: 'x1' }), { roomId: 'x1', joined: true })
+    const created = await a.app.service('messages').create({ text: 'express 1', roomId: 'x1' })
+    assert.strictEqual(created.text, 'express 1')
+    assert.strictEqual(created.userId, login.user.id, 'the app saw the connection\'s user')
+    await until(() => a.texts.includes('express 1') && b.texts.includes('express 1'), WAIT_MS, 'the room event at both sockets')
+    // The app's errors come back unchanged.
+    await rejects(a.app.service('messages').create({ text: '' }), 'BadRequest', 'text is required')
+    await rejects(b.app.service('users').find(), 'NotAuthenticated')
+    // REST through Roost reaches the Express app too, typed query and all.
+    const rest = restChatClient(server.url)
+    const page = await rest.app.service('messages').find({ query: { roomId: 'x1', $limit: 1 } })
+    assert.deepStrictEqual(page.data.map((m) => m.text), ['express 1'])
+
+    await a.app.logout()
+    await rest.app.service('messages').create({ text: 'express 2', roomId: 'x1' })
+    await b.app.service('messages').join({ roomId: 'x2' })
+    await a.app.service('messages').join({ roomId: 'x2' })
+    await rest.app.service('messages').create({ text: 'express probe', roomId: 'x2' })
+    await until(() => a.texts.includes('express probe') && b.texts.includes('express 2'), WAIT_MS, 'the later events')
+    assert.strictEqual(a.texts.filter((t) => t === 'express 2').length, 0, 'after logout the socket left the room')
+    assert.strictEqual(b.texts.filter((t) => t === 'express 1').length, 1)
+  })
+
+  it('a Primus client through Roost, although the Express app serves only REST and Socket.IO', async function () {
+    const p = await primusChatClient(server.url)
+    clients.push(p)
+    const s = await socketio()
+    await p.app.authenticate(local(BOB))
+    for (const c of [p, s]) await c.app.service('messages').join({ roomId: 'mixed' })
+    await s.app.service('messages').create({ text: 'to primus', roomId: 'mixed' })
+    await until(() => createdWith(p.received, 'to primus').length === 1 && s.texts.includes('to primus'), WAIT_MS, 'the event on both transports')
+  })
+})

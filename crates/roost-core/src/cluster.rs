@@ -40,6 +40,10 @@ pub struct ClusterOptions {
     pub publish_every_event: bool,
     /// Dotted fields removed from `params.user` before it leaves the node (`password`).
     pub protected: Vec<String>,
+    /// The bus is shared with the upstream Node app's pods (feathers-sync mode): an event whose
+    /// channels the upstream chose ([`App::deliver_upstream_event`]) already reached every
+    /// node's upstream through that bus, so it is delivered here only, never published again.
+    pub upstream_bus: bool,
 }
 
 impl Default for ClusterOptions {
@@ -47,6 +51,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             publish_every_event: false,
             protected: vec!["password".to_owned()],
+            upstream_bus: false,
         }
     }
 }
@@ -142,6 +147,54 @@ impl App {
             }
             _ => self.send_to_connection(conn, event, data),
         }
+    }
+
+    /// A service event whose channels were chosen outside this node's publishers (gateway
+    /// mode: the upstream app's own `app.publish` rules, or its zero-SDK `publish_channel`):
+    /// delivered to this node's members of `channel` at once (each connection once, a
+    /// channel's `send` data for its members), then published with the *named* channels of
+    /// `channel`, as a local event's are, so each member on every node receives it exactly
+    /// once. Channels of fixed connection ids stay here (they are this process's ids). Not
+    /// published when [`ClusterOptions::upstream_bus`] is set. Returns this node's count.
+    pub fn deliver_upstream_event(
+        &self,
+        path: &str,
+        event: &str,
+        data: Value,
+        channel: Channel,
+    ) -> usize {
+        let remote = self
+            .cluster_link()
+            .filter(|link| !link.options.upstream_bus)
+            .map(|link| (link, named_targets(&channel, |d| d.clone())));
+        let n = match self.server_event_delivery(channel, event, data.clone()) {
+            Some(mut delivery) => {
+                delivery.path = Some(path.to_owned());
+                let n = delivery.recipient_count();
+                self.deliver(delivery);
+                n
+            }
+            None => 0,
+        };
+        let Some((link, channels)) = remote else {
+            return n;
+        };
+        if channels.is_empty() {
+            return n;
+        }
+        let envelope =
+            Envelope::service_event(path, event, data, None, channels, EventContext::default());
+        if let Err(error) = link.broker.publish(envelope) {
+            log_publish_error(&error, path, event);
+        }
+        n
+    }
+
+    /// Whether this app is a node of a cluster whose bus it shares with the upstream Node
+    /// app's pods ([`ClusterOptions::upstream_bus`]).
+    pub fn on_upstream_bus(&self) -> bool {
+        self.cluster_link()
+            .is_some_and(|link| link.options.upstream_bus)
     }
 
     fn publish_server_event(&self, envelope: Envelope) {
@@ -284,9 +337,17 @@ impl App {
         };
         let app = self.clone();
         handle.spawn(async move {
-            let Ok(service) = app.service(&path) else {
-                tracing::debug!(%path, "cluster event for a service this node does not have");
-                return;
+            // A path the node serves through a placeholder (the gateway's wildcard
+            // forwarding service) is found by lookup.
+            let service = match app.service(&path) {
+                Ok(service) => service,
+                Err(_) => match app.lookup(&path) {
+                    Some((service, _)) => service,
+                    None => {
+                        tracing::debug!(%path, "cluster event for a service this node does not have");
+                        return;
+                    }
+                },
             };
             let method = envelope
                 .context

@@ -245,3 +245,61 @@ async fn a_node_pod_event_runs_this_nodes_publishers_and_stays_local() {
     ));
     assert!(received(&a).is_empty());
 }
+
+/// Gateway mode: an event whose channels the upstream app chose (`/_roost/events`) reaches
+/// the named channels' members on every node once, with its service path; fixed connection
+/// ids stay on their node; on a bus shared with the upstream's pods nothing is published.
+#[tokio::test]
+async fn upstream_events_cross_nodes_once_unless_the_bus_is_the_upstreams() {
+    let bus = MemoryBus::new();
+    let (a, b) = (node(&bus), node(&bus));
+    let on_a = connect(&a, &["rooms/1"]);
+    let on_b = connect(&b, &["rooms/1", "users/9"]);
+    let _other_b = connect(&b, &["rooms/2"]);
+
+    let channel = roost_core::Channel::combine(vec![
+        a.app.channel("rooms/1"),
+        a.app.channel("users/9"),
+        roost_core::Channel::from_connections(vec![on_a]),
+    ]);
+    let message = json!({"text": "from node"});
+    let n = a
+        .app
+        .deliver_upstream_event("messages", "created", message.clone(), channel);
+    assert_eq!(n, 1, "on_a once, although named twice");
+    let deliveries = b.sink.take();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].path.as_deref(), Some("messages"));
+    let got: Vec<_> = deliveries[0]
+        .recipients()
+        .map(|(c, p)| (c, (**p).clone()))
+        .collect();
+    assert_eq!(got, vec![(on_b, message.clone())], "once, members only");
+    assert_eq!(received(&a), vec![(on_a, message.clone())], "no echo");
+
+    // A node whose bus is the upstream's (feathers-sync mode): local delivery only.
+    let c = App::new();
+    let sink = Arc::new(RecordingSink::new());
+    c.set_delivery_sink(sink.clone());
+    let broker = Arc::new(bus.node());
+    c.join_cluster(
+        broker.clone(),
+        ClusterOptions {
+            upstream_bus: true,
+            ..ClusterOptions::default()
+        },
+    );
+    assert!(c.on_upstream_bus() && !a.app.on_upstream_bus());
+    let on_c = ConnectionId::next();
+    c.channels().connect(on_c);
+    c.channel("rooms/1").join([on_c]);
+    let n = c.deliver_upstream_event("messages", "created", message, c.channel("rooms/1"));
+    assert_eq!(n, 1);
+    assert_eq!(sink.take().len(), 1, "delivered here");
+    assert_eq!(
+        broker.stats().published,
+        0,
+        "nothing published on the upstream's bus"
+    );
+    assert!(received(&a).is_empty() && received(&b).is_empty());
+}

@@ -97,7 +97,8 @@ async fn events(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bod
 
 /// Delivers one `{path, event, data, channels: [{name | connections, data?}], connections?}`: every
 /// member of the named channels (a channel's `send` data wins for its members) and the listed
-/// connections, each once. Whether anyone received it.
+/// connections, each once; with `[cluster]` the named channels' members on the other nodes
+/// too. Whether anyone here received it.
 fn deliver(shared: &Shared, event: &Value, ids_valid: bool) -> bool {
     let (Some(path), Some(name)) = (
         event.get("path").and_then(Value::as_str),
@@ -128,12 +129,11 @@ fn deliver(shared: &Shared, event: &Value, ids_valid: bool) -> bool {
         targets.push(Channel::from_connections(ids));
     }
     let data = event.get("data").cloned().unwrap_or(Value::Null);
-    let Some(mut delivery) = app.server_event_delivery(Channel::combine(targets), name, data)
-    else {
+    // Here at once; in a cluster also to the named channels' members on every other node
+    // (not on a feathers-sync bus, where the upstream's own pods carry it: docs/gateway.md).
+    if app.deliver_upstream_event(path, name, data, Channel::combine(targets)) == 0 {
         return false;
-    };
-    delivery.path = Some(path.to_owned());
-    app.deliver(delivery);
+    }
     GatewayMetrics::inc(&shared.metrics.events);
     true
 }

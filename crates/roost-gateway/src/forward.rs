@@ -302,7 +302,10 @@ impl ForwardService {
         let Some(event) = roost_core::service::default_event(method) else {
             return;
         };
-        if channel.is_empty() {
+        // On a feathers-sync bus the app publishes this event itself and the forwarding
+        // service's publisher delivers it from there (every write, wherever made): emitting
+        // it here too would deliver it twice.
+        if channel.is_empty() || app.on_upstream_bus() {
             return;
         }
         let items = match result {
@@ -310,12 +313,7 @@ impl ForwardService {
             one => vec![one.clone()],
         };
         for item in items {
-            if let Some(mut delivery) =
-                app.server_event_delivery(app.channels().channel(channel), event, item)
-            {
-                delivery.path = Some(path.to_owned());
-                app.deliver(delivery);
-            }
+            app.deliver_upstream_event(path, event, item, app.channels().channel(channel));
         }
     }
 

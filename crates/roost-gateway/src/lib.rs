@@ -132,6 +132,9 @@ impl Gateway {
                     path: path.clone(),
                     source,
                 })?;
+            if let Ok(handle) = app.service(&path) {
+                handle.publish(bus_publisher(&shared));
+            }
         }
         match config.mode {
             GatewayMode::Rest => {
@@ -195,6 +198,35 @@ impl Gateway {
     pub fn metrics(&self) -> &Arc<GatewayMetrics> {
         &self.shared.metrics
     }
+}
+
+/// The publisher of a forwarding service. It runs only for the upstream's events heard on a
+/// feathers-sync bus (`[cluster] mode = "feathers-sync"`): forwarded calls emit no service
+/// events of their own. Being the service's publisher, it wins over any app-wide one.
+/// - Plugin mode: nothing. The plugin of the app's pod posts the same event with the channels
+///   the app's own `app.publish` rules chose; delivering the bus copy too would send it twice.
+/// - Rest mode: `publish_channel`, as for writes forwarded through Roost (which then emit
+///   nothing themselves: the bus brings those too); nothing for the authentication path.
+fn bus_publisher(shared: &Arc<Shared>) -> roost_core::publish::Publisher {
+    let weak = Arc::downgrade(shared);
+    roost_core::publish::Publisher::new(move |_, ctx| {
+        let Some(shared) = weak.upgrade() else {
+            return Ok(None);
+        };
+        if shared.config.mode == GatewayMode::Plugin {
+            GatewayMetrics::inc(&shared.metrics.bus_events_left_to_plugin);
+            return Ok(None);
+        }
+        // Never a login's result (its access token) to a channel, as for forwarded logins.
+        let channel = &shared.config.publish_channel;
+        if channel.is_empty()
+            || ctx.path.trim_matches('/') == shared.config.authentication_path.trim_matches('/')
+        {
+            return Ok(None);
+        }
+        GatewayMetrics::inc(&shared.metrics.bus_events);
+        Ok(Some(shared.app.channels().channel(channel).into()))
+    })
 }
 
 /// A practically unique id for this process: start time in nanoseconds and the process id.

@@ -29,6 +29,12 @@ pub struct GatewayMetrics {
     pub logins: AtomicU64,
     /// Rest mode: socket logins ended by their token's expiry.
     pub expiries: AtomicU64,
+    /// Events of upstream paths heard on a feathers-sync bus and delivered to
+    /// `publish_channel` (rest mode).
+    pub bus_events: AtomicU64,
+    /// Events of upstream paths heard on a feathers-sync bus and not delivered from there
+    /// (plugin mode: the plugin posts each with the app's own channels).
+    pub bus_events_left_to_plugin: AtomicU64,
 }
 
 impl GatewayMetrics {
@@ -94,6 +100,16 @@ impl GatewayMetrics {
                 "expiries_total",
                 "Rest mode: socket logins ended because their access token expired.",
                 get(&self.expiries),
+            ),
+            (
+                "bus_events_total",
+                "Rest mode: events of upstream paths heard on the feathers-sync bus, delivered to gateway.publish_channel.",
+                get(&self.bus_events),
+            ),
+            (
+                "bus_events_left_to_plugin_total",
+                "Plugin mode: events of upstream paths heard on the feathers-sync bus and not delivered from there (the plugin posts them with the app's channels).",
+                get(&self.bus_events_left_to_plugin),
             ),
         ];
         for (name, help, value) in counters {

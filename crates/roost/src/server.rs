@@ -464,6 +464,7 @@ fn join_cluster(
     );
     let options = roost_core::cluster::ClusterOptions {
         publish_every_event: cluster.mode == roost_redis::ClusterMode::FeathersSync,
+        upstream_bus: cluster.mode == roost_redis::ClusterMode::FeathersSync,
         ..Default::default()
     };
     app.join_cluster(Arc::clone(&broker), options);
