@@ -386,3 +386,16 @@ async fn shutdown_closes_every_session_and_refuses_new_ones() {
     assert!(connect(addr, WS_PATH).await.is_err());
     let _ = ws_session_at; // (used by the limit tests)
 }
+
+#[tokio::test]
+async fn a_panicking_service_ends_only_its_call() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let mut c = sio_connect(addr).await;
+    // The echo service panics on this id; the call runs in place (it never waits).
+    c.send_text(r#"421["get","echo","panic"]"#).await;
+    c.send_text(r#"422["get","echo","still here"]"#).await;
+    // The panicking call is never answered; the connection and its next call are fine.
+    assert_eq!(packet(&mut c).await, r#"432[null,"still here"]"#);
+    assert_eq!(socketio.connection_count(), 1);
+}

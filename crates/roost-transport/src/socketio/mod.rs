@@ -51,8 +51,8 @@
 //! Engine.IO packet (`442["<path> <event>",payload]`), into shared bytes and each
 //! recipient's session queue gets a clone: a polling answer streams those bytes, a websocket
 //! sends a long packet as fragments that are slices of them, so one payload costs one copy
-//! however many sessions receive it. A recipient whose queue (`max_buffer_size` packets) is
-//! full is counted and closed as a slow consumer.
+//! however many sessions receive it. A recipient whose queue is full (`max_buffer_size`
+//! packets or `max_buffer_bytes` bytes) is counted and closed as a slow consumer.
 //!
 //! # Closing
 //! Every close of a connection goes through one function with a [`CloseReason`]: it forgets

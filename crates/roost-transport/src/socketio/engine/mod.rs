@@ -153,7 +153,8 @@ pub(crate) enum Transport {
 /// Why a packet was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EmitError {
-    /// `max_buffer_size` packets are waiting: the session is a slow consumer.
+    /// `max_buffer_size` packets or `max_buffer_bytes` bytes are waiting: the session is a
+    /// slow consumer.
     Full,
     /// The session is closed.
     Closed,
@@ -162,6 +163,8 @@ pub(crate) enum EmitError {
 #[derive(Debug)]
 struct State {
     frames: VecDeque<Frame>,
+    /// Bytes of the packets in `frames`.
+    bytes: usize,
     transport: Transport,
     /// A websocket probe succeeded (`2probe`): polls end at once with a noop.
     upgrading: bool,
@@ -173,6 +176,19 @@ struct State {
     end: Option<EndReason>,
     /// The `max_connections` slot, released at the close.
     slot: Option<SlotGuard>,
+}
+
+impl State {
+    /// Takes every queued packet (their bytes no longer count).
+    fn drain(&mut self) -> VecDeque<Frame> {
+        self.bytes = 0;
+        std::mem::take(&mut self.frames)
+    }
+
+    fn push(&mut self, frame: Frame) {
+        self.bytes = self.bytes.saturating_add(frame.len());
+        self.frames.push_back(frame);
+    }
 }
 
 /// One Engine.IO session.
@@ -196,6 +212,7 @@ pub(crate) struct Session {
     /// Cancelled by the close.
     closed: CancellationToken,
     max_frames: usize,
+    max_bytes: usize,
     inner: Weak<Inner>,
 }
 
@@ -226,6 +243,7 @@ impl Session {
             headers,
             state: Mutex::new(State {
                 frames: VecDeque::new(),
+                bytes: 0,
                 transport,
                 upgrading: false,
                 upgrade_pending: false,
@@ -239,6 +257,7 @@ impl Session {
             pong: Notify::new(),
             closed: CancellationToken::new(),
             max_frames: inner.config.max_buffer_size.max(1),
+            max_bytes: inner.config.max_buffer_bytes,
             inner: Arc::downgrade(inner),
         });
         Some(session)
@@ -280,7 +299,11 @@ impl Session {
         if state.frames.len() >= self.max_frames {
             return Err(EmitError::Full);
         }
-        state.frames.push_back(frame);
+        // One packet larger than the limit still goes when nothing else waits.
+        if !state.frames.is_empty() && state.bytes.saturating_add(frame.len()) > self.max_bytes {
+            return Err(EmitError::Full);
+        }
+        state.push(frame);
         let first = state.frames.len() == 1;
         drop(state);
         if first {
@@ -293,7 +316,7 @@ impl Session {
     fn enqueue_control(&self, frame: Frame) {
         let mut state = self.lock();
         if state.end.is_none() {
-            state.frames.push_back(frame);
+            state.push(frame);
             drop(state);
             self.wake();
         }
@@ -342,7 +365,7 @@ impl Session {
             }
             state.end = Some(reason);
             if !reason.flushes() {
-                state.frames = VecDeque::new();
+                drop(state.drain());
             }
             state.slot.take()
         };

@@ -42,11 +42,8 @@ pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
 /// Bytes tungstenite buffers before writing to the socket (and at every flush).
 const WRITE_BUFFER_SIZE: usize = 4096;
 const READ_BUFFER_SIZE: usize = 1024;
-/// How long an upgrade may take from the websocket's open to `5` (the reference's
-/// `upgradeTimeout`).
-const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a closing session's websocket gets for its last words.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// `close_timeout_ms` when the transport is gone already.
+const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 1000;
 
 fn ws_config(inner: &Inner) -> WebSocketConfig {
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
@@ -115,6 +112,7 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
     };
     drop(request);
     let config = ws_config(inner);
+    let upgrade_timeout = Duration::from_millis(inner.config.upgrade_timeout_ms);
     let weak = Arc::downgrade(inner);
     inner.lifecycle.tasks().spawn(async move {
         let probed = async {
@@ -126,7 +124,7 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
             )
             .await;
             let done = tokio::select! {
-                done = tokio::time::timeout(UPGRADE_TIMEOUT, probe(&session, &mut socket)) => done,
+                done = tokio::time::timeout(upgrade_timeout, probe(&session, &mut socket)) => done,
                 () = session.closed() => return None,
             };
             matches!(done, Ok(true)).then_some(socket)
@@ -229,8 +227,13 @@ async fn serve(inner: std::sync::Weak<Inner>, session: Arc<Session>, mut socket:
         }
     }
     let reason = session.end().unwrap_or(EndReason::ClientClosed);
+    // Read now rather than kept: every idle session's task would carry it.
+    let close_timeout =
+        Duration::from_millis(inner.upgrade().map_or(DEFAULT_CLOSE_TIMEOUT_MS, |inner| {
+            inner.config.close_timeout_ms
+        }));
     // Boxed: the close's futures would otherwise widen every idle session's task.
-    Box::pin(writer.finish(&mut socket, &session, reason)).await;
+    Box::pin(writer.finish(&mut socket, &session, reason, close_timeout)).await;
 }
 
 /// Acts on one Engine.IO packet; the reason to end the session when it must end.
@@ -364,17 +367,23 @@ impl Writer {
         }
     }
 
-    /// The last words after the session ended for `reason`, within [`CLOSE_TIMEOUT`]: the
+    /// The last words after the session ended for `reason`, within `close_timeout`: the
     /// rest of a packet cut between fragments and what is still queued (the queue was
     /// emptied at the close unless the reason flushes it), `1` when the reason says so, and
     /// a close frame (1009 for a message over `maxPayload`).
-    async fn finish(self, socket: &mut Socket, session: &Session, reason: EndReason) {
+    async fn finish(
+        self,
+        socket: &mut Socket,
+        session: &Session,
+        reason: EndReason,
+        close_timeout: Duration,
+    ) {
         let mut backlog = self.batch;
         let mut rest = VecDeque::new();
         session.take(&mut rest);
         backlog.extend(rest);
         let mut fragmenting = self.fragmenting;
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        let _ = tokio::time::timeout(close_timeout, async {
             if reason == EndReason::ClientClosed {
                 // tungstenite already queued the answer to the client's close frame.
                 return socket.flush().await;
@@ -421,6 +430,7 @@ impl Session {
             return false;
         }
         std::mem::swap(&mut state.frames, batch);
+        state.bytes = 0;
         true
     }
 }
