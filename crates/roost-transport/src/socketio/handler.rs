@@ -15,6 +15,7 @@ use roost_core::{ConnectionId, ConnectionInfo, Error};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::task::AbortHandle;
 
 /// Where a session stands with the namespace.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,9 @@ struct NsState {
     /// Bumped each time the session leaves the namespace, so a connect timeout armed
     /// before that does not fire.
     generation: u64,
+    /// The armed connect timeout's task, aborted when the session joins: a joined session
+    /// does not keep a sleeping task for `connect_timeout_ms`.
+    timeout: Option<AbortHandle>,
 }
 
 /// What we keep on each Engine.IO session.
@@ -270,6 +274,9 @@ fn join(inner: &Arc<Inner>, socket: &Arc<Session>, info: &Arc<ConnectionInfo>) {
         let mut ns = socket.data.lock();
         if ns.phase == Phase::Connecting {
             ns.phase = Phase::Connected(id);
+            if let Some(timeout) = ns.timeout.take() {
+                timeout.abort();
+            }
             let conn = Arc::new(Conn {
                 id,
                 socket: Arc::clone(socket),
@@ -323,27 +330,33 @@ fn refuse(inner: &Arc<Inner>, socket: &Arc<Session>, info: &ConnectionInfo, erro
 }
 
 /// Closes the session if it has not joined the namespace `connect_timeout_ms` from now
-/// (and has not joined and left meanwhile). The task ends with the session.
+/// (and has not joined and left meanwhile). The task ends with the session, or when it
+/// joins.
 pub(super) fn arm_connect_timeout(inner: &Arc<Inner>, socket: &Arc<Session>) {
-    let generation = socket.data.lock().generation;
+    // Under the lock until the handle is stored, so a join cannot miss it.
+    let mut ns = socket.data.lock();
+    let generation = ns.generation;
     let timeout = Duration::from_millis(inner.config.connect_timeout_ms);
     let weak = Arc::downgrade(inner);
-    let socket = Arc::clone(socket);
-    tokio::spawn(async move {
+    let session = Arc::clone(socket);
+    let task = tokio::spawn(async move {
         tokio::select! {
             () = tokio::time::sleep(timeout) => {}
-            () = socket.closed() => return,
+            () = session.closed() => return,
         }
         let idle = {
-            let ns = socket.data.lock();
+            let ns = session.data.lock();
             ns.phase == Phase::Idle && ns.generation == generation
         };
         if idle {
             if let Some(inner) = weak.upgrade() {
                 TransportMetrics::inc(&inner.sio_metrics.connect_timeouts);
             }
-            tracing::debug!(sid = %socket.id, "socket.io session joined no namespace in time; closed");
-            socket.close(EndReason::ConnectTimeout);
+            tracing::debug!(sid = %session.id, "socket.io session joined no namespace in time; closed");
+            session.close(EndReason::ConnectTimeout);
         }
     });
+    if let Some(earlier) = ns.timeout.replace(task.abort_handle()) {
+        earlier.abort();
+    }
 }
