@@ -323,10 +323,21 @@ async fn the_server_disconnects_a_connection_with_41_and_the_client_may_join_aga
     c.send_text("40").await;
     assert!(packet(&mut c).await.starts_with("40{\"sid\":"));
     let id = socketio.connection_ids()[0];
+    // The new connection has the session's handshake headers, as the first one had.
+    let version =
+        |id| socketio.app().connection(id).unwrap().headers()["sec-websocket-version"].clone();
+    assert_eq!(version(id), "13");
     socketio.app().disconnect(id);
     assert_eq!(packet(&mut c).await, "41");
-    assert_eq!(socketio.metrics().closes(CloseReason::ServerClosed), 2);
-    assert_eq!(*disconnects.lock().unwrap(), 2);
+    // And after an app `disconnect` (token expiry) too.
+    c.send_text("40").await;
+    assert!(packet(&mut c).await.starts_with("40{\"sid\":"));
+    let id = socketio.connection_ids()[0];
+    assert_eq!(version(id), "13");
+    assert!(socketio.close(id));
+    assert_eq!(packet(&mut c).await, "41");
+    assert_eq!(socketio.metrics().closes(CloseReason::ServerClosed), 3);
+    assert_eq!(*disconnects.lock().unwrap(), 3);
     assert!(socketio.app().connections().is_empty());
 }
 

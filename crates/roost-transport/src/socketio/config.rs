@@ -37,6 +37,12 @@ pub struct SocketIoConfig {
     /// packet larger than this is still queued when nothing else waits (a large event is
     /// bounded by what the app sends, not here).
     pub max_buffer_bytes: usize,
+    /// Websocket read buffer per session, in bytes (default 512), as
+    /// `primus.read_buffer_size`: each socket read takes at most this many bytes, and an idle
+    /// session keeps the buffer, so each byte here is a byte per idle session. Not a limit: a
+    /// longer message grows the buffer to its size (`max_payload` is the limit). 512 bytes
+    /// hold a call, or a login with its token, in one read.
+    pub read_buffer_size: usize,
     /// Milliseconds a websocket upgrade of a polling session may take from the websocket's
     /// open to the client's `5` (default 10000, Engine.IO's `upgradeTimeout`). A probe not
     /// done by then closes that websocket; the session stays on polling.
@@ -69,6 +75,7 @@ impl Default for SocketIoConfig {
             max_payload_values: 20_000,
             max_buffer_size: 1024,
             max_buffer_bytes: 4 * 1024 * 1024,
+            read_buffer_size: 512,
             upgrade_timeout_ms: 10_000,
             close_timeout_ms: 1000,
             max_connections: 100_000,
@@ -89,6 +96,7 @@ impl SocketIoConfig {
             ("max_payload_values", self.max_payload_values as u64),
             ("max_buffer_size", self.max_buffer_size as u64),
             ("max_buffer_bytes", self.max_buffer_bytes as u64),
+            ("read_buffer_size", self.read_buffer_size as u64),
             ("upgrade_timeout_ms", self.upgrade_timeout_ms),
             ("close_timeout_ms", self.close_timeout_ms),
             ("max_connections", self.max_connections as u64),

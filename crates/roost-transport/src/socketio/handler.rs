@@ -11,7 +11,7 @@ use super::engine::{EmitError, EndReason, Session};
 use super::{authenticate, call, close_reason, packet, register, Conn, Inner, PROVIDER};
 use crate::socket::{CloseReason, TransportMetrics};
 use packet::{PacketError, PacketType, ROOT_NAMESPACE};
-use roost_core::{ConnectionId, ConnectionInfo, Error};
+use roost_core::{ConnectionId, ConnectionInfo, Error, HandshakeHeaders};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -33,6 +33,10 @@ struct NsState {
     /// Bumped each time the session leaves the namespace, so a connect timeout armed
     /// before that does not fire.
     generation: u64,
+    /// The handshake's headers while the session has no connection; a connection holds
+    /// them (its [`ConnectionInfo`]) and they come back here when it leaves, so a joined
+    /// session keeps one copy, not two.
+    headers: Option<HandshakeHeaders>,
     /// The armed connect timeout's task, aborted when the session joins: a joined session
     /// does not keep a sleeping task for `connect_timeout_ms`.
     timeout: Option<AbortHandle>,
@@ -44,7 +48,27 @@ pub(crate) struct SocketState {
     ns: Mutex<NsState>,
 }
 
+/// A connection's handshake headers, read back from its [`ConnectionInfo`].
+fn headers_of(info: &ConnectionInfo) -> HandshakeHeaders {
+    let headers = info.headers();
+    HandshakeHeaders::from_pairs(
+        headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.as_str()?))),
+    )
+}
+
 impl SocketState {
+    /// The state of a new session, with its handshake's headers.
+    pub(crate) fn new(headers: HandshakeHeaders) -> SocketState {
+        SocketState {
+            ns: Mutex::new(NsState {
+                headers: Some(headers),
+                ..NsState::default()
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, NsState> {
         self.ns.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -57,12 +81,14 @@ impl SocketState {
         }
     }
 
-    /// Connection `id` left the namespace. True when the session is still open.
-    pub(super) fn leave(&self, id: ConnectionId) -> bool {
+    /// Connection `id` (`info`, while the app still has it) left the namespace: its headers
+    /// come back to the session. True when the session is still open.
+    pub(super) fn leave(&self, id: ConnectionId, info: Option<&ConnectionInfo>) -> bool {
         let mut ns = self.lock();
         if ns.phase == Phase::Connected(id) {
             ns.phase = Phase::Idle;
             ns.generation += 1;
+            ns.headers = Some(info.map(headers_of).unwrap_or_default());
             true
         } else {
             false
@@ -239,7 +265,7 @@ fn emit_or_close(inner: &Inner, socket: &Arc<Session>, text: String) {
 /// `CONNECT` to `/`: register the connection, authenticate the handshake when it carries
 /// credentials, then join (or refuse with `CONNECT_ERROR`).
 fn connect(inner: &Arc<Inner>, socket: &Arc<Session>) {
-    {
+    let headers = {
         let mut ns = socket.data.lock();
         if ns.phase != Phase::Idle {
             drop(ns);
@@ -249,8 +275,9 @@ fn connect(inner: &Arc<Inner>, socket: &Arc<Session>) {
             return;
         }
         ns.phase = Phase::Connecting;
-    }
-    let (info, credentials) = register(inner, socket);
+        ns.headers.take().unwrap_or_default()
+    };
+    let (info, credentials) = register(inner, headers);
     match credentials {
         None => join(inner, socket, &info),
         Some(credentials) => {
@@ -322,6 +349,8 @@ fn refuse(inner: &Arc<Inner>, socket: &Arc<Session>, info: &ConnectionInfo, erro
             return;
         }
         ns.phase = Phase::Idle;
+        // The session may connect again, with the same handshake.
+        ns.headers = Some(headers_of(info));
     }
     TransportMetrics::inc(&inner.sio_metrics.connect_errors);
     tracing::debug!(sid = %socket.id, reason = %error.message, "socket.io handshake authentication failed");

@@ -194,12 +194,10 @@ impl State {
 pub(crate) struct Session {
     /// The session id.
     pub(crate) id: Sid,
-    /// The Socket.IO layer's state of the session.
+    /// The Socket.IO layer's state of the session, with the handshake request's headers,
+    /// copied compact (a clone of the request's `HeaderMap` would share, and so keep alive,
+    /// the HTTP connection's read buffer: about 16 KiB per session).
     pub(crate) data: SocketState,
-    /// The handshake request's headers, copied compact (a clone of the request's
-    /// `HeaderMap` would share, and so keep alive, the HTTP connection's read buffer:
-    /// about 16 KiB per session).
-    pub(crate) headers: HandshakeHeaders,
     state: Mutex<State>,
     /// The websocket task, woken by a packet or the close.
     waker: AtomicWaker,
@@ -240,8 +238,7 @@ impl Session {
         };
         let session = Arc::new(Session {
             id,
-            data: SocketState::default(),
-            headers,
+            data: SocketState::new(headers),
             state: Mutex::new(State {
                 frames: VecDeque::new(),
                 bytes: 0,

@@ -42,14 +42,13 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
 /// Bytes tungstenite buffers before writing to the socket (and at every flush).
 const WRITE_BUFFER_SIZE: usize = 4096;
-const READ_BUFFER_SIZE: usize = 1024;
 /// `close_timeout_ms` when the transport is gone already.
 const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 1000;
 
 fn ws_config(inner: &Inner) -> WebSocketConfig {
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_SIZE)
+        .read_buffer_size(inner.config.read_buffer_size)
         .write_buffer_size(WRITE_BUFFER_SIZE)
         // maxPayload bounds websocket messages too, as in Engine.IO.
         .max_message_size(Some(max))
