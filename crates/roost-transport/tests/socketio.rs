@@ -321,10 +321,21 @@ async fn the_server_disconnects_a_connection_with_41_and_the_client_may_join_aga
     c.send_text("40").await;
     assert!(packet(&mut c).await.starts_with("40{\"sid\":"));
     let id = socketio.connection_ids()[0];
+    // The new connection has the session's handshake headers, as the first one had.
+    let version =
+        |id| socketio.app().connection(id).unwrap().headers()["sec-websocket-version"].clone();
+    assert_eq!(version(id), "13");
     socketio.app().disconnect(id);
     assert_eq!(packet(&mut c).await, "41");
-    assert_eq!(socketio.metrics().closes(CloseReason::ServerClosed), 2);
-    assert_eq!(*disconnects.lock().unwrap(), 2);
+    // And after an app `disconnect` (token expiry) too.
+    c.send_text("40").await;
+    assert!(packet(&mut c).await.starts_with("40{\"sid\":"));
+    let id = socketio.connection_ids()[0];
+    assert_eq!(version(id), "13");
+    assert!(socketio.close(id));
+    assert_eq!(packet(&mut c).await, "41");
+    assert_eq!(socketio.metrics().closes(CloseReason::ServerClosed), 3);
+    assert_eq!(*disconnects.lock().unwrap(), 3);
     assert!(socketio.app().connections().is_empty());
 }
 
@@ -383,4 +394,17 @@ async fn shutdown_closes_every_session_and_refuses_new_ones() {
     assert_eq!(refused.json()["name"], "Unavailable");
     assert!(connect(addr, WS_PATH).await.is_err());
     let _ = ws_session_at; // (used by the limit tests)
+}
+
+#[tokio::test]
+async fn a_panicking_service_ends_only_its_call() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let mut c = sio_connect(addr).await;
+    // The echo service panics on this id; the call runs in place (it never waits).
+    c.send_text(r#"421["get","echo","panic"]"#).await;
+    c.send_text(r#"422["get","echo","still here"]"#).await;
+    // The panicking call is never answered; the connection and its next call are fine.
+    assert_eq!(packet(&mut c).await, r#"432[null,"still here"]"#);
+    assert_eq!(socketio.connection_count(), 1);
 }

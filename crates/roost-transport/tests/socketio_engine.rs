@@ -245,3 +245,40 @@ async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
     eventually("closed", || socketio.connection_count() == 0).await;
     assert_eq!(socketio.metrics().closes(CloseReason::FrameTooLarge), 1);
 }
+
+#[tokio::test]
+async fn an_upgrade_not_finished_within_upgrade_timeout_ms_is_dropped() {
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            upgrade_timeout_ms: 200,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let p = Polling::open(addr).await.unwrap();
+    p.connect().await;
+    let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
+        .await
+        .unwrap();
+    ws.send_text("2probe").await;
+    assert_eq!(sio_client::text(&mut ws).await, "3probe");
+    // The client never sends `5`: the server drops the websocket after 200 ms (the default
+    // 10 s would outlast this wait).
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), ws.recv()).await,
+        Ok(Received::End | Received::Close(_))
+    ));
+    // The session stays on polling, and may try again.
+    assert_eq!(p.post(r#"421["get","echo",4]"#).await.status, 200);
+    assert_eq!(p.get().await, ["431[null,4]"]);
+    let mut again = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
+        .await
+        .unwrap();
+    again.send_text("2probe").await;
+    assert_eq!(sio_client::text(&mut again).await, "3probe");
+    again.send_text("5").await;
+    again.send_text(r#"421["get","echo",5]"#).await;
+    assert_eq!(packet(&mut again).await, "431[null,5]");
+    assert_eq!(socketio.connection_count(), 1);
+}

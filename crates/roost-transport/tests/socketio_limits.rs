@@ -238,3 +238,112 @@ async fn a_client_that_does_not_answer_pings_is_closed_by_the_heartbeat() {
     .await;
     assert_eq!(socketio.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn a_websocket_reader_that_stalls_is_closed_by_max_buffer_bytes() {
+    // 1024 packets would take 256 MiB of these events; 1 MiB of them is the limit here.
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            max_buffer_bytes: 1 << 20,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let mut fast = sio_connect(addr).await;
+    let _slow = sio_connect(addr).await; // never reads again
+    let app = socketio.app().clone();
+    let big = "x".repeat(256 * 1024);
+    let mut n = 0u64;
+    while socketio.metrics().slow_consumer_closes() == 0 {
+        // The kernel's buffers take a few MiB first; then 1 MiB queued closes it.
+        assert!(
+            n < 200,
+            "the stalled reader was not closed by its queued bytes"
+        );
+        let delivery = app.send_to_all("big", json!({"n": n, "pad": big})).unwrap();
+        app.deliver(delivery);
+        let event = packet(&mut fast).await;
+        assert!(
+            event.starts_with(&format!(r#"42["big",{{"n":{n},"#)),
+            "{}",
+            &event[..40]
+        );
+        n += 1;
+    }
+    assert_eq!(socketio.metrics().slow_consumer_closes(), 1);
+    assert_eq!(socketio.connection_count(), 1);
+    // The one left keeps receiving, in order.
+    for m in n..n + 3 {
+        app.deliver(app.send_to_all("big", json!({"n": m})).unwrap());
+        assert_eq!(packet(&mut fast).await, format!(r#"42["big",{{"n":{m}}}]"#));
+    }
+}
+
+#[tokio::test]
+async fn a_polling_client_that_stops_polling_is_closed_by_max_buffer_bytes() {
+    let (addr, _primus, socketio) = sio_client::start(
+        common::app(),
+        SocketIoConfig {
+            max_buffer_bytes: 64 * 1024,
+            ..SocketIoConfig::default()
+        },
+    )
+    .await;
+    let slow = Polling::open(addr).await.unwrap();
+    slow.connect().await;
+    let fast = Polling::open(addr).await.unwrap();
+    fast.connect().await;
+    let app = socketio.app().clone();
+    let pad = "y".repeat(10 * 1024);
+    // Seven 10 KiB events fit in 64 KiB, the seventh does not: far below 1024 packets.
+    for n in 0..20 {
+        app.deliver(
+            app.send_to_all("tick", json!({"n": n, "pad": pad}))
+                .unwrap(),
+        );
+        let got = fast.get().await;
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with(&format!(r#"42["tick",{{"n":{n},"#)));
+    }
+    assert_eq!(socketio.metrics().slow_consumer_closes(), 1);
+    assert_eq!(socketio.connection_count(), 1);
+    let r = slow.get_raw().await;
+    assert_eq!(r.status, 400);
+    // One packet larger than the limit still goes to a session with nothing queued.
+    let huge = "z".repeat(100 * 1024);
+    app.deliver(app.send_to_all("huge", json!(huge)).unwrap());
+    assert_eq!(fast.get().await, [format!(r#"42["huge","{huge}"]"#)]);
+    assert_eq!(socketio.metrics().slow_consumer_closes(), 1);
+}
+
+#[tokio::test]
+async fn a_closing_websocket_gets_close_timeout_ms_for_its_last_words() {
+    // A reader that stalled with 32 MiB queued (the limits raised so it is not a slow
+    // consumer) holds its task in the close's flush: `close_timeout_ms` ends it.
+    for (close_timeout_ms, deadline, expected_cut) in [(200, 30, 0), (120_000, 1, 1)] {
+        let (addr, _primus, socketio) = sio_client::start(
+            common::app(),
+            SocketIoConfig {
+                max_buffer_bytes: 256 << 20,
+                close_timeout_ms,
+                ..SocketIoConfig::default()
+            },
+        )
+        .await;
+        let _stalled = sio_connect(addr).await; // never reads again
+        let app = socketio.app().clone();
+        let pad = "x".repeat(512 * 1024);
+        for n in 0..64 {
+            app.deliver(app.send_to_all("big", json!({"n": n, "pad": pad})).unwrap());
+        }
+        assert_eq!(socketio.metrics().slow_consumer_closes(), 0);
+        let report = socketio
+            .shutdown(std::time::Duration::from_secs(deadline))
+            .await;
+        assert_eq!(
+            report.tasks_cut, expected_cut,
+            "close_timeout_ms {close_timeout_ms}: {report:?}"
+        );
+    }
+}

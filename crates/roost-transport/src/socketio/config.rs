@@ -31,6 +31,25 @@ pub struct SocketIoConfig {
     /// queued is counted and closed as a slow consumer; nothing is dropped silently. With
     /// long-polling the buffer empties only when the client polls.
     pub max_buffer_size: usize,
+    /// Most bytes of packets waiting to be written to one connection (default 4 MiB, as
+    /// `primus.writer_queue_bytes`). Checked with `max_buffer_size` when an event or an ack
+    /// is queued: a connection over either is counted and closed as a slow consumer. One
+    /// packet larger than this is still queued when nothing else waits (a large event is
+    /// bounded by what the app sends, not here).
+    pub max_buffer_bytes: usize,
+    /// Websocket read buffer per session, in bytes (default 512), as
+    /// `primus.read_buffer_size`: each socket read takes at most this many bytes, and an idle
+    /// session keeps the buffer, so each byte here is a byte per idle session. Not a limit: a
+    /// longer message grows the buffer to its size (`max_payload` is the limit). 512 bytes
+    /// hold a call, or a login with its token, in one read.
+    pub read_buffer_size: usize,
+    /// Milliseconds a websocket upgrade of a polling session may take from the websocket's
+    /// open to the client's `5` (default 10000, Engine.IO's `upgradeTimeout`). A probe not
+    /// done by then closes that websocket; the session stays on polling.
+    pub upgrade_timeout_ms: u64,
+    /// Milliseconds a closing session's websocket gets to write its last packets and close
+    /// frame (default 1000); then the socket is dropped.
+    pub close_timeout_ms: u64,
     /// Most Engine.IO sessions open at once, whether or not they joined the namespace yet
     /// (default 100000, like `primus.max_connections`). A handshake beyond it (a request to
     /// `/socket.io/` without `sid`) is refused with 503 and a Feathers `Unavailable` error
@@ -55,6 +74,10 @@ impl Default for SocketIoConfig {
             max_payload_anonymous: 64 * 1024,
             max_payload_values: 20_000,
             max_buffer_size: 1024,
+            max_buffer_bytes: 4 * 1024 * 1024,
+            read_buffer_size: 512,
+            upgrade_timeout_ms: 10_000,
+            close_timeout_ms: 1000,
             max_connections: 100_000,
             max_pending_calls: 64,
             connect_timeout_ms: 45_000,
@@ -72,6 +95,10 @@ impl SocketIoConfig {
             ("max_payload_anonymous", self.max_payload_anonymous),
             ("max_payload_values", self.max_payload_values as u64),
             ("max_buffer_size", self.max_buffer_size as u64),
+            ("max_buffer_bytes", self.max_buffer_bytes as u64),
+            ("read_buffer_size", self.read_buffer_size as u64),
+            ("upgrade_timeout_ms", self.upgrade_timeout_ms),
+            ("close_timeout_ms", self.close_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("max_pending_calls", self.max_pending_calls as u64),
             ("connect_timeout_ms", self.connect_timeout_ms),

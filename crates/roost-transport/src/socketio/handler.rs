@@ -11,10 +11,11 @@ use super::engine::{EmitError, EndReason, Session};
 use super::{authenticate, call, close_reason, packet, register, Conn, Inner, PROVIDER};
 use crate::socket::{CloseReason, TransportMetrics};
 use packet::{PacketError, PacketType, ROOT_NAMESPACE};
-use roost_core::{ConnectionId, ConnectionInfo, Error};
+use roost_core::{ConnectionId, ConnectionInfo, Error, HandshakeHeaders};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::task::AbortHandle;
 
 /// Where a session stands with the namespace.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,13 @@ struct NsState {
     /// Bumped each time the session leaves the namespace, so a connect timeout armed
     /// before that does not fire.
     generation: u64,
+    /// The handshake's headers while the session has no connection; a connection holds
+    /// them (its [`ConnectionInfo`]) and they come back here when it leaves, so a joined
+    /// session keeps one copy, not two.
+    headers: Option<HandshakeHeaders>,
+    /// The armed connect timeout's task, aborted when the session joins: a joined session
+    /// does not keep a sleeping task for `connect_timeout_ms`.
+    timeout: Option<AbortHandle>,
 }
 
 /// What we keep on each Engine.IO session.
@@ -40,7 +48,27 @@ pub(crate) struct SocketState {
     ns: Mutex<NsState>,
 }
 
+/// A connection's handshake headers, read back from its [`ConnectionInfo`].
+fn headers_of(info: &ConnectionInfo) -> HandshakeHeaders {
+    let headers = info.headers();
+    HandshakeHeaders::from_pairs(
+        headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.as_str()?))),
+    )
+}
+
 impl SocketState {
+    /// The state of a new session, with its handshake's headers.
+    pub(crate) fn new(headers: HandshakeHeaders) -> SocketState {
+        SocketState {
+            ns: Mutex::new(NsState {
+                headers: Some(headers),
+                ..NsState::default()
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, NsState> {
         self.ns.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -53,12 +81,14 @@ impl SocketState {
         }
     }
 
-    /// Connection `id` left the namespace. True when the session is still open.
-    pub(super) fn leave(&self, id: ConnectionId) -> bool {
+    /// Connection `id` (`info`, while the app still has it) left the namespace: its headers
+    /// come back to the session. True when the session is still open.
+    pub(super) fn leave(&self, id: ConnectionId, info: Option<&ConnectionInfo>) -> bool {
         let mut ns = self.lock();
         if ns.phase == Phase::Connected(id) {
             ns.phase = Phase::Idle;
             ns.generation += 1;
+            ns.headers = Some(info.map(headers_of).unwrap_or_default());
             true
         } else {
             false
@@ -235,7 +265,7 @@ fn emit_or_close(inner: &Inner, socket: &Arc<Session>, text: String) {
 /// `CONNECT` to `/`: register the connection, authenticate the handshake when it carries
 /// credentials, then join (or refuse with `CONNECT_ERROR`).
 fn connect(inner: &Arc<Inner>, socket: &Arc<Session>) {
-    {
+    let headers = {
         let mut ns = socket.data.lock();
         if ns.phase != Phase::Idle {
             drop(ns);
@@ -245,8 +275,9 @@ fn connect(inner: &Arc<Inner>, socket: &Arc<Session>) {
             return;
         }
         ns.phase = Phase::Connecting;
-    }
-    let (info, credentials) = register(inner, socket);
+        ns.headers.take().unwrap_or_default()
+    };
+    let (info, credentials) = register(inner, headers);
     match credentials {
         None => join(inner, socket, &info),
         Some(credentials) => {
@@ -270,6 +301,9 @@ fn join(inner: &Arc<Inner>, socket: &Arc<Session>, info: &Arc<ConnectionInfo>) {
         let mut ns = socket.data.lock();
         if ns.phase == Phase::Connecting {
             ns.phase = Phase::Connected(id);
+            if let Some(timeout) = ns.timeout.take() {
+                timeout.abort();
+            }
             let conn = Arc::new(Conn {
                 id,
                 socket: Arc::clone(socket),
@@ -315,6 +349,8 @@ fn refuse(inner: &Arc<Inner>, socket: &Arc<Session>, info: &ConnectionInfo, erro
             return;
         }
         ns.phase = Phase::Idle;
+        // The session may connect again, with the same handshake.
+        ns.headers = Some(headers_of(info));
     }
     TransportMetrics::inc(&inner.sio_metrics.connect_errors);
     tracing::debug!(sid = %socket.id, reason = %error.message, "socket.io handshake authentication failed");
@@ -323,27 +359,33 @@ fn refuse(inner: &Arc<Inner>, socket: &Arc<Session>, info: &ConnectionInfo, erro
 }
 
 /// Closes the session if it has not joined the namespace `connect_timeout_ms` from now
-/// (and has not joined and left meanwhile). The task ends with the session.
+/// (and has not joined and left meanwhile). The task ends with the session, or when it
+/// joins.
 pub(super) fn arm_connect_timeout(inner: &Arc<Inner>, socket: &Arc<Session>) {
-    let generation = socket.data.lock().generation;
+    // Under the lock until the handle is stored, so a join cannot miss it.
+    let mut ns = socket.data.lock();
+    let generation = ns.generation;
     let timeout = Duration::from_millis(inner.config.connect_timeout_ms);
     let weak = Arc::downgrade(inner);
-    let socket = Arc::clone(socket);
-    tokio::spawn(async move {
+    let session = Arc::clone(socket);
+    let task = tokio::spawn(async move {
         tokio::select! {
             () = tokio::time::sleep(timeout) => {}
-            () = socket.closed() => return,
+            () = session.closed() => return,
         }
         let idle = {
-            let ns = socket.data.lock();
+            let ns = session.data.lock();
             ns.phase == Phase::Idle && ns.generation == generation
         };
         if idle {
             if let Some(inner) = weak.upgrade() {
                 TransportMetrics::inc(&inner.sio_metrics.connect_timeouts);
             }
-            tracing::debug!(sid = %socket.id, "socket.io session joined no namespace in time; closed");
-            socket.close(EndReason::ConnectTimeout);
+            tracing::debug!(sid = %session.id, "socket.io session joined no namespace in time; closed");
+            session.close(EndReason::ConnectTimeout);
         }
     });
+    if let Some(earlier) = ns.timeout.replace(task.abort_handle()) {
+        earlier.abort();
+    }
 }

@@ -51,8 +51,8 @@
 //! Engine.IO packet (`442["<path> <event>",payload]`), into shared bytes and each
 //! recipient's session queue gets a clone: a polling answer streams those bytes, a websocket
 //! sends a long packet as fragments that are slices of them, so one payload costs one copy
-//! however many sessions receive it. A recipient whose queue (`max_buffer_size` packets) is
-//! full is counted and closed as a slow consumer.
+//! however many sessions receive it. A recipient whose queue is full (`max_buffer_size`
+//! packets or `max_buffer_bytes` bytes) is counted and closed as a slow consumer.
 //!
 //! # Closing
 //! Every close of a connection goes through one function with a [`CloseReason`]: it forgets
@@ -78,7 +78,7 @@ use crate::socket::{CloseReason, TransportMetrics};
 use axum::Router;
 use engine::{EndReason, Session, Sid};
 use roost_core::external::call_external;
-use roost_core::{App, ConnectionId, ConnectionInfo, Map, Value};
+use roost_core::{App, ConnectionId, ConnectionInfo, HandshakeHeaders, Map, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -172,11 +172,23 @@ impl Inner {
     /// (which leaves every channel), then acts on the session if it is still open. Only the
     /// first close of a connection does anything.
     fn close(self: &Arc<Self>, id: ConnectionId, reason: CloseReason) -> bool {
+        self.close_connection(id, reason, None)
+    }
+
+    /// [`Inner::close`], given the connection's info when the app already forgot it (an app
+    /// `disconnect`): the session gets its handshake headers back from it.
+    fn close_connection(
+        self: &Arc<Self>,
+        id: ConnectionId,
+        reason: CloseReason,
+        info: Option<&ConnectionInfo>,
+    ) -> bool {
         let Some(conn) = self.write().conns.remove(&id) else {
             return false;
         };
         self.metrics.count_close(reason);
-        let session_open = conn.socket.data.leave(id);
+        let registered = self.app.connection(id);
+        let session_open = conn.socket.data.leave(id, info.or(registered.as_deref()));
         self.app.disconnect(id);
         tracing::debug!(%id, %reason, sid = %conn.socket.id, "socket.io connection closed");
         if !session_open {
@@ -244,7 +256,7 @@ impl SocketIo {
         let weak = Arc::downgrade(&inner);
         inner.app.on_disconnect(move |_app, info| {
             if let Some(inner) = weak.upgrade() {
-                inner.close(info.id(), CloseReason::ServerClosed);
+                inner.close_connection(info.id(), CloseReason::ServerClosed, Some(info));
             }
         });
         SocketIo { inner }
@@ -346,9 +358,12 @@ impl fmt::Debug for SocketIo {
     }
 }
 
-/// Registers a connection for a session joining the namespace (not announced yet).
-fn register(inner: &Inner, socket: &Session) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
-    let headers = socket.headers.clone();
+/// Registers a connection for a session joining the namespace (not announced yet), with the
+/// session's handshake headers.
+fn register(
+    inner: &Inner,
+    headers: HandshakeHeaders,
+) -> (Arc<ConnectionInfo>, Option<(String, Value)>) {
     let credentials = inner
         .handshake_auth
         .as_ref()

@@ -201,7 +201,7 @@ async fn poll(session: &Arc<Session>) -> Response {
         {
             let mut state = session.lock();
             if let Some(end) = state.end {
-                let mut frames = std::mem::take(&mut state.frames);
+                let mut frames = state.drain();
                 if end.says_close() {
                     frames.push_back(CLOSE);
                 }
@@ -216,7 +216,7 @@ async fn poll(session: &Arc<Session>) -> Response {
                 return packets_response(VecDeque::from([NOOP]));
             }
             if !state.frames.is_empty() {
-                return packets_response(std::mem::take(&mut state.frames));
+                return packets_response(state.drain());
             }
         }
         notified.await;

@@ -30,11 +30,10 @@ use futures_util::task::AtomicWaker;
 use roost_core::HandshakeHeaders;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tungstenite::Utf8Bytes;
 
 /// One encoded Engine.IO packet (type digit included). Clones share the bytes.
@@ -153,7 +152,8 @@ pub(crate) enum Transport {
 /// Why a packet was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EmitError {
-    /// `max_buffer_size` packets are waiting: the session is a slow consumer.
+    /// `max_buffer_size` packets or `max_buffer_bytes` bytes are waiting: the session is a
+    /// slow consumer.
     Full,
     /// The session is closed.
     Closed,
@@ -162,6 +162,8 @@ pub(crate) enum EmitError {
 #[derive(Debug)]
 struct State {
     frames: VecDeque<Frame>,
+    /// Bytes of the packets in `frames`.
+    bytes: usize,
     transport: Transport,
     /// A websocket probe succeeded (`2probe`): polls end at once with a noop.
     upgrading: bool,
@@ -175,27 +177,41 @@ struct State {
     slot: Option<SlotGuard>,
 }
 
+impl State {
+    /// Takes every queued packet (their bytes no longer count).
+    fn drain(&mut self) -> VecDeque<Frame> {
+        self.bytes = 0;
+        std::mem::take(&mut self.frames)
+    }
+
+    fn push(&mut self, frame: Frame) {
+        self.bytes = self.bytes.saturating_add(frame.len());
+        self.frames.push_back(frame);
+    }
+}
+
 /// One Engine.IO session.
 pub(crate) struct Session {
     /// The session id.
     pub(crate) id: Sid,
-    /// The Socket.IO layer's state of the session.
+    /// The Socket.IO layer's state of the session, with the handshake request's headers,
+    /// copied compact (a clone of the request's `HeaderMap` would share, and so keep alive,
+    /// the HTTP connection's read buffer: about 16 KiB per session).
     pub(crate) data: SocketState,
-    /// The handshake request's headers, copied compact (a clone of the request's
-    /// `HeaderMap` would share, and so keep alive, the HTTP connection's read buffer:
-    /// about 16 KiB per session).
-    pub(crate) headers: HandshakeHeaders,
     state: Mutex<State>,
     /// The websocket task, woken by a packet or the close.
     waker: AtomicWaker,
-    /// Polling `GET`s waiting for a packet or the close.
+    /// Polling `GET`s waiting for a packet or the close, and whoever waits for the close.
     polls: Notify,
     /// Pongs received; the heartbeat waits for this to move.
     pongs: AtomicU64,
+    /// Notified at each pong (or client ping) and at the close: the heartbeat waits here.
     pong: Notify,
-    /// Cancelled by the close.
-    closed: CancellationToken,
+    /// Set by the close (which then notifies `polls`, where [`Session::closed`] waits: a
+    /// cancellation token would cost each session an allocation of its own).
+    closed: AtomicBool,
     max_frames: usize,
+    max_bytes: usize,
     inner: Weak<Inner>,
 }
 
@@ -222,10 +238,10 @@ impl Session {
         };
         let session = Arc::new(Session {
             id,
-            data: SocketState::default(),
-            headers,
+            data: SocketState::new(headers),
             state: Mutex::new(State {
                 frames: VecDeque::new(),
+                bytes: 0,
                 transport,
                 upgrading: false,
                 upgrade_pending: false,
@@ -237,8 +253,9 @@ impl Session {
             polls: Notify::new(),
             pongs: AtomicU64::new(0),
             pong: Notify::new(),
-            closed: CancellationToken::new(),
+            closed: AtomicBool::new(false),
             max_frames: inner.config.max_buffer_size.max(1),
+            max_bytes: inner.config.max_buffer_bytes,
             inner: Arc::downgrade(inner),
         });
         Some(session)
@@ -280,7 +297,11 @@ impl Session {
         if state.frames.len() >= self.max_frames {
             return Err(EmitError::Full);
         }
-        state.frames.push_back(frame);
+        // One packet larger than the limit still goes when nothing else waits.
+        if !state.frames.is_empty() && state.bytes.saturating_add(frame.len()) > self.max_bytes {
+            return Err(EmitError::Full);
+        }
+        state.push(frame);
         let first = state.frames.len() == 1;
         drop(state);
         if first {
@@ -293,7 +314,7 @@ impl Session {
     fn enqueue_control(&self, frame: Frame) {
         let mut state = self.lock();
         if state.end.is_none() {
-            state.frames.push_back(frame);
+            state.push(frame);
             drop(state);
             self.wake();
         }
@@ -317,12 +338,20 @@ impl Session {
 
     /// Whether the session was closed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Resolves once the session is closed.
     pub(crate) async fn closed(&self) {
-        self.closed.cancelled().await;
+        loop {
+            let notified = self.polls.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Why the session ended, once it did.
@@ -342,12 +371,15 @@ impl Session {
             }
             state.end = Some(reason);
             if !reason.flushes() {
-                state.frames = VecDeque::new();
+                drop(state.drain());
             }
             state.slot.take()
         };
         drop(slot);
-        self.closed.cancel();
+        self.closed.store(true, Ordering::Release);
+        // The heartbeat waits here, not on `closed`.
+        self.pong.notify_one();
+        // Wakes the transport and whoever waits in `closed()`.
         self.wake();
         tracing::debug!(sid = %self.id, ?reason, "socket.io session closed");
         if let Some(inner) = self.inner.upgrade() {
@@ -368,36 +400,53 @@ impl Session {
 }
 
 /// The session's heartbeat, as the reference server's: a ping `pingInterval` after the open
-/// and after each pong; no pong within `pingTimeout` closes the session. Ends with it.
-async fn heartbeat(session: Arc<Session>, interval: Duration, timeout: Duration) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = session.closed() => return,
-        }
-        if let Some(inner) = session.inner.upgrade() {
-            if let Some(observer) = inner.metrics.observer.get() {
-                // Sampled at each ping, as Primus samples at its heartbeat.
-                observer.writer_queue_depth("socketio", session.queue_len());
-            }
-        }
-        let seen = session.pongs.load(Ordering::Acquire);
-        session.enqueue_control(PING);
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
+/// and after each pong; no pong within `pingTimeout` closes the session. Ends with it. A
+/// plain function returning an `async move` block, so its arguments are stored once.
+///
+/// One timer, reset between the two waits (the time to the next ping, the time for its
+/// pong): every session has this task, so its size counts.
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+fn heartbeat(
+    session: Arc<Session>,
+    interval: Duration,
+    timeout: Duration,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let timer = tokio::time::sleep(interval);
+        tokio::pin!(timer);
+        // The pong count when the last ping went out, while its pong is awaited.
+        let mut awaiting: Option<u64> = None;
         loop {
             tokio::select! {
-                () = &mut deadline => {
-                    tracing::debug!(sid = %session.id, "socket.io heartbeat timeout");
-                    session.close(EndReason::HeartbeatTimeout);
-                    return;
-                }
+                () = &mut timer => match awaiting {
+                    None => {
+                        if let Some(inner) = session.inner.upgrade() {
+                            if let Some(observer) = inner.metrics.observer.get() {
+                                // Sampled at each ping, as Primus samples at its heartbeat.
+                                observer.writer_queue_depth("socketio", session.queue_len());
+                            }
+                        }
+                        awaiting = Some(session.pongs.load(Ordering::Acquire));
+                        session.enqueue_control(PING);
+                        timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    }
+                    Some(_) => {
+                        tracing::debug!(sid = %session.id, "socket.io heartbeat timeout");
+                        session.close(EndReason::HeartbeatTimeout);
+                        return;
+                    }
+                },
+                // A pong, a client ping, or the close (which notifies here too: one future less
+                // than waiting for the close apart).
                 () = session.pong.notified() => {
-                    if session.pongs.load(Ordering::Acquire) != seen {
-                        break;
+                    if session.is_closed() {
+                        return;
+                    }
+                    if awaiting.is_some_and(|seen| seen != session.pongs.load(Ordering::Acquire)) {
+                        awaiting = None;
+                        timer.as_mut().reset(tokio::time::Instant::now() + interval);
                     }
                 }
-                () = session.closed() => return,
             }
         }
     }

@@ -19,13 +19,14 @@ use crate::socketio::{handler, Inner};
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::future::{ready, Either, Ready};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio_tungstenite::WebSocketStream;
@@ -41,17 +42,13 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
 /// Bytes tungstenite buffers before writing to the socket (and at every flush).
 const WRITE_BUFFER_SIZE: usize = 4096;
-const READ_BUFFER_SIZE: usize = 1024;
-/// How long an upgrade may take from the websocket's open to `5` (the reference's
-/// `upgradeTimeout`).
-const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a closing session's websocket gets for its last words.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// `close_timeout_ms` when the transport is gone already.
+const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 1000;
 
 fn ws_config(inner: &Inner) -> WebSocketConfig {
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_SIZE)
+        .read_buffer_size(inner.config.read_buffer_size)
         .write_buffer_size(WRITE_BUFFER_SIZE)
         // maxPayload bounds websocket messages too, as in Engine.IO.
         .max_message_size(Some(max))
@@ -69,31 +66,32 @@ pub(super) fn open(inner: &Arc<Inner>, mut request: Request, slot: SlotGuard) ->
     drop(request);
     let config = ws_config(inner);
     let weak = Arc::downgrade(inner);
-    inner.lifecycle.tasks().spawn(async move {
+    let opening = async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
                 tracing::debug!(%error, "socket.io websocket upgrade failed");
-                return;
+                return None;
             }
         };
         let mut socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        let Some(inner) = weak.upgrade() else {
-            return;
-        };
-        let Some(session) = Session::open(&inner, Transport::Websocket, headers, slot) else {
-            return;
-        };
+        let inner = weak.upgrade()?;
+        let session = Session::open(&inner, Transport::Websocket, headers, slot)?;
         let open = open_packet(&inner, &session, Transport::Websocket);
         if socket.send(Message::Text(open.into())).await.is_err() {
-            return;
+            return None;
         }
         session.start(&inner);
-        drop(inner);
-        serve(weak, session, socket).await;
-    });
+        Some((weak, session, socket))
+    };
+    // Boxed: the opening's futures (the handshake, the open packet's send) are freed when it
+    // is done instead of sizing the task for its whole life.
+    inner
+        .lifecycle
+        .tasks()
+        .spawn(Box::pin(opening).then(serve_opened));
     switching_protocols(&accept)
 }
 
@@ -115,8 +113,9 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
     };
     drop(request);
     let config = ws_config(inner);
+    let upgrade_timeout = Duration::from_millis(inner.config.upgrade_timeout_ms);
     let weak = Arc::downgrade(inner);
-    inner.lifecycle.tasks().spawn(async move {
+    let probing = async move {
         let probed = async {
             let upgraded = on_upgrade.await.ok()?;
             let mut socket = WebSocketStream::from_raw_socket(
@@ -126,7 +125,7 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
             )
             .await;
             let done = tokio::select! {
-                done = tokio::time::timeout(UPGRADE_TIMEOUT, probe(&session, &mut socket)) => done,
+                done = tokio::time::timeout(upgrade_timeout, probe(&session, &mut socket)) => done,
                 () = session.closed() => return None,
             };
             matches!(done, Ok(true)).then_some(socket)
@@ -136,7 +135,7 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
             Some(socket) => {
                 session.upgraded();
                 tracing::debug!(sid = %session.id, "socket.io session upgraded to websocket");
-                serve(weak, session, socket).await;
+                Some((weak, session, socket))
             }
             None => {
                 // The session stays on polling, as with the reference.
@@ -145,9 +144,14 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
                 state.upgrade_pending = false;
                 drop(state);
                 tracing::debug!(sid = %session.id, "socket.io upgrade failed");
+                None
             }
         }
-    });
+    };
+    inner
+        .lifecycle
+        .tasks()
+        .spawn(Box::pin(probing).then(serve_opened));
     switching_protocols(&accept)
 }
 
@@ -180,57 +184,85 @@ enum End {
     WriteFailed,
 }
 
+/// A session whose websocket is open, for [`serve`].
+type Opened = Option<(Weak<Inner>, Arc<Session>, Socket)>;
+
+/// The rest of a websocket task once its opening (or upgrade) is done: [`serve`] when it
+/// succeeded. Chained with `then`, so the task's future holds the opening or the serving,
+/// never both, and the socket once (an `async` block awaiting `serve(socket)` would keep
+/// room for the socket beside `serve`'s own copy).
+fn serve_opened(opened: Opened) -> Either<impl Future<Output = ()> + Send, Ready<()>> {
+    match opened {
+        Some((inner, session, socket)) => Either::Left(serve(inner, session, socket)),
+        None => Either::Right(ready(())),
+    }
+}
+
 /// Reads and writes the session's websocket in this one task until the session ends, then
 /// writes its last words. Holds the transport weakly: the transport holds the sessions.
-async fn serve(inner: std::sync::Weak<Inner>, session: Arc<Session>, mut socket: Socket) {
-    let mut writer = Writer::default();
-    let end = poll_fn(|cx| {
-        session.waker.register(cx.waker());
-        loop {
-            if session.is_closed() {
-                return Poll::Ready(End::Closed);
-            }
-            // Writes first: what the last reads queued goes out before more is read.
-            if let Poll::Ready(error) = writer.poll_write(cx, &mut socket, &session) {
-                tracing::debug!(sid = %session.id, %error, "socket.io write failed");
-                return Poll::Ready(End::WriteFailed);
-            }
-            let next = match Pin::new(&mut socket).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(next) => next,
-            };
-            let Some(inner) = inner.upgrade() else {
-                return Poll::Ready(End::Read(EndReason::ServerShutdown));
-            };
-            match next {
-                None => return Poll::Ready(End::Read(EndReason::ClientClosed)),
-                Some(Err(error)) => return Poll::Ready(End::Read(classify(&error))),
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(reason) = on_text(&inner, &session, text.as_str()) {
-                        return Poll::Ready(End::Read(reason));
+/// A plain function returning an `async move` block: the socket is used where it was
+/// captured (an `async fn` would store its arguments and the locals they move into).
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+fn serve(
+    inner: Weak<Inner>,
+    session: Arc<Session>,
+    mut socket: Socket,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut writer = Writer::default();
+        let end = poll_fn(|cx| {
+            session.waker.register(cx.waker());
+            loop {
+                if session.is_closed() {
+                    return Poll::Ready(End::Closed);
+                }
+                // Writes first: what the last reads queued goes out before more is read.
+                if let Poll::Ready(error) = writer.poll_write(cx, &mut socket, &session) {
+                    tracing::debug!(sid = %session.id, %error, "socket.io write failed");
+                    return Poll::Ready(End::WriteFailed);
+                }
+                let next = match Pin::new(&mut socket).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(next) => next,
+                };
+                let Some(inner) = inner.upgrade() else {
+                    return Poll::Ready(End::Read(EndReason::ServerShutdown));
+                };
+                match next {
+                    None => return Poll::Ready(End::Read(EndReason::ClientClosed)),
+                    Some(Err(error)) => return Poll::Ready(End::Read(classify(&error))),
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(reason) = on_text(&inner, &session, text.as_str()) {
+                            return Poll::Ready(End::Read(reason));
+                        }
                     }
+                    Some(Ok(Message::Binary(_))) => handler::on_binary(&inner, &session),
+                    Some(Ok(Message::Close(_))) => {
+                        return Poll::Ready(End::Read(EndReason::ClientClosed))
+                    }
+                    // tungstenite answers pings; reading never yields raw frames.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 }
-                Some(Ok(Message::Binary(_))) => handler::on_binary(&inner, &session),
-                Some(Ok(Message::Close(_))) => {
-                    return Poll::Ready(End::Read(EndReason::ClientClosed))
-                }
-                // tungstenite answers pings; reading never yields raw frames.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            }
+        })
+        .await;
+        match end {
+            End::Closed => {}
+            End::Read(reason) => session.close(reason),
+            End::WriteFailed => {
+                session.close(EndReason::TransportError);
+                return;
             }
         }
-    })
-    .await;
-    match end {
-        End::Closed => {}
-        End::Read(reason) => session.close(reason),
-        End::WriteFailed => {
-            session.close(EndReason::TransportError);
-            return;
-        }
+        let reason = session.end().unwrap_or(EndReason::ClientClosed);
+        // Read now rather than kept: every idle session's task would carry it.
+        let close_timeout =
+            Duration::from_millis(inner.upgrade().map_or(DEFAULT_CLOSE_TIMEOUT_MS, |inner| {
+                inner.config.close_timeout_ms
+            }));
+        // Boxed: the close's futures would otherwise widen every idle session's task.
+        Box::pin(writer.finish(&mut socket, &session, reason, close_timeout)).await;
     }
-    let reason = session.end().unwrap_or(EndReason::ClientClosed);
-    // Boxed: the close's futures would otherwise widen every idle session's task.
-    Box::pin(writer.finish(&mut socket, &session, reason)).await;
 }
 
 /// Acts on one Engine.IO packet; the reason to end the session when it must end.
@@ -364,17 +396,23 @@ impl Writer {
         }
     }
 
-    /// The last words after the session ended for `reason`, within [`CLOSE_TIMEOUT`]: the
+    /// The last words after the session ended for `reason`, within `close_timeout`: the
     /// rest of a packet cut between fragments and what is still queued (the queue was
     /// emptied at the close unless the reason flushes it), `1` when the reason says so, and
     /// a close frame (1009 for a message over `maxPayload`).
-    async fn finish(self, socket: &mut Socket, session: &Session, reason: EndReason) {
+    async fn finish(
+        self,
+        socket: &mut Socket,
+        session: &Session,
+        reason: EndReason,
+        close_timeout: Duration,
+    ) {
         let mut backlog = self.batch;
         let mut rest = VecDeque::new();
         session.take(&mut rest);
         backlog.extend(rest);
         let mut fragmenting = self.fragmenting;
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        let _ = tokio::time::timeout(close_timeout, async {
             if reason == EndReason::ClientClosed {
                 // tungstenite already queued the answer to the client's close frame.
                 return socket.flush().await;
@@ -421,6 +459,7 @@ impl Session {
             return false;
         }
         std::mem::swap(&mut state.frames, batch);
+        state.bytes = 0;
         true
     }
 }
