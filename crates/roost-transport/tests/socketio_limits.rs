@@ -261,8 +261,7 @@ async fn a_websocket_reader_that_stalls_is_closed_by_max_buffer_bytes() {
             n < 200,
             "the stalled reader was not closed by its queued bytes"
         );
-        let delivery = app.send_to_all("big", json!({"n": n, "pad": big})).unwrap();
-        app.deliver(delivery);
+        app.send_to_all("big", json!({"n": n, "pad": big}));
         let event = packet(&mut fast).await;
         assert!(
             event.starts_with(&format!(r#"42["big",{{"n":{n},"#)),
@@ -275,7 +274,7 @@ async fn a_websocket_reader_that_stalls_is_closed_by_max_buffer_bytes() {
     assert_eq!(socketio.connection_count(), 1);
     // The one left keeps receiving, in order.
     for m in n..n + 3 {
-        app.deliver(app.send_to_all("big", json!({"n": m})).unwrap());
+        app.send_to_all("big", json!({"n": m}));
         assert_eq!(packet(&mut fast).await, format!(r#"42["big",{{"n":{m}}}]"#));
     }
 }
@@ -298,10 +297,7 @@ async fn a_polling_client_that_stops_polling_is_closed_by_max_buffer_bytes() {
     let pad = "y".repeat(10 * 1024);
     // Seven 10 KiB events fit in 64 KiB, the seventh does not: far below 1024 packets.
     for n in 0..20 {
-        app.deliver(
-            app.send_to_all("tick", json!({"n": n, "pad": pad}))
-                .unwrap(),
-        );
+        app.send_to_all("tick", json!({"n": n, "pad": pad}));
         let got = fast.get().await;
         assert_eq!(got.len(), 1);
         assert!(got[0].starts_with(&format!(r#"42["tick",{{"n":{n},"#)));
@@ -312,7 +308,7 @@ async fn a_polling_client_that_stops_polling_is_closed_by_max_buffer_bytes() {
     assert_eq!(r.status, 400);
     // One packet larger than the limit still goes to a session with nothing queued.
     let huge = "z".repeat(100 * 1024);
-    app.deliver(app.send_to_all("huge", json!(huge)).unwrap());
+    app.send_to_all("huge", json!(huge));
     assert_eq!(fast.get().await, [format!(r#"42["huge","{huge}"]"#)]);
     assert_eq!(socketio.metrics().slow_consumer_closes(), 1);
 }
@@ -335,7 +331,7 @@ async fn a_closing_websocket_gets_close_timeout_ms_for_its_last_words() {
         let app = socketio.app().clone();
         let pad = "x".repeat(512 * 1024);
         for n in 0..64 {
-            app.deliver(app.send_to_all("big", json!({"n": n, "pad": pad})).unwrap());
+            app.send_to_all("big", json!({"n": n, "pad": pad}));
         }
         assert_eq!(socketio.metrics().slow_consumer_closes(), 0);
         let report = socketio
