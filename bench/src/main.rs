@@ -3,7 +3,7 @@
 //!
 //! - `client`: one connection (source address, upgrade, calls, heartbeat answers);
 //! - `auth`: sign-up / login once, then JWT (or local) login per connection;
-//! - `scenario`: `connect`, `fanout`, `rpc`, `churn` and what they share (opening fleets of
+//! - `scenario`: `connect`, `fanout`, `floor`, `rpc`, `churn` and what they share (opening fleets of
 //!   connections, the subscriber loop, the publisher, message stamps);
 //! - `stats`: HDR latency histograms; `procstat`: the server's RSS and CPU from /proc;
 //! - `report`: the human table of a run and the side-by-side `report` of two servers.
@@ -20,7 +20,7 @@ mod stats;
 
 use clap::{Parser, Subcommand};
 use client::Target;
-use scenario::{churn, connect, fanout, rpc, Env};
+use scenario::{churn, connect, fanout, floor, rpc, Env};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -71,6 +71,9 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// N subscribers in a room, one publisher stepping up its rate; deliveries/s, loss, latency.
     Fanout(fanout::FanoutArgs),
+    /// The machine's limit for a burst: fanout's subscribers fed by a one-thread sender in
+    /// this process (pre-encoded frames, non-blocking writes); --server is ignored.
+    Floor(floor::FloorArgs),
     /// C connections calling back to back; calls/s and latency.
     Rpc(rpc::RpcArgs),
     /// Connections opening and closing while a room is broadcast to; loss and RSS after.
@@ -89,6 +92,7 @@ impl Command {
         match self {
             Command::Connect(_) => "connect",
             Command::Fanout(_) => "fanout",
+            Command::Floor(_) => "floor",
             Command::Rpc(_) => "rpc",
             Command::Churn(_) => "churn",
             Command::Report { .. } => "report",
@@ -99,6 +103,7 @@ impl Command {
         match self {
             Command::Connect(a) => a.params(),
             Command::Fanout(a) => a.params(),
+            Command::Floor(a) => a.params(),
             Command::Rpc(a) => a.params(),
             Command::Churn(a) => a.params(),
             Command::Report { .. } => Value::Null,
@@ -124,6 +129,7 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
     let results = match command {
         Command::Connect(args) => connect::run(env, args).await,
         Command::Fanout(args) => fanout::run(env, args).await?,
+        Command::Floor(args) => floor::run(env, args).await?,
         Command::Rpc(args) => rpc::run(env, args).await.map_err(|e| e.to_string())?,
         Command::Churn(args) => churn::run(env, args).await?,
         Command::Report { .. } => Value::Null,
