@@ -25,6 +25,8 @@
 # burst. The table "fan-out against the floor" puts each server's p50/p99 beside it.
 #   BENCH_FLOOR_RATES=1,8            # the floor's steps (default 1: the 1 msg/s burst)
 #   BENCH_FLOOR=0                    # skip it
+#   BENCH_PERF_OUT=dir               # `perf record -g` each server while it runs (needs perf):
+#                                    # dir/<target>-<scenario>.perf.data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,6 +104,11 @@ echo "== app: $BENCH_APP; results in $BENCH_OUT"
 
 SERVER_PID=
 stop_server() {
+  if [ -n "${PERF_PID:-}" ]; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=
+  fi
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -142,6 +149,13 @@ start_server() {
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
   SERVER_PID=$!
+  PERF_PID=
+  if [ -n "${BENCH_PERF_OUT:-}" ]; then
+    mkdir -p "$BENCH_PERF_OUT"
+    perf record -q -F 499 -g -p "$SERVER_PID" -o "$BENCH_PERF_OUT/$1-$2.perf.data" \
+      >"$BENCH_OUT/perf-$1-$2.log" 2>&1 &
+    PERF_PID=$!
+  fi
   for _ in $(seq 200); do
     if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || break
