@@ -74,6 +74,14 @@ enum Command {
     /// The machine's limit for a burst: fanout's subscribers fed by a one-thread sender in
     /// this process (pre-encoded frames, non-blocking writes); --server is ignored.
     Floor(floor::FloorArgs),
+    /// The floor's sender process (started by `floor`).
+    #[command(hide = true)]
+    FloorSender {
+        #[arg(long)]
+        subscribers: usize,
+        #[arg(long)]
+        pad: usize,
+    },
     /// C connections calling back to back; calls/s and latency.
     Rpc(rpc::RpcArgs),
     /// Connections opening and closing while a room is broadcast to; loss and RSS after.
@@ -93,6 +101,7 @@ impl Command {
             Command::Connect(_) => "connect",
             Command::Fanout(_) => "fanout",
             Command::Floor(_) => "floor",
+            Command::FloorSender { .. } => "floor-sender",
             Command::Rpc(_) => "rpc",
             Command::Churn(_) => "churn",
             Command::Report { .. } => "report",
@@ -104,6 +113,7 @@ impl Command {
             Command::Connect(a) => a.params(),
             Command::Fanout(a) => a.params(),
             Command::Floor(a) => a.params(),
+            Command::FloorSender { .. } => Value::Null,
             Command::Rpc(a) => a.params(),
             Command::Churn(a) => a.params(),
             Command::Report { .. } => Value::Null,
@@ -130,6 +140,7 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
         Command::Connect(args) => connect::run(env, args).await,
         Command::Fanout(args) => fanout::run(env, args).await?,
         Command::Floor(args) => floor::run(env, args).await?,
+        Command::FloorSender { .. } => Value::Null,
         Command::Rpc(args) => rpc::run(env, args).await.map_err(|e| e.to_string())?,
         Command::Churn(args) => churn::run(env, args).await?,
         Command::Report { .. } => Value::Null,
@@ -184,6 +195,16 @@ fn emit(common: &Common, command: &Command, results: &Value) -> Result<(), Strin
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::FloorSender { subscribers, pad } = &cli.scenario {
+        procstat::raise_nofile_limit();
+        return match scenario::floor::sender_main(*subscribers, *pad) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("roost-bench floor-sender: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Report { a, b } = &cli.scenario {
         return match report(a, b) {
             Ok(()) => ExitCode::SUCCESS,

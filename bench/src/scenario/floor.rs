@@ -170,69 +170,152 @@ fn burst(sockets: &mut [TcpStream], frame: &[u8], stop: &AtomicBool) -> u64 {
     would_block
 }
 
-/// The sender: accepts `count` upgrades, then on each `(step, rate, length)` it receives,
-/// sends that many bursts a second for `length`, reporting what it did.
-#[allow(clippy::disallowed_methods)] // the sender's own thread, not the runtime
-fn sender(
-    listener: &TcpListener,
-    count: usize,
-    pad: usize,
-    steps: &mpsc::Receiver<(usize, f64, Duration)>,
-    done: &mpsc::Sender<StepSent>,
-    stop: &AtomicBool,
-) {
+/// `roost-bench floor-sender`: the sender, in a process of its own (10,000 sockets on each
+/// side do not fit one process' open-file limit). Prints `port N`, accepts `count` upgrades,
+/// then for each line `step rate secs` on stdin sends that many bursts a second for that long
+/// and prints one line `sent cpu_ns would_block`. Ends at the end of stdin.
+#[allow(clippy::disallowed_methods)] // the sender's own process, no runtime
+pub(crate) fn sender_main(count: usize, pad: usize) -> Result<(), String> {
+    use std::io::BufRead;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("bind: {e}"))?
+        .port();
+    println!("port {port}");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
     let mut sockets = Vec::with_capacity(count);
-    while sockets.len() < count && !stop.load(Ordering::Relaxed) {
+    let mut failures = 0;
+    while sockets.len() < count && failures < count {
         match listener.accept() {
             Ok((stream, _)) => match upgrade(stream) {
                 Ok(stream) => sockets.push(stream),
-                Err(e) => eprintln!("floor: upgrade failed: {e}"),
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("floor: upgrade failed: {e}");
+                }
             },
-            Err(e) => eprintln!("floor: accept failed: {e}"),
+            Err(e) => {
+                failures += 1;
+                eprintln!("floor: accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
+    let stop = AtomicBool::new(false);
     let mut seq = 0u64;
-    while let Ok((step, rate, length)) = steps.recv() {
-        let mut out = StepSent::default();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let mut fields = line.split_whitespace();
+        let (Some(step), Some(rate), Some(secs)) = (
+            fields.next().and_then(|f| f.parse::<usize>().ok()),
+            fields.next().and_then(|f| f.parse::<f64>().ok()),
+            fields.next().and_then(|f| f.parse::<u64>().ok()),
+        ) else {
+            return Err(format!("floor-sender: bad command {line:?}"));
+        };
+        let (mut sent, mut would_block) = (0u64, 0u64);
         let cpu0 = thread_cpu_ns().unwrap_or(0);
         let started = Instant::now();
-        while started.elapsed() < length && !stop.load(Ordering::Relaxed) {
+        let length = Duration::from_secs(secs);
+        while started.elapsed() < length {
             let due = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
-            if out.sent >= due {
+            if sent >= due {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
             // Encoded once per message, written to every socket.
             let frame = text_frame(&event_payload(step, seq, pad));
             seq += 1;
-            out.would_block += burst(&mut sockets, &frame, stop);
-            out.sent += 1;
+            would_block += burst(&mut sockets, &frame, &stop);
+            sent += 1;
         }
-        out.cpu_ns = thread_cpu_ns().unwrap_or(0).saturating_sub(cpu0);
-        out.finished = Some(Instant::now());
-        if done.send(out).is_err() {
-            break;
+        let cpu_ns = thread_cpu_ns().unwrap_or(0).saturating_sub(cpu0);
+        println!("{sent} {cpu_ns} {would_block}");
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The sender process, its commands and its answers (read by a thread of their own).
+struct SenderProcess {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl SenderProcess {
+    fn start(count: usize, pad: usize) -> Result<(Self, u16), String> {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args([
+                "floor-sender",
+                "--subscribers",
+                &count.to_string(),
+                "--pad",
+                &pad.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("floor: cannot start the sender: {e}"))?;
+        let stdin = child.stdin.take().ok_or("floor: no stdin")?;
+        let stdout = child.stdout.take().ok_or("floor: no stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = SenderProcess {
+            child,
+            stdin,
+            lines,
+        };
+        let first = process.recv_blocking(Duration::from_secs(10))?;
+        let port = first
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("floor: sender said {first:?}"))?;
+        Ok((process, port))
+    }
+
+    fn recv_blocking(&mut self, limit: Duration) -> Result<String, String> {
+        self.lines
+            .recv_timeout(limit)
+            .map_err(|e| format!("floor: sender: {e}"))
+    }
+
+    async fn recv(&mut self, limit: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => return Ok(line),
+                Err(mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(format!("floor: sender: {e}")),
+            }
         }
     }
-    // Dropping the sockets closes them.
+}
+
+impl Drop for SenderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Runs the scenario; the results as one JSON object (a table of steps goes to stdout).
 pub(crate) async fn run(_env: Arc<Env>, args: &FloorArgs) -> Result<Value, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("floor: bind: {e}"))?;
-    let addr: SocketAddr = listener
-        .local_addr()
-        .map_err(|e| format!("floor: bind: {e}"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (step_tx, step_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
-    let thread = {
-        let (stop, count, pad) = (stop.clone(), args.subscribers, args.pad);
-        std::thread::Builder::new()
-            .name("floor-sender".into())
-            .spawn(move || sender(&listener, count, pad, &step_rx, &done_tx, &stop))
-            .map_err(|e| format!("floor: thread: {e}"))?
-    };
+    let (mut sender, port) = SenderProcess::start(args.subscribers, args.pad)?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     // The same subscribers as `fanout`, connected to the floor sender: no login, no room.
     let target = Target::new(addr, 1).map_err(|e| e.to_string())?;
     let floor_env = Arc::new(Env {
@@ -251,9 +334,10 @@ pub(crate) async fn run(_env: Arc<Env>, args: &FloorArgs) -> Result<Value, Strin
     )
     .await;
     if fleet.opened < args.subscribers {
-        stop.store(true, Ordering::Relaxed);
-        // The sender may still wait in accept: one more connection lets it see the flag.
-        let _ = std::net::TcpStream::connect(addr);
+        return Err(format!(
+            "floor: only {} of {} subscribers connected ({:?})",
+            fleet.opened, args.subscribers, fleet.first_error
+        ));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     println!(
@@ -272,26 +356,24 @@ pub(crate) async fn run(_env: Arc<Env>, args: &FloorArgs) -> Result<Value, Strin
     );
     let mut steps = Vec::new();
     for (step, &rate) in args.rates.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
         let started = Instant::now();
-        if step_tx
-            .send((step, rate, Duration::from_secs(args.step_secs)))
-            .is_err()
-        {
-            break;
-        }
-        let sent = loop {
-            match done_rx.try_recv() {
-                Ok(sent) => break sent,
-                Err(mpsc::TryRecvError::Empty) => {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    return Err("floor: the sender stopped".to_owned())
-                }
-            }
+        writeln!(sender.stdin, "{step} {rate} {}", args.step_secs)
+            .and_then(|()| sender.stdin.flush())
+            .map_err(|e| format!("floor: sender: {e}"))?;
+        let answer = sender
+            .recv(Duration::from_secs(args.step_secs + 60))
+            .await?;
+        let mut fields = answer.split_whitespace().map(|f| f.parse::<u64>().ok());
+        let (Some(Some(count)), Some(Some(cpu_ns)), Some(Some(would_block))) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(format!("floor: sender said {answer:?}"));
+        };
+        let sent = StepSent {
+            sent: count,
+            cpu_ns,
+            would_block,
+            finished: Some(Instant::now()),
         };
         let expected = sent.sent * fleet.opened as u64;
         let drain_deadline = Instant::now() + Duration::from_secs(args.drain_secs);
@@ -338,10 +420,9 @@ pub(crate) async fn run(_env: Arc<Env>, args: &FloorArgs) -> Result<Value, Strin
             summary.to_json("lat"),
         ]));
     }
-    drop(step_tx);
+    // The subscribers close first: the sender exiting would close them from its side.
     let ends = fleet.stop().await;
-    stop.store(true, Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    drop(sender);
     let first = steps.first().cloned().unwrap_or_else(|| json!({}));
     Ok(json!({
         "subscribers": fleet.opened,
