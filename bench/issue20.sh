@@ -11,6 +11,7 @@
 #
 #   bench/issue20.sh                                   # this tree, one round (≈ 4 min)
 #   ISSUE20_ROUNDS=2 bench/issue20.sh /tmp/before/roost target/release/roost   # interleaved
+#   ISSUE20_ROUNDS=0 ISSUE20_PROFILE=1 bench/issue20.sh   # the profile alone
 #   ISSUE20_PROFILE=1 bench/issue20.sh                 # + `perf record -g` of the server at 1 msg/s
 #                                                      #   (apt-get install linux-perf)
 #
@@ -110,9 +111,9 @@ if [ "$ISSUE20_PROFILE" = 1 ] && command -v perf >/dev/null; then
     wait "$spid" 2>/dev/null || true
     echo "== profile of the server at 10,000 subscribers × 1 msg/s, binary $i (${BINS[$i]})"
     tail -3 "$dir/fanout.txt" | head -1
-    perf report -i "$dir/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-      grep '%' | grep -v '^#' | head -45 | tee "$dir/top.txt"
-    perf report -i "$dir/perf.data" --no-children --sort dso --stdio 2>/dev/null |
-      grep '%' | grep -v '^#' | head -10 | tee "$dir/dso.txt"
+    perf report -i "$dir/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+      grep '%' | grep -v '^#' | head -45 | tee "$dir/top.txt" || true
+    perf report -i "$dir/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null |
+      grep '%' | grep -v '^#' | head -10 | tee "$dir/dso.txt" || true
   done
 fi

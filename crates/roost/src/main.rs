@@ -228,6 +228,11 @@ fn join_cluster(
     Ok(broker)
 }
 
+/// With the `mimalloc` feature, mimalloc serves every allocation of the binary.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
