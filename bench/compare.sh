@@ -18,6 +18,15 @@
 #
 #   BENCH_ROOST_BIN=/path/to/roost   # another roost build (a "before" binary), same scenarios
 #   BENCH_PIN="0 1"                  # taskset: server on CPU 0, generator on CPU 1 (empty: off)
+#
+# The floor: whenever fanout runs, `roost-bench floor` runs once too (before the servers), with
+# the same subscribers and message size: the same client fleet fed by a one-thread sender
+# inside the generator (frames encoded once, non-blocking writes), the machine's limit for a
+# burst. The table "fan-out against the floor" puts each server's p50/p99 beside it.
+#   BENCH_FLOOR_RATES=1,8            # the floor's steps (default 1: the 1 msg/s burst)
+#   BENCH_FLOOR=0                    # skip it
+#   BENCH_PERF_OUT=dir               # `perf record -g` each server while it runs (needs perf):
+#                                    # dir/<target>-<scenario>.perf.data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +51,8 @@ cd "$(dirname "$0")/.."
 : "${BENCH_STEP_SECS:=5}"
 : "${BENCH_DRAIN_SECS:=5}"
 : "${BENCH_MAX_P99_MS:=50}"
+: "${BENCH_FLOOR:=1}"
+: "${BENCH_FLOOR_RATES:=1}"
 # signups (opt-in; chat app): message creates from BENCH_SIGNUP_WRITERS connections, first
 # alone, then while BENCH_SIGNUPS more connections sign up new users back to back (a bcrypt
 # hash each); Roost keeps its records in BENCH_SIGNUP_STORAGE (in a fresh data directory).
@@ -93,6 +104,11 @@ echo "== app: $BENCH_APP; results in $BENCH_OUT"
 
 SERVER_PID=
 stop_server() {
+  if [ -n "${PERF_PID:-}" ]; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=
+  fi
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -133,6 +149,13 @@ start_server() {
     *) echo "unknown target $1" >&2; exit 2 ;;
   esac
   SERVER_PID=$!
+  PERF_PID=
+  if [ -n "${BENCH_PERF_OUT:-}" ]; then
+    mkdir -p "$BENCH_PERF_OUT"
+    perf record -q -F 499 -g -p "$SERVER_PID" -o "$BENCH_PERF_OUT/$1-$2.perf.data" \
+      >"$BENCH_OUT/perf-$1-$2.log" 2>&1 &
+    PERF_PID=$!
+  fi
   for _ in $(seq 200); do
     if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -155,6 +178,14 @@ bench() {
     "${threads[@]}" "${AUTH[@]}" "$@" || echo "!! $target $1 failed" >&2
   stop_server
 }
+
+if [ "$BENCH_FLOOR" = 1 ] && [[ " $BENCH_SCENARIOS " == *" fanout "* ]]; then
+  echo "== floor: one-thread sender, $BENCH_SUBSCRIBERS sockets, rates $BENCH_FLOOR_RATES"
+  "${BENCH_PIN_CMD[@]}" "$BENCH" --label floor --json-out "$BENCH_OUT/floor.jsonl" \
+    ${BENCH_THREADS:+--threads "$BENCH_THREADS"} floor --subscribers "$BENCH_SUBSCRIBERS" \
+    --rates "$BENCH_FLOOR_RATES" --step-secs "$BENCH_STEP_SECS" --drain-secs "$BENCH_DRAIN_SECS" ||
+    echo "!! floor failed" >&2
+fi
 
 for target in $BENCH_TARGETS; do
   for scenario in $BENCH_SCENARIOS; do
@@ -195,4 +226,41 @@ set -- $BENCH_TARGETS
 if [ $# -ge 2 ] && [ -f "$BENCH_OUT/$1.jsonl" ] && [ -f "$BENCH_OUT/$2.jsonl" ]; then
   echo "== $1 vs $2 ($BENCH_APP app, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
   "$BENCH" report "$BENCH_OUT/$1.jsonl" "$BENCH_OUT/$2.jsonl" | tee "$BENCH_OUT/report.md"
+fi
+
+# Fan-out against the floor: each server's fanout step at the floor's first rate beside it.
+if [ -f "$BENCH_OUT/floor.jsonl" ]; then
+  echo "== fan-out against the floor ($BENCH_SUBSCRIBERS subscribers, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  python3 - "$BENCH_OUT" $BENCH_TARGETS <<'PY' | tee "$BENCH_OUT/floor.md"
+import json, sys, os
+out, targets = sys.argv[1], sys.argv[2:]
+def last(path, scenario):
+    row = None
+    if os.path.exists(path):
+        for line in open(path):
+            try:
+                run = json.loads(line)
+            except ValueError:
+                continue
+            if run.get("scenario") == scenario:
+                row = run["results"]
+    return row
+floor = last(f"{out}/floor.jsonl", "floor")
+if not floor or not floor.get("steps"):
+    sys.exit("no floor result")
+f = floor["steps"][0]
+rate = f["rate"]
+print(f"| at {rate:g} msg/s | p50 ms | p99 ms | p99 / floor p99 | server µs per delivery |")
+print("|---|---:|---:|---:|---:|")
+print(f"| floor (one thread, pre-encoded, non-blocking) | {f['lat_p50_ms']} | {f['lat_p99_ms']} | 1.00 | {f['sender_us_per_delivery']} (sender thread) |")
+for t in targets:
+    r = last(f"{out}/{t}.jsonl", "fanout")
+    steps = [s for s in (r or {}).get("steps", []) if s.get("rate") == rate]
+    if not steps:
+        continue
+    s = steps[0]
+    ratio = s["lat_p99_ms"] / f["lat_p99_ms"] if f["lat_p99_ms"] else float("nan")
+    per = s["server_cores"] / s["deliveries_per_sec"] * 1e6 if s.get("deliveries_per_sec") else float("nan")
+    print(f"| {t} | {s['lat_p50_ms']} | {s['lat_p99_ms']} | {ratio:.2f} | {per:.2f} (process) |")
+PY
 fi

@@ -3,7 +3,7 @@
 //!
 //! - `client`: one connection (source address, upgrade, calls, heartbeat answers);
 //! - `auth`: sign-up / login once, then JWT (or local) login per connection;
-//! - `scenario`: `connect`, `fanout`, `rpc`, `churn` and what they share (opening fleets of
+//! - `scenario`: `connect`, `fanout`, `floor`, `rpc`, `churn` and what they share (opening fleets of
 //!   connections, the subscriber loop, the publisher, message stamps);
 //! - `stats`: HDR latency histograms; `procstat`: the server's RSS and CPU from /proc;
 //! - `report`: the human table of a run and the side-by-side `report` of two servers.
@@ -20,7 +20,7 @@ mod stats;
 
 use clap::{Parser, Subcommand};
 use client::Target;
-use scenario::{churn, connect, fanout, rpc, Env};
+use scenario::{churn, connect, fanout, floor, rpc, Env};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -78,6 +78,17 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// N subscribers in a room, one publisher stepping up its rate; deliveries/s, loss, latency.
     Fanout(fanout::FanoutArgs),
+    /// The machine's limit for a burst: fanout's subscribers fed by a one-thread sender in
+    /// this process (pre-encoded frames, non-blocking writes); --server is ignored.
+    Floor(floor::FloorArgs),
+    /// The floor's sender process (started by `floor`).
+    #[command(hide = true)]
+    FloorSender {
+        #[arg(long)]
+        subscribers: usize,
+        #[arg(long)]
+        pad: usize,
+    },
     /// C connections calling back to back; calls/s and latency.
     Rpc(rpc::RpcArgs),
     /// Connections opening and closing while a room is broadcast to; loss and RSS after.
@@ -96,6 +107,8 @@ impl Command {
         match self {
             Command::Connect(_) => "connect",
             Command::Fanout(_) => "fanout",
+            Command::Floor(_) => "floor",
+            Command::FloorSender { .. } => "floor-sender",
             Command::Rpc(_) => "rpc",
             Command::Churn(_) => "churn",
             Command::Report { .. } => "report",
@@ -106,6 +119,8 @@ impl Command {
         match self {
             Command::Connect(a) => a.params(),
             Command::Fanout(a) => a.params(),
+            Command::Floor(a) => a.params(),
+            Command::FloorSender { .. } => Value::Null,
             Command::Rpc(a) => a.params(),
             Command::Churn(a) => a.params(),
             Command::Report { .. } => Value::Null,
@@ -149,6 +164,8 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
     let results = match command {
         Command::Connect(args) => connect::run(env, args).await,
         Command::Fanout(args) => fanout::run(env, publish_env, args).await?,
+        Command::Floor(args) => floor::run(env, args).await?,
+        Command::FloorSender { .. } => Value::Null,
         Command::Rpc(args) => rpc::run(env, args).await.map_err(|e| e.to_string())?,
         Command::Churn(args) => churn::run(env, args).await?,
         Command::Report { .. } => Value::Null,
@@ -203,6 +220,16 @@ fn emit(common: &Common, command: &Command, results: &Value) -> Result<(), Strin
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::FloorSender { subscribers, pad } = &cli.scenario {
+        procstat::raise_nofile_limit();
+        return match scenario::floor::sender_main(*subscribers, *pad) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("roost-bench floor-sender: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Report { a, b } = &cli.scenario {
         return match report(a, b) {
             Ok(()) => ExitCode::SUCCESS,

@@ -75,10 +75,21 @@ pub(crate) fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Raises this process' open-file limit from soft to hard; returns the soft limit in force.
+/// Raises this process' open-file limit from soft to hard (first the hard one to 65,536 when
+/// allowed: `floor` holds both ends of 10,000 sockets); returns the soft limit in force.
 pub(crate) fn raise_nofile_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
+    if limit.maximum.is_some_and(|max| max < 65_536) {
+        let wider = rustix::process::Rlimit {
+            current: Some(65_536),
+            maximum: Some(65_536),
+        };
+        // Only a privileged process may raise its hard limit; otherwise nothing changes.
+        if setrlimit(Resource::Nofile, wider).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
         // Failing leaves the old limit; connections beyond it fail and are counted.

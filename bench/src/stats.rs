@@ -4,7 +4,7 @@
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Highest latency recorded exactly (60 s, in µs); larger ones are clamped to it.
 const MAX_MICROS: u64 = 60_000_000;
@@ -99,11 +99,13 @@ pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Nanoseconds since this process' first call: the clock publishers stamp into messages and
-/// subscribers (in the same process) read back.
+/// Nanoseconds of the system's monotonic clock: the clock publishers stamp into messages and
+/// subscribers read back, the same in every process (`floor`'s sender is another process).
 pub(crate) fn now_ns() -> u64 {
-    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
 }
 
 /// Seconds since the Unix epoch, for the JSON line.

@@ -5,6 +5,7 @@
 pub(crate) mod churn;
 pub(crate) mod connect;
 pub(crate) mod fanout;
+pub(crate) mod floor;
 pub(crate) mod publisher;
 pub(crate) mod rpc;
 

@@ -81,7 +81,7 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
         assert_eq!((seen.head[0], seen.last), (b'{', b'}'));
         subscribers.push(s);
     }
-    // The last fragments were handed over; give the writers a moment to drop their clones.
+    // The last bytes were handed over; give the writers a moment to drop their clones.
     let mut after = live_kib();
     for _ in 0..100 {
         if after <= baseline + 4096 {
@@ -96,7 +96,7 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
          received a {payload_kib} KiB event, {after} KiB after"
     );
     // The event's JSON value and its one encoded frame (both about one payload), plus a
-    // write buffer of a few fragments per connection. A copy per connection would be
+    // little per connection (each keeps a clone of the shared frame until it is written). A copy per connection would be
     // SUBSCRIBERS payloads.
     assert!(
         peak <= baseline + 3 * payload_kib + SUBSCRIBERS * 128,

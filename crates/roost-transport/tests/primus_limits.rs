@@ -148,6 +148,88 @@ async fn a_slow_reader_is_closed_and_counted_while_others_keep_receiving() {
     drop(slow);
 }
 
+/// Issue 20: frames are written straight from the publishing task when a connection's queue
+/// is empty, and queued only when the kernel's buffer is full. During bursts of 50 events
+/// delivered back to back (no await between them), a subscriber that stopped reading is
+/// closed as a slow consumer, and then reads a well-formed prefix of the events, in order,
+/// ending in a close frame (a frame cut by the kernel is finished before the close); the
+/// subscribers that read receive every event of every burst, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_during_a_burst_is_closed_while_the_others_get_everything_in_order() {
+    const READERS: usize = 4;
+    const BURST: u64 = 50;
+    let (addr, primus, app) = start(PrimusConfig {
+        ping_interval_ms: 0,
+        writer_queue_frames: 64,
+        writer_queue_bytes: 1 << 20,
+        ..PrimusConfig::default()
+    })
+    .await;
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        readers.push(connect(addr, "/primus").await.unwrap());
+    }
+    let mut slow = connect(addr, "/primus").await.unwrap();
+    eventually("all connected", || primus.connection_count() == READERS + 1).await;
+    let (count_tx, count_rx) = tokio::sync::watch::channel(vec![0u64; READERS]);
+    let count_tx = Arc::new(count_tx);
+    let mut tasks = Vec::new();
+    for (i, mut reader) in readers.into_iter().enumerate() {
+        let count_tx = Arc::clone(&count_tx);
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                let frame = reader.recv_json().await;
+                assert_eq!(frame["data"][0], "burst");
+                assert_eq!(frame["data"][1]["n"], json!(n), "reader {i} out of order");
+                n += 1;
+                count_tx.send_modify(|counts| counts[i] = n);
+            }
+        }));
+    }
+    let pad = "x".repeat(16 * 1024);
+    let mut sent = 0u64;
+    let mut bursts_after_close = 0;
+    while bursts_after_close < 3 {
+        assert!(
+            sent < 200 * BURST,
+            "the reader that stopped was never closed"
+        );
+        for _ in 0..BURST {
+            app.send_to_all("burst", json!({"n": sent, "pad": pad}));
+            sent += 1;
+        }
+        // The readers catch up before the next burst; the stopped one never does.
+        let mut rx = count_rx.clone();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            rx.wait_for(|counts| counts.iter().all(|n| *n == sent)),
+        )
+        .await
+        .expect("a reader did not get the burst")
+        .unwrap();
+        if primus.metrics().slow_consumer_closes() == 1 {
+            bursts_after_close += 1;
+        }
+    }
+    assert_eq!(primus.metrics().slow_consumer_closes(), 1);
+    assert_eq!(primus.connection_count(), READERS);
+    for task in &tasks {
+        assert!(!task.is_finished(), "a reader failed");
+    }
+    // What the stopped reader got: a prefix of the events, in order, whole, then a close.
+    let (texts, end) = slow.until_closed().await;
+    assert!(!texts.is_empty() && (texts.len() as u64) < sent);
+    for (n, text) in texts.iter().enumerate() {
+        let frame: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(frame["data"][1]["n"], json!(n));
+    }
+    assert!(matches!(end, Received::Close(_) | Received::End), "{end:?}");
+    for task in tasks {
+        task.abort();
+    }
+}
+
 #[tokio::test]
 async fn frames_larger_than_the_read_buffer_are_read_whole() {
     // The default buffer, and one smaller than a frame header plus a short call.

@@ -104,6 +104,11 @@ async fn serve(config: Config) -> Result<(), ServerError> {
         .await
 }
 
+/// With the `mimalloc` feature, mimalloc serves every allocation of the binary.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

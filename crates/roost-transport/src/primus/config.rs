@@ -43,8 +43,10 @@ pub struct PrimusConfig {
     /// size while it is read (`max_frame_size` is the limit), and each socket read takes at
     /// most this many bytes.
     pub read_buffer_size: usize,
-    /// Websocket write buffer per connection, in bytes (default 4096): frames are written to
-    /// the socket once this much is buffered, and at every flush.
+    /// Write buffer of the websocket reader, in bytes (default 4096): only for the control
+    /// frames it answers on its own (pongs to websocket pings, the answer to a client's
+    /// close), which then join the connection's ordered queue. Frames Roost sends (events,
+    /// acks, heartbeats) are encoded once and written straight to the socket, unbuffered.
     pub write_buffer_size: usize,
     /// Milliseconds a closing connection gets to write its last frames (default 1000).
     pub close_timeout_ms: u64,

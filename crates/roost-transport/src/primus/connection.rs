@@ -1,17 +1,17 @@
 //! One connection's life: registration, the loop that reads and writes (in the upgrade
 //! task) and the calls it starts.
 //!
-//! Task shape: one task per connection, the upgrade task, owns the socket. It polls the
-//! [`Writer`] (everything queued in the connection's [`Outbox`], one flush per batch) and
-//! the next frame in turn, until the socket ends or the connection is closed, then writes
-//! its last words. A second task per connection for the write half cost about 0.6 KiB per
+//! Task shape: one task per connection, the upgrade task, reads the socket (tungstenite over
+//! [`SharedIo`]). Writes do not need it: a frame is written by whoever sends it when the
+//! connection's queue is empty (`writer`); the task writes only what the kernel could not
+//! take at once ([`Outbox::poll_drain`]), woken for that. It reads until the socket ends or
+//! the connection is closed, then writes its last words. A second task per connection for the write half cost about 0.6 KiB per
 //! idle connection (its future, the task, the split lock). A call runs in a task of its own
 //! while it is in flight (bounded by `max_pending_calls`), so a slow service does not stop
 //! the connection from answering heartbeats.
 
-use super::endpoint::Socket;
 use super::registry::{to_frame, Handle};
-use super::writer::{EnqueueError, Outbox, Writer};
+use super::writer::{EnqueueError, Io, Outbox, SharedIo};
 use super::{Inner, Primus, PROVIDER};
 use crate::socket::admission::{self, SlotGuard};
 use crate::socket::{CloseReason, TransportMetrics};
@@ -26,7 +26,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::Message;
+
+/// What tungstenite reads frames from: the connection's socket through its handle.
+type Socket = WebSocketStream<SharedIo<Handle>>;
 
 /// What the handshake told us about the connection.
 pub(crate) struct Handshake {
@@ -99,25 +104,27 @@ enum End {
 /// connection costs (the task's cell), so what only closing needs is boxed then.
 pub(crate) fn run(
     primus: Primus,
-    socket: Socket,
+    io: Io,
+    config: WebSocketConfig,
     handshake: Handshake,
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let handle = open(&primus, handshake);
+    let handle = open(&primus, io, handshake);
     // One span per connection (debug level: free when disabled) joining its log lines.
     let span = tracing::debug_span!("primus", conn = %handle.id, spark = %handle.spark_id);
-    tracing::Instrument::instrument(serve(primus, socket, handle, slot), span)
+    tracing::Instrument::instrument(serve(primus, config, handle, slot), span)
 }
 
 /// Registers the connection and runs the `connection` listeners (joining `anonymous`,
 /// sending a greeting) before the first frame is read.
-fn open(primus: &Primus, handshake: Handshake) -> Arc<Handle> {
+fn open(primus: &Primus, io: Io, handshake: Handshake) -> Arc<Handle> {
     let inner = &primus.inner;
     let id = ConnectionId::next();
     let handle = Arc::new(Handle {
         id,
         spark_id: SparkId::new(),
         outbox: Outbox::new(
+            io,
             inner.config.writer_queue_frames,
             inner.config.writer_queue_bytes,
         ),
@@ -141,28 +148,32 @@ fn open(primus: &Primus, handshake: Handshake) -> Arc<Handle> {
 
 /// The connection's life after `open`. A plain function returning an `async move` block,
 /// not an `async fn`: an `async fn` keeps its arguments in the future twice (as arguments
-/// and as locals), and the socket alone is 368 bytes.
+/// and as locals).
 #[allow(clippy::manual_async_fn)] // on purpose, see above
 fn serve(
     primus: Primus,
-    mut socket: Socket,
+    config: WebSocketConfig,
     handle: Arc<Handle>,
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
+        let shared = SharedIo {
+            owner: Arc::clone(&handle),
+        };
+        let mut socket: Socket =
+            WebSocketStream::from_raw_socket(shared, Role::Server, Some(config)).await;
         let inner = &primus.inner;
         let id = handle.id;
         let outbox = &handle.outbox;
-        let mut writer = Writer::default();
         let end = poll_fn(|cx| {
             outbox.register(cx.waker());
             loop {
                 if outbox.close_reason().is_some() {
                     return Poll::Ready(End::Closed);
                 }
-                // Writes first: what the last reads queued (acks, the spark id) goes out before
-                // more is read.
-                if let Poll::Ready(e) = writer.poll_write(cx, &mut socket, outbox) {
+                // What the kernel could not take at once goes first: what the last reads
+                // queued (acks, the spark id) goes out before more is read.
+                if let Poll::Ready(Err(e)) = outbox.poll_drain(cx) {
                     tracing::debug!(%id, error = %e, "primus write failed");
                     return Poll::Ready(End::WriteFailed);
                 }
@@ -197,18 +208,44 @@ fn serve(
             End::WriteFailed => {
                 inner.close(id, CloseReason::WriteError);
                 // Nothing more can be written.
-                outbox.close();
+                outbox.release();
                 drop(slot);
                 return;
             }
         }
         let reason = outbox.close_reason().unwrap_or(CloseReason::ClientClosed);
         let close_timeout = Duration::from_millis(inner.config.close_timeout_ms);
-        // Boxed: the close's futures (a timer, the frames in flight) would otherwise widen every
-        // idle connection's task.
-        Box::pin(writer.finish(&mut socket, outbox, reason, close_timeout)).await;
+        // Boxed: the close's futures (a timer) would otherwise widen every idle
+        // connection's task.
+        Box::pin(finish(&mut socket, outbox, reason, close_timeout)).await;
         drop(slot);
     }
+}
+
+/// The last words after the connection was closed with `reason`, within `close_timeout`
+/// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it
+/// (always the rest of a partly written frame), `"primus::server::close"` when it says so,
+/// and a close frame; or, when the client closed, what it had queued and tungstenite's
+/// answer to its close frame. Refuses new frames, then lets the socket go.
+async fn finish(
+    socket: &mut Socket,
+    outbox: &Outbox,
+    reason: CloseReason,
+    close_timeout: Duration,
+) {
+    let _ = tokio::time::timeout(close_timeout, async {
+        if reason == CloseReason::ClientClosed {
+            outbox.close_queue(true, []);
+            // tungstenite answered the client's close frame: into the queue, in order.
+            let _ = futures_util::SinkExt::flush(socket).await;
+        } else {
+            outbox.close_queue(reason.flushes_backlog(), Outbox::last_words(reason));
+        }
+        poll_fn(|cx| outbox.poll_drain(cx)).await?;
+        poll_fn(|cx| outbox.poll_shutdown(cx)).await
+    })
+    .await;
+    outbox.release();
 }
 
 /// Which close reason a read error means.
@@ -235,7 +272,7 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
             let error = crate::anonymous_too_large_error(limit as u64);
             primus
                 .inner
-                .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+                .send(handle, &wire::encode_ack_err(&ack, &error.to_json()));
         }
         return;
     }
@@ -246,7 +283,7 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
             let error = crate::too_many_values_error(max_values);
             primus
                 .inner
-                .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+                .send(handle, &wire::encode_ack_err(&ack, &error.to_json()));
         }
         return;
     }
@@ -264,7 +301,7 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
                 let error = crate::too_deep_error();
                 primus
                     .inner
-                    .send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+                    .send(handle, &wire::encode_ack_err(&ack, &error.to_json()));
             }
             return;
         }
@@ -278,7 +315,7 @@ fn on_text(primus: &Primus, handle: &Arc<Handle>, text: &[u8]) {
         wire::Message::Pong(_) => handle.alive.store(true, Ordering::Release),
         wire::Message::IdRequest => primus
             .inner
-            .send(handle, wire::encode_id(handle.spark_id.as_str())),
+            .send(handle, &wire::encode_id(handle.spark_id.as_str())),
         wire::Message::Event { name, args, ack } => start_call(primus, handle, name, args, ack),
         // A ping from a client, or an ack of a request the server never makes.
         wire::Message::Ping(_) | wire::Message::Ack { .. } => {
@@ -317,7 +354,7 @@ fn start_call(
         Ok(call) => call,
         Err(error) => {
             if let Some(ack) = ack {
-                inner.send(handle, wire::encode_ack_err(&ack, &error.to_json()));
+                inner.send(handle, &wire::encode_ack_err(&ack, &error.to_json()));
             }
             return;
         }
@@ -339,18 +376,18 @@ fn start_call(
         };
         let result = call_external(&inner.app, &method, &path, args, info.params()).await;
         if let Some(ack) = ack {
-            inner.send(&handle, answer(&ack, result));
+            inner.send(&handle, &answer(&ack, result));
         }
     });
 }
 
 impl Inner {
     /// Queues one frame for `handle`; a full queue closes the connection as slow.
-    pub(crate) fn send(&self, handle: &Handle, bytes: Vec<u8>) {
+    pub(crate) fn send(&self, handle: &Handle, bytes: &[u8]) {
         let Some(frame) = to_frame(bytes) else {
             return;
         };
-        match handle.outbox.enqueue(frame) {
+        match handle.outbox.send(frame) {
             Ok(()) => TransportMetrics::inc(&self.metrics.frames_out),
             Err(EnqueueError::Full) => {
                 self.close(handle.id, CloseReason::SlowConsumer);

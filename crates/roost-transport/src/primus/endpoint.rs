@@ -13,12 +13,11 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use roost_core::{json, Error, ErrorKind, Map, Value};
 use roost_wire::qs::{self, QsOptions};
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::protocol::WebSocketConfig;
 
 /// The path prefix Primus claims.
 pub const PATHNAME: &str = "/primus";
@@ -101,11 +100,6 @@ fn upgrade_required() -> Response {
 fn unavailable(message: &str) -> Response {
     error_response(&Error::new(ErrorKind::Unavailable, message))
 }
-
-/// A Primus connection's websocket: tungstenite straight on the upgraded connection, not
-/// axum's wrapper, whose messages cannot carry a fragment: the writer sends a large text
-/// message as fragments that are slices of the one encoded frame every recipient shares.
-pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 fn rejection(status: StatusCode, body: &'static str) -> Response {
     (status, body).into_response()
@@ -204,10 +198,7 @@ async fn upgrade(primus: Primus, mut request: Request) -> Response {
                 return;
             }
         };
-        let socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
-                .await;
-        connection::run(primus, socket, handshake, slot).await;
+        connection::run(primus, TokioIo::new(upgraded), ws_config, handshake, slot).await;
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

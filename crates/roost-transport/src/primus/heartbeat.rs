@@ -57,7 +57,7 @@ pub(crate) fn tick(inner: &Inner) {
     if alive.is_empty() {
         return;
     }
-    let Some(frame) = to_frame(roost_wire::primus::encode_ping(unix_ms())) else {
+    let Some(frame) = to_frame(&roost_wire::primus::encode_ping(unix_ms())) else {
         return;
     };
     let mut slow = Vec::new();

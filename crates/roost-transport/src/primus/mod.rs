@@ -4,7 +4,8 @@
 //! # Map
 //! - [`endpoint`]: the HTTP side — upgrades, `426`, `/primus/spec`, `/primus/primus.js`.
 //! - `connection`: one connection — registration, the reader loop, calls.
-//! - `writer`: the bounded per-connection queue and the writer that drains it.
+//! - `writer`: the socket's write side: frames encoded once, written at once from the
+//!   sending task when nothing is queued, the bounded per-connection queue otherwise.
 //! - `registry`: open connections by id, and the [`DeliverySink`](roost_core::DeliverySink)
 //!   that fans events out.
 //! - `heartbeat`: one ticker pinging every connection and closing silent ones.
@@ -22,12 +23,14 @@
 //!
 //! # The life of an event
 //! The app's publish step hands a [`Delivery`](roost_core::Delivery) to the sink; each
-//! batch (one payload) is encoded once into an EVENT frame and clones of it are queued to the
-//! batch's connections without waiting. Each connection's writer takes every queued frame,
-//! writes them and flushes once. A full queue closes its connection as a slow consumer.
+//! batch (one payload) is encoded once into a websocket frame (header and EVENT payload) and
+//! clones of it are sent to the batch's connections without waiting: written at once with a
+//! non-blocking write when a connection has nothing queued, queued (and its task woken)
+//! when the kernel cannot take it. A full queue closes its connection as a slow consumer.
 //!
 //! # Task shape per connection
-//! One task, the upgrade task, reads and writes; calls that wait run in short-lived tasks.
+//! One task, the upgrade task, reads, and writes what had to be queued; calls that wait run
+//! in short-lived tasks.
 //! Every close goes through [`Primus::close`] with a [`CloseReason`].
 
 pub mod config;

@@ -1,13 +1,14 @@
 //! The transport's connection registry (id → [`Handle`]) and the fan-out engine: the
 //! [`DeliverySink`] the app hands every event to.
 //!
-//! A delivery's batches are encoded once each (one EVENT frame per distinct payload) and
-//! clones of the same bytes are queued to each recipient: O(recipients) lookups, no walk over
-//! all connections, no await. Recipients whose queue is full are closed as slow consumers once
-//! the registry lock is released.
+//! A delivery's batches are encoded once each (one websocket frame per distinct payload) and
+//! clones of the same bytes are sent to each recipient: O(recipients) lookups, no walk over
+//! all connections, no await. A recipient with nothing queued gets the frame written at once
+//! from the publishing task (no wake-up of its task, see `writer`). Recipients whose queue is
+//! full are closed as slow consumers once the registry lock is released.
 
 use super::connection::SparkId;
-use super::writer::{EnqueueError, Frame, Outbox};
+use super::writer::{text_frame, EnqueueError, Frame, HasOutbox, Outbox};
 use super::Inner;
 use crate::observe::FanoutClock;
 use crate::socket::admission::CallSlots;
@@ -28,6 +29,12 @@ pub(crate) struct Handle {
     pub(crate) alive: AtomicBool,
     /// Calls running now.
     pub(crate) pending_calls: AtomicUsize,
+}
+
+impl HasOutbox for Handle {
+    fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
 }
 
 impl CallSlots for Handle {
@@ -70,20 +77,15 @@ impl Registry {
     }
 }
 
-/// Turns encoder output into a frame. The encoders only produce UTF-8; should that ever
-/// break, the frame is dropped and logged rather than sent broken.
-pub(crate) fn to_frame(bytes: Vec<u8>) -> Option<Frame> {
-    match String::from_utf8(bytes) {
-        Ok(text) => Some(Frame::from(text)),
-        Err(e) => {
-            tracing::error!(error = %e, "encoder produced invalid UTF-8; frame dropped");
-            None
-        }
-    }
+/// Turns encoder output into a text frame. The encoders only produce UTF-8; should that
+/// ever break, the frame is dropped and logged rather than sent broken.
+pub(crate) fn to_frame(bytes: &[u8]) -> Option<Frame> {
+    text_frame(bytes).map(Frame::from)
 }
 
-/// Queues `frame` to every id in `ids` that is open; pushes the ids whose queue is full to
-/// `slow`; returns how many queues took it.
+/// Sends `frame` to every id in `ids` that is open; pushes the ids whose queue is full to
+/// `slow`; returns how many took it. The writes happen after the registry lock is released
+/// (the handles are collected first), so connects and closes do not wait for a burst.
 pub(crate) fn enqueue_many(
     registry: &Registry,
     metrics: &TransportMetrics,
@@ -91,18 +93,21 @@ pub(crate) fn enqueue_many(
     frame: &Frame,
     slow: &mut Vec<ConnectionId>,
 ) -> usize {
-    let conns = registry.read();
+    let handles: Vec<Arc<Handle>> = {
+        let conns = registry.read();
+        ids.iter()
+            .filter_map(|id| conns.get(id).map(Arc::clone))
+            .collect()
+    };
     let mut queued = 0;
-    for id in ids {
-        if let Some(handle) = conns.get(id) {
-            match handle.outbox.enqueue(frame.clone()) {
-                Ok(()) => {
-                    queued += 1;
-                    TransportMetrics::inc(&metrics.frames_out);
-                }
-                Err(EnqueueError::Full) => slow.push(*id),
-                Err(EnqueueError::Closed) => {}
+    for handle in handles {
+        match handle.outbox.send(frame.clone()) {
+            Ok(()) => {
+                queued += 1;
+                TransportMetrics::inc(&metrics.frames_out);
             }
+            Err(EnqueueError::Full) => slow.push(handle.id),
+            Err(EnqueueError::Closed) => {}
         }
     }
     queued
@@ -129,19 +134,13 @@ impl DeliverySink for PrimusSink {
             .get()
             .map(|observer| FanoutClock::start("primus", observer));
         for batch in &delivery.batches {
-            let bytes = roost_wire::primus::encode_event(&name, &batch.payload);
+            let payload = roost_wire::primus::encode_event(&name, &batch.payload);
+            let Some(bytes) = text_frame(&payload) else {
+                continue;
+            };
             let frame = match &clock {
-                Some(clock) => match Frame::try_from(clock.wrap(bytes)) {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        tracing::error!(error = %e, "encoder produced invalid UTF-8; frame dropped");
-                        continue;
-                    }
-                },
-                None => match to_frame(bytes) {
-                    Some(frame) => frame,
-                    None => continue,
-                },
+                Some(clock) => clock.wrap(bytes),
+                None => Frame::from(bytes),
             };
             let queued = enqueue_many(
                 &inner.registry,

@@ -1,90 +1,100 @@
-//! The writer side of a connection: a bounded queue of encoded frames ([`Outbox`]) that anyone
-//! may fill without waiting, and the [`Writer`] that drains it into the socket.
+//! The write side of a connection, owned by Roost after the upgrade: the socket itself
+//! ([`Io`]), a bounded queue of encoded websocket frames behind it, and the non-blocking
+//! write that anyone holding the connection's [`Outbox`] may do.
 //!
-//! Enqueueing never awaits: when the queue is full (in frames or in bytes) the caller gets
-//! [`Full`](EnqueueError::Full) and closes the connection as a slow consumer. The
-//! [`Writer`] (polled by the connection's one task) waits for the first frame, takes
-//! everything else already queued, writes it all and flushes once.
+//! # Writes
+//! A frame is encoded once (websocket header + payload, [`text_frame`]) into shared bytes
+//! ([`Frame`]): a fan-out hands every recipient a clone of the same allocation. Sending a
+//! frame to a connection whose queue is empty writes it at once, from the sending task,
+//! with a non-blocking write (the socket polled with a no-op waker: either the kernel takes
+//! the bytes now or the write is `Pending` and nothing waits). Only what the kernel did not
+//! take is queued, and only then is the connection's task woken to write the rest when the
+//! socket becomes writable. So an idle subscriber costs a syscall per event and no task
+//! wake-up. A connection with anything queued queues behind it: the order of frames per
+//! connection is the order of the sends, and the queue's lock is held across each write so
+//! two writers never interleave bytes of two frames.
+//!
+//! Heartbeats (`"primus::ping::"`), acks, events, websocket control frames tungstenite
+//! answers on its own (pongs, the answer to a client's close, through [`SharedIo`]) and the
+//! last words (`"primus::server::close"`, the close frame) all take this one path.
+//!
+//! # Budgets
+//! The queue is bounded in frames and in bytes not yet handed to the socket. A frame alone
+//! may exceed the byte budget (a large call result must still go out); a frame that would
+//! push a non-empty queue past it may not. A full queue refuses the frame with
+//! [`EnqueueError::Full`] and the caller closes the connection as a slow consumer.
 //!
 //! # Memory
 //! An idle connection's queue owns no allocation: the `VecDeque` is allocated by the first
-//! frame queued, handed whole to the writer, and released when the writer finds the queue
-//! empty again. (A `tokio::sync::mpsc` channel allocated its state and a 32-slot block up
-//! front: about 1.5 KiB per connection, BENCHMARKS.md.)
-//!
-//! A frame queued to many connections is one allocation: every queue holds a clone of the
-//! same bytes. tungstenite copies each message it sends into the connection's write buffer,
-//! and that buffer keeps its largest size for the connection's life; a 9 MB event to 100
-//! connections would hold 900 MB. So a text message longer than [`FRAGMENT_SIZE`] goes out
-//! as websocket fragments (RFC 6455 §5.4), each a slice of the shared bytes: a connection's
-//! write buffer never holds more than one fragment beyond `write_buffer_size`, and one
-//! payload costs one copy however many connections receive it.
+//! frame that has to wait and released when the task has written the last one. A large frame
+//! is never copied per connection: a connection that could not take it at once keeps a
+//! clone of the shared bytes and how far it got. (tungstenite copied every message into a
+//! per-connection write buffer that kept its largest size for the connection's life; it now
+//! only reads, and writes the rare control frame it answers on its own.)
 
-use super::endpoint::Socket;
 use crate::socket::CloseReason;
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use futures_util::{Sink, SinkExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::{ready, Context, Poll};
-use std::time::Duration;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::Frame as WireFrame;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::{Message, Utf8Bytes};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// One encoded text frame. Clones share the bytes, so a fan-out encodes once.
-pub(crate) type Frame = Utf8Bytes;
+/// The upgraded connection (the client's TCP stream under hyper's upgrade).
+pub(crate) type Io = TokioIo<Upgraded>;
 
-/// Text messages longer than this are sent as fragments of this many bytes (the last one
-/// shorter), each a slice of the frame's shared bytes. Small enough that a connection's
-/// write buffer stays small after a large message, large enough that the fragments' headers
-/// and write calls cost little.
-pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
+/// One encoded websocket frame, header and payload. Clones share the bytes, so a fan-out
+/// encodes once.
+pub(crate) type Frame = Bytes;
 
-/// A message going out in fragments: its bytes and how far it got.
-#[derive(Debug)]
-struct Fragmenting {
-    bytes: Bytes,
-    sent: usize,
-}
+/// Frames one vectored write hands the kernel at most.
+const MAX_SLICES: usize = 64;
 
-impl Fragmenting {
-    /// The next fragment; `self.sent` moves past it.
-    fn next(&mut self) -> Message {
-        let end = self
-            .sent
-            .saturating_add(FRAGMENT_SIZE)
-            .min(self.bytes.len());
-        let opcode = if self.sent == 0 {
-            OpCode::Data(Data::Text)
-        } else {
-            OpCode::Data(Data::Continue)
-        };
-        let fragment = self.bytes.slice(self.sent..end);
-        self.sent = end;
-        Message::Frame(WireFrame::message(fragment, opcode, self.done()))
-    }
-
-    fn done(&self) -> bool {
-        self.sent >= self.bytes.len()
+/// The header of an unmasked (server to client) final frame of `opcode` with `len` bytes of
+/// payload, written into `out`.
+fn header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
     }
 }
 
-/// How `frame` goes out: whole, or as fragments when it is longer than [`FRAGMENT_SIZE`].
-fn start(frame: Frame) -> (Message, Option<Box<Fragmenting>>) {
-    if frame.len() <= FRAGMENT_SIZE {
-        return (Message::Text(frame), None);
+/// A text frame holding `payload`, encoded once (RFC 6455 §5.2). `None` when `payload` is
+/// not UTF-8: the encoders only produce UTF-8; should that ever break, the frame is dropped
+/// and logged rather than sent broken.
+pub(crate) fn text_frame(payload: &[u8]) -> Option<Vec<u8>> {
+    if let Err(e) = std::str::from_utf8(payload) {
+        tracing::error!(error = %e, "encoder produced invalid UTF-8; frame dropped");
+        return None;
     }
-    let mut rest = Box::new(Fragmenting {
-        bytes: Bytes::from(frame),
-        sent: 0,
-    });
-    let first = rest.next();
-    (first, Some(rest))
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    header(&mut out, 0x1, payload.len());
+    out.extend_from_slice(payload);
+    Some(out)
+}
+
+/// A close frame: with `code` and an empty reason, or without a body.
+fn close_frame(code: Option<u16>) -> Frame {
+    let mut out = Vec::with_capacity(4);
+    match code {
+        Some(code) => {
+            header(&mut out, 0x8, 2);
+            out.extend_from_slice(&code.to_be_bytes());
+        }
+        None => header(&mut out, 0x8, 0),
+    }
+    Frame::from(out)
 }
 
 /// Why a frame was not queued.
@@ -92,41 +102,52 @@ fn start(frame: Frame) -> (Message, Option<Box<Fragmenting>>) {
 pub(crate) enum EnqueueError {
     /// The queue is at its frame or byte limit: the connection is a slow consumer.
     Full,
-    /// The writer is gone: the connection is closing.
+    /// The connection is closing (or its socket failed).
     Closed,
 }
 
-/// The frames waiting for the writer.
-#[derive(Debug, Default)]
-struct Queue {
+/// The socket and the frames waiting for it.
+#[derive(Debug)]
+struct State {
+    /// The socket; `None` once the connection is done with it.
+    io: Option<Io>,
+    /// Frames waiting; the first one may be partly written.
     frames: VecDeque<Frame>,
-    /// Set when the writer stops: later frames are refused with `Closed`.
+    /// Bytes of the first frame already written.
+    head_written: usize,
+    /// Set when the connection closes: later frames are refused with `Closed`.
     closed: bool,
+    /// A write failed: the socket is dead; the connection's task ends the connection.
+    failed: bool,
 }
 
-/// A connection's queue, with its frame and byte budgets and its close signal.
+/// A connection's socket, its queue with its frame and byte budgets, and its close signal.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    queue: Mutex<Queue>,
-    /// The writer, waiting for a frame.
+    state: Mutex<State>,
+    /// The connection's task, woken by the first frame queued and by a close.
     waker: AtomicWaker,
-    /// Bytes queued and not yet handed to the socket (also those the writer holds in its
-    /// batch), so a burst cannot hold twice the budget.
+    /// Bytes queued and not yet handed to the socket.
     queued_bytes: AtomicUsize,
     max_frames: usize,
     max_bytes: usize,
     /// Set once, by the close function, which then wakes the connection's task: the task
-    /// stops reading and writes its last words for this reason. (A flag and the task's
-    /// waker rather than a child `CancellationToken`: that one cost a tree node and a wait
-    /// future per idle connection.)
+    /// stops reading and writes its last words for this reason.
     reason: OnceLock<CloseReason>,
 }
 
 impl Outbox {
-    /// A queue of at most `max_frames` frames and `max_bytes` bytes. Allocates nothing.
-    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+    /// `io`'s outbox: a queue of at most `max_frames` frames and `max_bytes` bytes. The
+    /// queue allocates nothing until a frame has to wait.
+    pub(crate) fn new(io: Io, max_frames: usize, max_bytes: usize) -> Self {
         Outbox {
-            queue: Mutex::new(Queue::default()),
+            state: Mutex::new(State {
+                io: Some(io),
+                frames: VecDeque::new(),
+                head_written: 0,
+                closed: false,
+                failed: false,
+            }),
             waker: AtomicWaker::new(),
             queued_bytes: AtomicUsize::new(0),
             max_frames: max_frames.max(1),
@@ -148,202 +169,271 @@ impl Outbox {
         self.reason.get().copied()
     }
 
-    /// Registers the connection task to be woken by a frame or a close.
-    pub(crate) fn register(&self, waker: &std::task::Waker) {
+    /// Registers the connection task to be woken by a queued frame or a close.
+    pub(crate) fn register(&self, waker: &Waker) {
         self.waker.register(waker);
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `frame` without waiting. A frame alone may exceed the byte limit (a large call
-    /// result must still go out); a frame that would push a non-empty queue past it may not.
-    pub(crate) fn enqueue(&self, frame: Frame) -> Result<(), EnqueueError> {
-        let len = frame.len();
-        let mut queue = self.lock();
-        if queue.closed {
+    /// Sends `frame` without waiting: written now when nothing is queued and the kernel
+    /// takes it, otherwise queued (the rest of it, when the kernel took a part) for the
+    /// connection's task. A frame alone may exceed the byte limit; a frame that would push a
+    /// non-empty queue past it may not.
+    pub(crate) fn send(&self, frame: Frame) -> Result<(), EnqueueError> {
+        let mut state = self.lock();
+        if state.closed || state.failed {
             return Err(EnqueueError::Closed);
         }
-        if queue.frames.len() >= self.max_frames {
+        self.send_locked(&mut state, frame)
+    }
+
+    fn send_locked(&self, state: &mut State, frame: Frame) -> Result<(), EnqueueError> {
+        let len = frame.len();
+        if state.frames.is_empty() {
+            let Some(io) = state.io.as_mut() else {
+                return Err(EnqueueError::Closed);
+            };
+            let written = match write_now(io, &frame) {
+                Ok(written) => written,
+                Err(e) => {
+                    tracing::debug!(error = %e, "primus write failed");
+                    state.failed = true;
+                    self.waker.wake();
+                    return Ok(());
+                }
+            };
+            if written == len {
+                return Ok(());
+            }
+            // The kernel's buffer is full: the rest waits for the task.
+            self.queued_bytes.fetch_add(len - written, Ordering::AcqRel);
+            state.head_written = written;
+            state.frames.push_back(frame);
+            self.waker.wake();
+            return Ok(());
+        }
+        if state.frames.len() >= self.max_frames {
             return Err(EnqueueError::Full);
         }
-        // Only enqueuers add, under the lock; the writer subtracts concurrently, so this
-        // can only overestimate what is queued.
         let before = self.queued_bytes.load(Ordering::Acquire);
-        if before > 0 && before.saturating_add(len) > self.max_bytes {
+        if before.saturating_add(len) > self.max_bytes {
             return Err(EnqueueError::Full);
         }
         self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        queue.frames.push_back(frame);
-        let first = queue.frames.len() == 1;
-        drop(queue);
-        if first {
-            // The writer re-checks the queue after registering, so waking on the first frame
-            // of a batch is enough.
-            self.waker.wake();
-        }
+        state.frames.push_back(frame);
         Ok(())
     }
 
-    /// Moves every queued frame into the (empty) `batch`, swapping allocations so a busy
-    /// writer reuses them. False when nothing is queued: then both allocations are released,
-    /// so an idle connection holds none.
-    fn take(&self, batch: &mut VecDeque<Frame>) -> bool {
-        let mut queue = self.lock();
-        if queue.frames.is_empty() {
-            queue.frames = VecDeque::new();
-            drop(queue);
-            *batch = VecDeque::new();
-            return false;
-        }
-        std::mem::swap(&mut queue.frames, batch);
-        true
-    }
-
-    /// Frames waiting now (not those the writer took).
+    /// Frames waiting now.
     pub(crate) fn len(&self) -> usize {
         self.lock().frames.len()
     }
 
-    /// Refuses further frames (the connection is closing); returns those still queued.
-    pub(crate) fn close(&self) -> VecDeque<Frame> {
-        let mut queue = self.lock();
-        queue.closed = true;
-        std::mem::take(&mut queue.frames)
-    }
-
-    /// `len` bytes were handed to the socket.
-    fn dequeued(&self, len: usize) {
-        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-    }
-}
-
-/// The write side of a connection's task: the frames taken from the [`Outbox`] and not yet
-/// handed to the socket, the rest of a message going out in fragments, and whether the
-/// socket has unflushed frames. Polled by the connection task beside its reads
-/// ([`super::connection`]), so one task per connection does both.
-#[derive(Debug, Default)]
-pub(crate) struct Writer {
-    batch: VecDeque<Frame>,
-    /// Boxed: it is rare, and the writer lives in every idle connection's task.
-    fragmenting: Option<Box<Fragmenting>>,
-    unflushed: bool,
-}
-
-impl Writer {
-    /// Writes what is queued: every frame taken (a long one fragment by fragment), then one
-    /// flush, then the next batch. Pending when everything is written and flushed (the
-    /// outbox wakes the task on the next frame) or while the socket is not ready; ready only
-    /// with the socket's error.
-    pub(crate) fn poll_write(
-        &mut self,
-        cx: &mut Context<'_>,
-        socket: &mut Socket,
-        outbox: &Outbox,
-    ) -> Poll<tungstenite::Error> {
+    /// Writes what is queued, as much as the socket takes (several frames per vectored
+    /// write). Ready(Ok) when the queue is empty (its allocation then released), Pending
+    /// while the socket is full (the task is woken when it drains), Ready(Err) when the
+    /// socket failed.
+    pub(crate) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
         loop {
-            if self.fragmenting.is_some() || !self.batch.is_empty() {
-                if let Err(e) = ready!(Pin::new(&mut *socket).poll_ready(cx)) {
-                    return Poll::Ready(e);
+            if state.failed {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            if state.frames.is_empty() {
+                if state.frames.capacity() > 0 {
+                    state.frames = VecDeque::new();
                 }
-                let message = match &mut self.fragmenting {
-                    Some(rest) => {
-                        let message = rest.next();
-                        if rest.done() {
-                            outbox.dequeued(rest.bytes.len());
-                            self.fragmenting = None;
-                        }
-                        message
-                    }
-                    None => {
-                        let Some(frame) = self.batch.pop_front() else {
-                            continue;
-                        };
-                        let len = frame.len();
-                        let (message, rest) = start(frame);
-                        // A fragmented frame counts against the byte budget until its last
-                        // fragment is handed over.
-                        match rest {
-                            Some(rest) => self.fragmenting = Some(rest),
-                            None => outbox.dequeued(len),
-                        }
-                        message
-                    }
+                return Poll::Ready(Ok(()));
+            }
+            let Some(io) = state.io.as_mut() else {
+                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            };
+            let head = state.head_written;
+            let result = if state.frames.len() == 1 || !io.is_write_vectored() {
+                Pin::new(io).poll_write(cx, &state.frames[0][head..])
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut count = 0;
+                for (slot, frame) in slices.iter_mut().zip(state.frames.iter()) {
+                    *slot = IoSlice::new(if count == 0 { &frame[head..] } else { frame });
+                    count += 1;
+                }
+                Pin::new(io).poll_write_vectored(cx, &slices[..count])
+            };
+            let written = match result {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    state.failed = true;
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Err(e)) => {
+                    state.failed = true;
+                    return Poll::Ready(Err(e));
+                }
+            };
+            self.queued_bytes.fetch_sub(written, Ordering::AcqRel);
+            let mut left = written;
+            while left > 0 {
+                let Some(first) = state.frames.front() else {
+                    break;
                 };
-                if let Err(e) = Pin::new(&mut *socket).start_send(message) {
-                    return Poll::Ready(e);
+                let rest = first.len() - state.head_written;
+                if left >= rest {
+                    left -= rest;
+                    state.frames.pop_front();
+                    state.head_written = 0;
+                } else {
+                    state.head_written += left;
+                    left = 0;
                 }
-                self.unflushed = true;
-                continue;
-            }
-            if self.unflushed {
-                if let Err(e) = ready!(Pin::new(&mut *socket).poll_flush(cx)) {
-                    return Poll::Ready(e);
-                }
-                self.unflushed = false;
-            }
-            if outbox.take(&mut self.batch) {
-                continue;
-            }
-            outbox.waker.register(cx.waker());
-            if outbox.lock().frames.is_empty() {
-                return Poll::Pending;
             }
         }
     }
 
-    /// The last words after the connection was closed with `reason`, within `close_timeout`
-    /// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it
-    /// (the rest of a fragmented message first), `"primus::server::close"` when it says so,
-    /// and a close frame. Refuses new frames.
-    pub(crate) async fn finish(
-        self,
-        socket: &mut Socket,
-        outbox: &Outbox,
-        reason: CloseReason,
-        close_timeout: Duration,
-    ) {
-        // Frames taken but not yet written when the close came go first.
-        let mut backlog = self.batch;
-        backlog.extend(outbox.close());
-        let mut fragmenting = self.fragmenting;
-        let _ = tokio::time::timeout(close_timeout, async {
-            if reason == CloseReason::ClientClosed {
-                // tungstenite already queued the answer to the client's close frame.
-                return socket.flush().await;
+    /// Reads from the socket (for tungstenite, through [`SharedIo`]).
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let mut state = self.lock();
+        match state.io.as_mut() {
+            Some(io) => Pin::new(io).poll_read(cx, buf),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Bytes tungstenite wrote on its own (a pong, the answer to a client's close): queued
+    /// in order like any frame, past the budgets (they are small and rare), even while
+    /// closing.
+    fn send_control(&self, bytes: &[u8]) {
+        let mut state = self.lock();
+        if state.failed {
+            return;
+        }
+        let frame = Frame::copy_from_slice(bytes);
+        if state.frames.is_empty() {
+            let _ = self.send_locked(&mut state, frame);
+        } else {
+            self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel);
+            state.frames.push_back(frame);
+        }
+    }
+
+    /// Refuses further frames, keeps the backlog when `keep_backlog` (otherwise only the
+    /// rest of a partly written frame, which must end before anything else is written),
+    /// then queues `last` (the last words) behind it.
+    pub(crate) fn close_queue(&self, keep_backlog: bool, last: impl IntoIterator<Item = Frame>) {
+        let mut state = self.lock();
+        state.closed = true;
+        if state.failed {
+            return;
+        }
+        if !keep_backlog {
+            let keep = usize::from(state.head_written > 0);
+            let dropped: usize = state.frames.iter().skip(keep).map(Bytes::len).sum();
+            state.frames.truncate(keep);
+            self.queued_bytes.fetch_sub(dropped, Ordering::AcqRel);
+        }
+        for frame in last {
+            if state.frames.is_empty() {
+                let _ = self.send_locked(&mut state, frame);
+            } else {
+                self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel);
+                state.frames.push_back(frame);
             }
-            if reason.flushes_backlog() {
-                if let Some(rest) = &mut fragmenting {
-                    while !rest.done() {
-                        socket.feed(rest.next()).await?;
-                    }
-                }
-                for frame in backlog {
-                    outbox.dequeued(frame.len());
-                    let (first, rest) = start(frame);
-                    socket.feed(first).await?;
-                    if let Some(mut rest) = rest {
-                        while !rest.done() {
-                            socket.feed(rest.next()).await?;
-                        }
-                    }
-                }
+        }
+    }
+
+    /// Shuts the socket's write side down (after the close frame went out).
+    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        match state.io.as_mut() {
+            Some(io) if !state.failed => Pin::new(io).poll_shutdown(cx),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Lets the socket and whatever is still queued go: the connection is over.
+    pub(crate) fn release(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.io = None;
+        state.frames = VecDeque::new();
+        self.queued_bytes.store(0, Ordering::Release);
+    }
+
+    /// The frame for `"primus::server::close"` and the close frame `reason` ends with.
+    pub(crate) fn last_words(reason: CloseReason) -> Vec<Frame> {
+        let mut last = Vec::with_capacity(2);
+        if reason.sends_server_close() {
+            if let Some(frame) = text_frame(&roost_wire::primus::encode_server_close()) {
+                last.push(Frame::from(frame));
             }
-            // (Without the backlog, a message cut between fragments stays cut: the close
-            // frame below is a control frame, which may come between fragments.)
-            if reason.sends_server_close() {
-                let text = String::from_utf8_lossy(&roost_wire::primus::encode_server_close())
-                    .into_owned();
-                socket.feed(Message::Text(text.into())).await?;
-            }
-            let frame = reason.close_code().map(|code| CloseFrame {
-                code: CloseCode::from(code),
-                reason: Utf8Bytes::from_static(""),
-            });
-            socket.send(Message::Close(frame)).await
-        })
-        .await;
+        }
+        last.push(close_frame(reason.close_code()));
+        last
+    }
+}
+
+/// Writes as much of `frame` as the kernel takes now, never waiting: the socket polled with
+/// a no-op waker (a `Pending` registers nothing anyone waits on; the connection's task
+/// registers its own waker when it writes the rest).
+fn write_now(io: &mut Io, frame: &[u8]) -> io::Result<usize> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut written = 0;
+    while written < frame.len() {
+        match Pin::new(&mut *io).poll_write(&mut cx, &frame[written..]) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => written += n,
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => break,
+        }
+    }
+    Ok(written)
+}
+
+/// What tungstenite reads from and writes to: reads go to the socket, writes (the control
+/// frames tungstenite answers on its own) into the connection's ordered queue.
+pub(crate) struct SharedIo<H> {
+    pub(crate) owner: Arc<H>,
+}
+
+/// Whatever holds a connection's [`Outbox`].
+pub(crate) trait HasOutbox {
+    fn outbox(&self) -> &Outbox;
+}
+
+impl<H: HasOutbox> AsyncRead for SharedIo<H> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.owner.outbox().poll_read(cx, buf)
+    }
+}
+
+impl<H: HasOutbox> AsyncWrite for SharedIo<H> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.owner.outbox().send_control(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -351,133 +441,28 @@ impl Writer {
 mod tests {
     use super::*;
 
-    fn frame(len: usize) -> Frame {
-        Frame::from("x".repeat(len))
-    }
-
-    fn outbox(frames: usize, bytes: usize) -> Outbox {
-        Outbox::new(frames, bytes)
+    #[test]
+    fn frames_carry_their_length_in_the_shortest_form() {
+        assert_eq!(text_frame(b"hi").unwrap(), vec![0x81, 2, b'h', b'i']);
+        let mid = text_frame(&[b'x'; 300]).unwrap();
+        assert_eq!(&mid[..4], &[0x81, 126, 1, 44]);
+        assert_eq!(mid.len(), 304);
+        let top16 = text_frame(&vec![b'x'; 65_535]).unwrap();
+        assert_eq!(&top16[..4], &[0x81, 126, 0xff, 0xff]);
+        let big = text_frame(&vec![b'x'; 70_000]).unwrap();
+        assert_eq!(&big[..2], &[0x81, 127]);
+        assert_eq!(u64::from_be_bytes(big[2..10].try_into().unwrap()), 70_000);
+        assert_eq!(big.len(), 70_010);
+        assert!(text_frame(&[0xff, 0xfe]).is_none());
     }
 
     #[test]
-    fn an_idle_queue_holds_no_allocation() {
-        let outbox = outbox(4, 1024);
-        assert_eq!(outbox.lock().frames.capacity(), 0);
-        outbox.enqueue(frame(10)).unwrap();
-        outbox.enqueue(frame(10)).unwrap();
-        assert!(outbox.lock().frames.capacity() > 0);
-        let mut batch = VecDeque::new();
-        assert!(outbox.take(&mut batch));
-        assert_eq!(batch.len(), 2);
-        assert!(outbox.lock().frames.is_empty());
-        while let Some(f) = batch.pop_front() {
-            outbox.dequeued(f.len());
-        }
-        // Drained and nothing new: both the queue and the writer's batch let go.
-        assert!(!outbox.take(&mut batch));
-        assert_eq!(batch.capacity(), 0);
-        assert_eq!(outbox.lock().frames.capacity(), 0);
-        assert_eq!(outbox.queued_bytes.load(Ordering::Acquire), 0);
-    }
-
-    #[test]
-    fn a_long_frame_goes_out_in_fragments_of_its_own_bytes() {
-        let text: String = (0..FRAGMENT_SIZE * 2 + 10)
-            .map(|i| char::from(b'a' + (i % 26) as u8))
-            .collect();
-        let frame = Frame::from(text.clone());
-        let shared = Bytes::from(frame.clone());
-        let (first, rest) = start(frame);
-        let mut rest = rest.unwrap();
-        let mut messages = vec![first];
-        while !rest.done() {
-            messages.push(rest.next());
-        }
-        assert_eq!(messages.len(), 3);
-        let mut joined = Vec::new();
-        for (i, message) in messages.iter().enumerate() {
-            let Message::Frame(fragment) = message else {
-                panic!("fragment {i} is not a raw frame");
-            };
-            let header = fragment.header();
-            assert_eq!(header.is_final, i == 2);
-            let opcode = if i == 0 { Data::Text } else { Data::Continue };
-            assert_eq!(header.opcode, OpCode::Data(opcode));
-            let payload: &[u8] = fragment.payload();
-            assert!(payload.len() <= FRAGMENT_SIZE);
-            // A slice of the shared bytes, not a copy.
-            assert!(shared.as_ptr_range().contains(&payload.as_ptr()));
-            joined.extend_from_slice(payload);
-        }
-        assert_eq!(joined, text.as_bytes());
-        let (whole, rest) = start(Frame::from("x".repeat(FRAGMENT_SIZE)));
-        assert!(matches!(whole, Message::Text(_)) && rest.is_none());
-    }
-
-    #[test]
-    fn the_frame_budget_is_enforced() {
-        let outbox = outbox(3, 1 << 20);
-        for _ in 0..3 {
-            outbox.enqueue(frame(1)).unwrap();
-        }
-        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
-        // Taken by the writer, the frames no longer count against the frame budget.
-        let mut batch = VecDeque::new();
-        assert!(outbox.take(&mut batch));
-        outbox.enqueue(frame(1)).unwrap();
-    }
-
-    #[test]
-    fn the_byte_budget_counts_frames_until_they_are_written() {
-        let outbox = outbox(100, 100);
-        // A single frame over the budget is accepted when nothing is queued…
-        outbox.enqueue(frame(150)).unwrap();
-        // …but nothing may join it.
-        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
-        let mut batch = VecDeque::new();
-        assert!(outbox.take(&mut batch));
-        // Taken but not yet written: still counted.
-        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
-        let f = batch.pop_front().unwrap();
-        outbox.dequeued(f.len());
-        outbox.enqueue(frame(60)).unwrap();
-        outbox.enqueue(frame(40)).unwrap();
-        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Full));
-    }
-
-    #[test]
-    fn a_closed_queue_refuses_and_hands_back_its_backlog() {
-        let outbox = outbox(10, 1024);
-        outbox.enqueue(frame(3)).unwrap();
-        outbox.enqueue(frame(4)).unwrap();
-        let backlog = outbox.close();
-        assert_eq!(backlog.len(), 2);
-        assert_eq!(outbox.enqueue(frame(1)), Err(EnqueueError::Closed));
-    }
-
-    #[tokio::test]
-    async fn the_writer_wakes_on_the_first_frame() {
-        let outbox = std::sync::Arc::new(outbox(10, 1024));
-        let waiter = {
-            let outbox = std::sync::Arc::clone(&outbox);
-            tokio::spawn(async move {
-                std::future::poll_fn(|cx| {
-                    outbox.waker.register(cx.waker());
-                    if outbox.lock().frames.is_empty() {
-                        Poll::Pending
-                    } else {
-                        Poll::Ready(())
-                    }
-                })
-                .await;
-            })
-        };
-        tokio::task::yield_now().await;
-        assert!(!waiter.is_finished());
-        outbox.enqueue(frame(1)).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), waiter)
-            .await
-            .unwrap()
-            .unwrap();
+    fn close_frames_carry_the_code_or_nothing() {
+        assert_eq!(&close_frame(None)[..], &[0x88, 0]);
+        assert_eq!(&close_frame(Some(1009))[..], &[0x88, 2, 0x03, 0xf1]);
+        let words = Outbox::last_words(CloseReason::ServerClosed);
+        assert_eq!(words.len(), 2);
+        assert_eq!(words[0][0], 0x81);
+        assert_eq!(Outbox::last_words(CloseReason::SlowConsumer).len(), 1);
     }
 }
