@@ -96,7 +96,7 @@ impl StorageError {
 }
 
 /// `url` with the password of `scheme://user:password@host` replaced by `***`, for messages.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -114,7 +114,7 @@ pub fn redact(url: &str) -> String {
 /// The effective `[storage]` settings: a relative SQLite path (`sqlite://roost.db`) is made
 /// relative to `server.data_dir`; absolute paths (`sqlite:///var/lib/x.db`), `:memory:` and
 /// server URLs are kept.
-pub fn resolve(config: &Config) -> SqlConfig {
+pub(crate) fn resolve(config: &Config) -> SqlConfig {
     let mut sql = config.storage.0.clone();
     if let Some(rest) = sql.url.strip_prefix("sqlite://") {
         let path = rest.split('?').next().unwrap_or(rest);
