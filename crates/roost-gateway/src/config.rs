@@ -18,7 +18,25 @@ pub enum GatewayMode {
     Plugin,
 }
 
-/// `[gateway]`. Off while `upstream` is empty.
+/// `[gateway]`. Off while `upstream` is empty. Deserializes with defaults for missing fields
+/// and refuses unknown ones; the `roost` binary reads it from its configuration file.
+///
+/// ```
+/// use roost_gateway::{GatewayConfig, GatewayMode};
+///
+/// let config: GatewayConfig = serde_json::from_str(
+///     r#"{"upstream": "http://127.0.0.1:3030", "mode": "plugin", "secret": "a long shared secret"}"#,
+/// )?;
+/// assert!(config.enabled());
+/// assert_eq!(config.mode, GatewayMode::Plugin);
+/// assert_eq!(config.services, ["*"]);
+/// assert!(config.validate().is_ok());
+/// assert!(!format!("{:?}", config.redacted()).contains("long shared"));
+/// // Plugin mode needs the shared secret.
+/// let no_secret = GatewayConfig { secret: String::new(), ..config };
+/// assert!(no_secret.validate().is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
@@ -124,7 +142,7 @@ impl GatewayConfig {
     }
 
     /// The upstream URL without a trailing slash.
-    pub fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         self.upstream.trim_end_matches('/')
     }
 

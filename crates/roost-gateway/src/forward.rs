@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// The route placeholder of the wildcard service: `:roostUpstreamPath` matches any
 /// one-segment path (plus an id) that no literal Roost path matches.
-pub const WILDCARD_PARAM: &str = "roostUpstreamPath";
+pub(crate) const WILDCARD_PARAM: &str = "roostUpstreamPath";
 
 /// The header carrying the shared secret between Roost and the plugin.
-pub const SECRET_HEADER: &str = "x-roost-secret";
+pub(crate) const SECRET_HEADER: &str = "x-roost-secret";
 
 /// What the forwarding services share.
 pub(crate) struct Shared {

@@ -18,6 +18,14 @@
 //! as a REST request (rest mode) or as an envelope for the plugin (plugin mode) — and the
 //! answer, or the upstream's Feathers error, becomes the ack. Logins through the upstream's
 //! authentication service are kept on the connection, so later calls carry the token.
+//!
+//! # Public surface
+//! For an application embedding Roost (the `roost` binary does the same from `[gateway]`):
+//! [`GatewayConfig`] (with [`GatewayMode`] and [`ALL_SERVICES`]), [`Gateway::install`] on an
+//! [`App`], then [`Gateway::routes`] on the HTTP router, [`Gateway::handshake_auth`] for the
+//! Socket.IO transport and [`Gateway::metrics`] for `/metrics`. [`qs::stringify`] is public for
+//! the tests that check forwarded query strings. The forwarding service, the HTTP client and
+//! the plugin endpoints stay inside the crate.
 
 mod client;
 pub mod config;
@@ -28,11 +36,10 @@ pub mod metrics;
 pub mod qs;
 
 pub use config::{GatewayConfig, GatewayMode, ALL_SERVICES};
-pub use forward::{SECRET_HEADER, WILDCARD_PARAM};
 pub use metrics::GatewayMetrics;
 
 use client::{Upstream, UpstreamRequest};
-use forward::{method_list, ForwardService, Shared};
+use forward::{method_list, ForwardService, Shared, SECRET_HEADER, WILDCARD_PARAM};
 use roost_core::{App, ServiceOptions};
 use std::sync::{Arc, Mutex};
 
@@ -68,7 +75,36 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// Registers the upstream's services on `app`, after Roost's own services (they win), and
-    /// its connection listeners. `None` when `[gateway]` is off.
+    /// its connection listeners. `None` when `[gateway]` is off. Call it after registering
+    /// Roost's own services and, to run the rest-mode login expiry, inside a tokio runtime.
+    /// Nothing is sent upstream until a call is forwarded.
+    ///
+    /// ```
+    /// use roost_core::{App, MemoryService, ServiceOptions};
+    /// use roost_gateway::{Gateway, GatewayConfig, ALL_SERVICES};
+    ///
+    /// let app = App::new();
+    /// // Roost serves `notes` itself; everything else goes to the Feathers app upstream.
+    /// app.use_service(
+    ///     "notes",
+    ///     MemoryService::new(Default::default()),
+    ///     ServiceOptions::default(),
+    /// )?;
+    /// let config = GatewayConfig {
+    ///     upstream: "http://127.0.0.1:3030".into(),
+    ///     services: vec![ALL_SERVICES.into(), "users/:userId/messages".into()],
+    ///     ..GatewayConfig::default()
+    /// };
+    /// let gateway = Gateway::install(&app, &config)?.expect("upstream set: the gateway is on");
+    /// assert!(app.service("users/:userId/messages").is_ok());
+    /// assert!(app.service("notes").is_ok());
+    /// // The HTTP router gets the plugin's endpoints (used in plugin mode).
+    /// let _router = gateway.routes(axum::Router::new());
+    ///
+    /// // Without an upstream the gateway is off and nothing is registered.
+    /// assert!(Gateway::install(&App::new(), &GatewayConfig::default())?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn install(app: &App, config: &GatewayConfig) -> Result<Option<Gateway>, GatewayError> {
         if !config.enabled() {
             return Ok(None);

@@ -14,6 +14,14 @@ const QS_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `qs.stringify(query)`; empty when nothing is left to encode.
+///
+/// ```
+/// let query = serde_json::json!({"text": {"$in": ["a b", "c"]}, "$limit": 2});
+/// assert_eq!(
+///     roost_gateway::qs::stringify(query.as_object().unwrap()),
+///     "text%5B%24in%5D%5B0%5D=a%20b&text%5B%24in%5D%5B1%5D=c&%24limit=2"
+/// );
+/// ```
 pub fn stringify(query: &Map<String, Value>) -> String {
     let mut parts = Vec::new();
     for (key, value) in query {
@@ -64,7 +72,7 @@ fn encode(text: &str) -> String {
 }
 
 /// Percent-encodes one path segment as `encodeURIComponent` does (ids in REST routes).
-pub fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     const COMPONENT: &AsciiSet = &QS_ENCODE
         .remove(b'!')
         .remove(b'*')

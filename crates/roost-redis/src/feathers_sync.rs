@@ -155,6 +155,26 @@ pub fn encode(
 }
 
 /// Reads a feathers-sync message in either serializer.
+///
+/// A message from a Node pod becomes an envelope from [`NODE_ORIGIN`]:
+/// ```
+/// use roost_core::broker::EnvelopeLimits;
+/// use roost_redis::feathers_sync::{decode, SyncMessage, NODE_ORIGIN};
+///
+/// let from_node = br#"{"event":"created","path":"messages","data":{"id":1,"text":"hi"},
+///     "context":{"method":"create","params":{"provider":"rest"}}}"#;
+/// let SyncMessage::Node(envelope) = decode(from_node, &EnvelopeLimits::default())? else {
+///     panic!("a Node pod's message");
+/// };
+/// assert_eq!(envelope.origin.as_str(), NODE_ORIGIN);
+/// assert_eq!(envelope.path.as_deref(), Some("messages"));
+/// assert_eq!(envelope.event, "created");
+/// assert_eq!(envelope.data["text"], "hi");
+/// // The same message written by flatted's stringify reads the same.
+/// let flatted = roost_redis::flatted::stringify(&serde_json::from_slice(from_node)?);
+/// assert!(matches!(decode(flatted.as_bytes(), &EnvelopeLimits::default())?, SyncMessage::Node(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn decode(bytes: &[u8], limits: &EnvelopeLimits) -> Result<SyncMessage, EnvelopeError> {
     if bytes.len() > limits.max_bytes {
         return Err(EnvelopeError::TooLarge {

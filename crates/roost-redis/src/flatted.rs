@@ -7,12 +7,34 @@
 //! by value, objects by identity. So `{"a":"b","n":1}` is `[{"a":"1","n":1},"b"]`, and a value
 //! that contains itself is just an index pointing back.
 //!
-//! [`stringify`] writes what the npm package writes for the same JSON value, byte for byte
+//! [`stringify()`] writes what the npm package writes for the same JSON value, byte for byte
 //! (object keys in JavaScript's order: integer-like keys first, ascending). [`parse`] reads any
 //! flatted text into a tree: a shared object is copied to each place it appears, and a
 //! reference back to an enclosing object (a cycle, which a tree cannot hold) becomes `null`.
 //! Both are bounded: nesting depth and the number of values produced are limited, so a small
 //! text that references one big object many times cannot blow up memory.
+//!
+//! ```
+//! use roost_redis::flatted::{parse, stringify, FlattedError, FlattedLimits};
+//! use serde_json::json;
+//!
+//! let value = json!({"a": "b", "n": 1});
+//! let text = stringify(&value);
+//! assert_eq!(text, r#"[{"a":"1","n":1},"b"]"#);
+//! assert_eq!(parse(text.as_bytes(), &FlattedLimits::default())?, value);
+//!
+//! // A cycle (`o.self = o` in JavaScript) becomes `null` in the tree.
+//! let cyclic = parse(br#"[{"self":"0","x":1}]"#, &FlattedLimits::default())?;
+//! assert_eq!(cyclic, json!({"self": null, "x": 1}));
+//!
+//! // Limits bound what a small text may expand to.
+//! let tight = FlattedLimits { max_depth: 1, ..FlattedLimits::default() };
+//! assert!(matches!(
+//!     parse(br#"[{"a":"1"},{"b":"2"},{}]"#, &tight),
+//!     Err(FlattedError::TooDeep(1))
+//! ));
+//! # Ok::<(), FlattedError>(())
+//! ```
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;

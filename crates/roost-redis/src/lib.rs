@@ -18,6 +18,39 @@
 //! sequence gaps are counted. Two connections per node: one for `PUBLISH` (all sends go through
 //! one task, in order) and one for `SUBSCRIBE`. Both reconnect with exponential backoff; the
 //! state is `connected` only while both are up.
+//!
+//! # Public surface
+//! For an application that embeds Roost as a library (the `roost` binary does the same from
+//! `[cluster]`): [`RedisConfig`], [`ClusterMode`], [`Serializer`], [`RedisBroker`] and its
+//! error, [`redact_url`] for logs; and the two codecs, [`feathers_sync`] (the feathers-sync
+//! message) and [`flatted`] (npm `flatted`), public for the fuzz targets, the test vectors and
+//! anyone who needs to read or write that traffic.
+//!
+//! # Example
+//! A node of a native cluster, joined to an app (needs a Redis server, so not run here):
+//! ```no_run
+//! use roost_core::cluster::ClusterOptions;
+//! use roost_core::App;
+//! use roost_redis::{RedisBroker, RedisConfig};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = RedisConfig {
+//!     url: "redis://127.0.0.1:6379".into(),
+//!     node_id: Some("node-a".into()),
+//!     ..RedisConfig::default()
+//! };
+//! // Inside a tokio runtime: starts its two tasks and returns at once.
+//! let broker = Arc::new(RedisBroker::start(config)?);
+//! if !broker.wait_connected(Duration::from_secs(2)).await {
+//!     eprintln!("Redis not reachable yet; the broker keeps retrying");
+//! }
+//! let app = App::new();
+//! app.join_cluster(broker, ClusterOptions::default());
+//! # Ok(())
+//! # }
+//! ```
 
 mod broker;
 pub mod feathers_sync;
@@ -40,7 +73,24 @@ pub enum ClusterMode {
     FeathersSync,
 }
 
-/// Configuration of a [`RedisBroker`].
+/// Configuration of a [`RedisBroker`]: `[cluster]` in the `roost` binary's file, where every
+/// field has the same name. Deserializes with defaults for missing fields and refuses unknown
+/// ones.
+///
+/// ```
+/// use roost_redis::{ClusterMode, RedisConfig, Serializer};
+///
+/// // Next to Node pods running feathers-sync with the flatted serializer.
+/// let config: RedisConfig = serde_json::from_str(
+///     r#"{"url": "redis://10.0.0.5:6379", "mode": "feathers-sync", "serializer": "flatted"}"#,
+/// )?;
+/// assert_eq!(config.mode, ClusterMode::FeathersSync);
+/// assert_eq!(config.serializer, Serializer::Flatted);
+/// assert_eq!(config.sync_key, "feathers-sync");
+/// assert_eq!(config.key_prefix, "roost");
+/// assert!(serde_json::from_str::<RedisConfig>(r#"{"urls": "redis://x"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
@@ -102,6 +152,13 @@ impl Default for RedisConfig {
 }
 
 /// `url` with any password replaced by `***`, for logs and errors.
+///
+/// ```
+/// assert_eq!(
+///     roost_redis::redact_url("redis://:s3cret@10.0.0.1:6379/2"),
+///     "redis://:***@10.0.0.1:6379/2"
+/// );
+/// ```
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -120,13 +177,13 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The Redis channel name of a route key under `prefix`.
-pub fn redis_channel(prefix: &str, route_key: &str) -> String {
+pub(crate) fn redis_channel(prefix: &str, route_key: &str) -> String {
     format!("{prefix}:{route_key}")
 }
 
 /// Whether `envelope` goes on the feathers-sync key in feathers-sync mode (a service event);
 /// other envelopes use the native routes.
-pub fn uses_sync_key(envelope: &Envelope) -> bool {
+pub(crate) fn uses_sync_key(envelope: &Envelope) -> bool {
     envelope.path.is_some()
 }
 

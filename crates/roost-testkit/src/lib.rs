@@ -1,6 +1,41 @@
 //! Test helpers for Roost's integration tests: a minimal HTTP/1.1 client over a real TCP
 //! socket, so tests speak the same bytes a client would without a heavy HTTP client crate,
 //! and [`vectors`], the Feathers query vectors every adapter is checked against.
+//!
+//! For Roost's own tests only (`publish = false`): a dev-dependency of the crates whose
+//! `tests/` use it. [`request`] / [`json_request`] and [`HttpResponse`] for HTTP,
+//! [`ws::connect`] and [`ws::WsClient`] for websockets, [`vectors`] for adapters.
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! // A stand-in server answering one request.
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move {
+//!     let (mut socket, _) = listener.accept().await?;
+//!     let mut buf = [0u8; 1024];
+//!     let _ = socket.read(&mut buf).await?;
+//!     let body = r#"{"id":1,"text":"hi"}"#;
+//!     let head = format!(
+//!         "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+//!         body.len()
+//!     );
+//!     socket.write_all(head.as_bytes()).await?;
+//!     socket.write_all(body.as_bytes()).await?;
+//!     socket.shutdown().await
+//! });
+//! let answer =
+//!     roost_testkit::json_request(addr, "POST", "/messages", &serde_json::json!({"text": "hi"}))
+//!         .await?;
+//! assert_eq!(answer.status, 201);
+//! assert_eq!(answer.header("content-type"), Some("application/json"));
+//! assert_eq!(answer.json()["text"], "hi");
+//! # Ok::<(), std::io::Error>(())
+//! # })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 pub mod vectors;
 
@@ -164,6 +199,21 @@ fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// A websocket client for the Primus transport's tests: real frames over a real socket.
+///
+/// ```no_run
+/// use roost_testkit::ws::connect;
+/// # async fn run(addr: std::net::SocketAddr) -> Result<(), String> {
+/// // A Roost server's Primus endpoint at `addr`.
+/// let mut client = connect(addr, "/primus").await?;
+/// client.call(1, "create", "messages", &[serde_json::json!({"text": "hi"})]).await;
+/// // The ack's data is `[error, result]`; events sent before it come back too.
+/// let (data, _events_before) = client.ack(1).await;
+/// assert!(data[0].is_null(), "{}", data[0]);
+/// assert_eq!(data[1]["text"], "hi");
+/// client.close().await;
+/// # Ok(())
+/// # }
+/// ```
 pub mod ws {
     use futures_util::{SinkExt, StreamExt};
     use serde_json::{json, Value};

@@ -15,7 +15,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 /// The name of the generated secret's file in the data directory.
-pub const SECRET_FILE: &str = "secret";
+pub(crate) const SECRET_FILE: &str = "secret";
 
 /// Random bytes in a generated secret.
 const SECRET_BYTES: usize = 48;
@@ -49,7 +49,7 @@ impl AuthSection {
 }
 
 /// Checks `[auth]` at start-up; an empty secret is fine (one is generated).
-pub fn validate(config: &AuthConfig) -> Result<(), roost_auth::AuthConfigError> {
+pub(crate) fn validate(config: &AuthConfig) -> Result<(), roost_auth::AuthConfigError> {
     if config.secret.is_empty() {
         let mut with_secret = config.clone();
         with_secret.secret = "checked".to_owned();

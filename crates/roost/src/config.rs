@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use crate::ops::dashboard::DashboardConfig;
+
 /// Errors found while loading or checking the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,7 +52,7 @@ pub struct Config {
     /// Authentication of the default app.
     pub auth: crate::auth_config::AuthSection,
     /// The live dashboard at `/dashboard`.
-    pub dashboard: crate::ops::dashboard::DashboardConfig,
+    pub dashboard: DashboardConfig,
     /// Gateway mode: Roost in front of an existing Feathers app (`docs/gateway.md`).
     pub gateway: roost_gateway::GatewayConfig,
     /// Cluster mode: several nodes over Redis (`docs/cluster.md`). Absent: one process.

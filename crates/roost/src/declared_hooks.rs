@@ -172,7 +172,7 @@ impl DeclaredHooks {
     }
 
     /// Whether any hook needs the default app's authentication.
-    pub fn needs_auth(&self) -> bool {
+    pub(crate) fn needs_auth(&self) -> bool {
         self.before
             .values()
             .chain(self.after.values())
@@ -182,7 +182,7 @@ impl DeclaredHooks {
 
     /// Checks method keys (`all`, a standard method, or one of `methods`) and that each hook
     /// sits where it can run (`protect` after, the others before).
-    pub fn validate(&self, methods: Option<&[String]>) -> Result<(), String> {
+    pub(crate) fn validate(&self, methods: Option<&[String]>) -> Result<(), String> {
         for (kind, map, after) in [
             ("before", &self.before, false),
             ("after", &self.after, true),
@@ -215,7 +215,7 @@ impl DeclaredHooks {
     /// The hooks as a [`HookMap`]. `auth` is the default app's authentication (needed by
     /// `authenticate` and `hash_password`); `user_id_field` is the default user field of
     /// `set_from_user`/`restrict_to_user`.
-    pub fn build(
+    pub(crate) fn build(
         &self,
         auth: Option<&Authentication>,
         user_id_field: &str,

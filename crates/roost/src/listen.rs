@@ -2,7 +2,7 @@
 //! a deadline on each request head (which also closes idle connections), on each request
 //! body and on each write the client does not read, an optional cap on connections per IP address, the open-file limit raised at start
 //! and a warning when the transports' `max_connections` cannot fit in it. Counted in
-//! [`ServerMetrics`], rendered as `roost_server_…` at `/metrics`.
+//! `ServerMetrics`, rendered as `roost_server_…` at `/metrics`.
 
 use crate::config::{Config, ServerConfig};
 use axum::body::Body;
@@ -25,7 +25,7 @@ use tower::ServiceExt;
 
 /// Counters of the listener, process-wide (one server per process).
 #[derive(Debug, Default)]
-pub struct ServerMetrics {
+pub(crate) struct ServerMetrics {
     /// TCP connections accepted.
     pub accepted: AtomicU64,
     /// TCP connections open now (HTTP and upgraded websockets).
@@ -43,13 +43,13 @@ pub struct ServerMetrics {
 }
 
 /// The listener's counters.
-pub fn metrics() -> &'static ServerMetrics {
+pub(crate) fn metrics() -> &'static ServerMetrics {
     static METRICS: std::sync::OnceLock<ServerMetrics> = std::sync::OnceLock::new();
     METRICS.get_or_init(ServerMetrics::default)
 }
 
 /// Appends the listener's counters in the Prometheus text format.
-pub fn render(out: &mut String) {
+pub(crate) fn render(out: &mut String) {
     use std::fmt::Write;
     let m = metrics();
     let rows: [(&str, &str, &str, u64); 7] = [
@@ -335,7 +335,7 @@ impl AsyncWrite for Conn {
 
 /// The limits the accept loop applies, from `[server]`.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     header_timeout: Option<Duration>,
     body_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -344,7 +344,7 @@ pub struct Limits {
 
 impl Limits {
     /// The limits of `server`.
-    pub fn new(server: &ServerConfig) -> Limits {
+    pub(crate) fn new(server: &ServerConfig) -> Limits {
         let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
         Limits {
             header_timeout: secs(server.header_timeout_secs),
@@ -363,7 +363,7 @@ impl Limits {
 /// Serves `router` on `listener` with `limits` until `signal` resolves, then stops accepting,
 /// lets each connection finish its request in flight, and returns once all have (upgraded
 /// websockets are the transports' to close).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,

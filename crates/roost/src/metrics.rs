@@ -14,7 +14,7 @@ static SECTIONS: Mutex<Vec<Section>> = Mutex::new(Vec::new());
 
 /// Appends `render`'s counters to every later [`render_all`] of this process (for parts the
 /// router does not know, such as the gateway).
-pub fn add_section(render: impl Fn(&mut String) + Send + Sync + 'static) {
+pub(crate) fn add_section(render: impl Fn(&mut String) + Send + Sync + 'static) {
     SECTIONS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -28,14 +28,9 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     );
 }
 
-/// Renders every counter of `primus` (when the transport is on).
-pub fn render(primus: Option<&Primus>) -> String {
-    render_all(None, primus, None)
-}
-
 /// Renders the counters of every transport that is on: `roost_rest_…`, then
 /// `roost_primus_…` and `roost_socketio_…` (the same set for both socket transports).
-pub fn render_all(
+pub(crate) fn render_all(
     rest: Option<&RestMetrics>,
     primus: Option<&Primus>,
     socketio: Option<&SocketIo>,
@@ -64,7 +59,7 @@ pub fn render_all(
 /// Appends the cluster broker's state and counters: `roost_cluster_state` (one gauge per
 /// state, 1 for the current one) and `roost_cluster_<counter>_total` for every counter of
 /// [`BrokerStats::pairs`](roost_core::broker::BrokerStats::pairs).
-pub fn render_cluster(out: &mut String, broker: &dyn roost_core::broker::Broker) {
+pub(crate) fn render_cluster(out: &mut String, broker: &dyn roost_core::broker::Broker) {
     use roost_core::broker::BrokerState;
     let state = broker.state();
     let _ = writeln!(
@@ -97,7 +92,7 @@ pub fn render_cluster(out: &mut String, broker: &dyn roost_core::broker::Broker)
 
 /// Appends the authentication counters: logins, failed logins, logouts, socket expiries and
 /// password checks refused at `auth.password_queue`.
-pub fn render_auth(out: &mut String, auth: &roost_auth::Authentication) {
+pub(crate) fn render_auth(out: &mut String, auth: &roost_auth::Authentication) {
     let m = auth.metrics();
     let counters = [
         (

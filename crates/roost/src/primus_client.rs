@@ -8,13 +8,13 @@
 //! off. The generated file carries the value for the default 10000 ms.
 
 /// The generated library (heartbeat 10000 ms).
-pub const LIBRARY: &str = include_str!("../assets/primus.js");
+pub(crate) const LIBRARY: &str = include_str!("../assets/primus.js");
 
 /// What the generator baked in for 10000 ms.
 const BAKED: &str = "options.pingTimeout : 15000;";
 
 /// The library for a server pinging every `ping_interval_ms` (0: no heartbeat).
-pub fn library(ping_interval_ms: u64) -> String {
+pub(crate) fn library(ping_interval_ms: u64) -> String {
     let timeout = if ping_interval_ms == 0 {
         "false".to_owned()
     } else {

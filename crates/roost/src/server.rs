@@ -331,6 +331,28 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A builder with the default settings ([`Config::default`]) except that the default
     /// chat app is off: the server serves exactly the [`App`] you give it.
+    ///
+    /// ```
+    /// use roost::storage::Storage;
+    /// use roost::Server;
+    /// use roost_core::{App, MemoryService, ServiceOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = App::new();
+    /// app.use_service("todos", MemoryService::default(), ServiceOptions::default())?;
+    /// let server = Server::builder()
+    ///     .app(app)
+    ///     .storage(Storage::memory())
+    ///     .configure(|config| config.socketio.enabled = false)
+    ///     .build()
+    ///     .await?;
+    /// assert!(server.app().service("todos").is_ok());
+    /// assert!(server.chat().is_none(), "no default chat app unless asked for");
+    /// assert!(server.storage().is_memory());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder() -> ServerBuilder {
         let mut config = Config::default();
         config.app.enabled = false;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Registers every declared service on `app`; `adapter = "sql"` services go to `storage`
 /// (tables created or extended first, see [`storage::service_for`]).
-pub async fn register_declared(
+pub(crate) async fn register_declared(
     app: &App,
     services: &BTreeMap<String, DeclaredService>,
     storage: &Storage,
@@ -57,7 +57,7 @@ pub async fn register_declared(
 /// after the default app is installed: `authenticate` and `hash_password` use its
 /// authentication (`auth`), and `set_from_user`/`restrict_to_user` default to its entity's id
 /// field. Runs after the schema's query coercion, so hooks see typed queries.
-pub fn attach_declared_hooks(
+pub(crate) fn attach_declared_hooks(
     app: &App,
     services: &BTreeMap<String, DeclaredService>,
     auth: Option<&roost_auth::Authentication>,

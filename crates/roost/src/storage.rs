@@ -3,14 +3,43 @@
 //! [`service_for`], the one function that gives an app a memory or SQL service.
 //!
 //! # Putting a service in storage
-//! ```rust,ignore
-//! let storage = Storage::new(&config)?;                  // connects lazily, once
-//! let users = storage::service_for(
-//!     &storage, "users",
-//!     SqlTable { table: "users".into(), schema, id_type: IdType::Integer },
-//!     AdapterOptions { id: "id".into(), multi: Multi::All(false), paginate },
-//! ).await?;                                              // table created / columns added
+//! ```
+//! use roost::storage::{self, SqlTable, Storage};
+//! use roost_core::schema::FieldType;
+//! use roost_core::service::{AdapterOptions, Multi};
+//! use roost_core::{json, App, Params, ServiceOptions};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! // `Storage::new(&config)` in an app; connects lazily, once.
+//! let storage = Storage::from_sql_config(roost_sql::SqlConfig {
+//!     url: format!("sqlite://{}", dir.path().join("roost.db").display()),
+//!     ..roost_sql::SqlConfig::default()
+//! });
+//! let table = SqlTable {
+//!     table: storage::default_table("users"),
+//!     schema: [("email".to_owned(), FieldType::String)].into_iter().collect(),
+//!     id_type: roost_sql::IdType::Integer,
+//! };
+//! let adapter = AdapterOptions {
+//!     id: "id".into(),
+//!     multi: Multi::All(false),
+//!     paginate: None,
+//! };
+//! // The table is created (or its new columns added) before the service is returned.
+//! let users = storage::service_for(&storage, "users", table, adapter).await?;
+//! assert!(!storage.changes().is_empty());
+//! let app = App::new();
 //! app.use_arc_service("users", users, ServiceOptions::default())?;
+//! let created = app
+//!     .service("users")?
+//!     .create(json!({"email": "ada@example.com"}), Params::default())
+//!     .await?;
+//! assert_eq!(created["id"], 1);
+//! storage.close().await;
+//! # Ok(())
+//! # }
 //! ```
 //! With `[storage] url = "memory"` the same call returns a [`MemoryService`] (tests, demos);
 //! otherwise an [`SqlService`] on the shared pool. Every migration change is logged and kept
@@ -96,7 +125,7 @@ impl StorageError {
 }
 
 /// `url` with the password of `scheme://user:password@host` replaced by `***`, for messages.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -114,7 +143,7 @@ pub fn redact(url: &str) -> String {
 /// The effective `[storage]` settings: a relative SQLite path (`sqlite://roost.db`) is made
 /// relative to `server.data_dir`; absolute paths (`sqlite:///var/lib/x.db`), `:memory:` and
 /// server URLs are kept.
-pub fn resolve(config: &Config) -> SqlConfig {
+pub(crate) fn resolve(config: &Config) -> SqlConfig {
     let mut sql = config.storage.0.clone();
     if let Some(rest) = sql.url.strip_prefix("sqlite://") {
         let path = rest.split('?').next().unwrap_or(rest);

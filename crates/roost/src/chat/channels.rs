@@ -11,7 +11,7 @@ use roost_core::js::{is_truthy, to_string};
 use roost_core::{App, Value};
 
 /// The channels a logged-in `user` joins.
-pub fn login_channels(user: &Value) -> Vec<String> {
+pub(crate) fn login_channels(user: &Value) -> Vec<String> {
     let mut names = vec!["authenticated".to_owned()];
     if let Some(id) = user.get("id").filter(|id| is_truthy(id)) {
         names.push(format!("user/{}", to_string(id)));

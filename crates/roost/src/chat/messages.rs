@@ -16,9 +16,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The longest `text` by default, in UTF-16 code units (JavaScript's `length`).
 pub const MAX_TEXT: usize = 10_000;
 
-/// The custom methods.
-pub const CUSTOM_METHODS: [&str; 2] = ["join", "leave"];
-
 /// How the `messages` part is set up; [`MessagesOptions::default`] is the default app's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -78,7 +75,7 @@ impl MessagesOptions {
     }
 
     /// The store spec of `messages`.
-    pub fn spec(&self) -> StoreSpec {
+    pub(crate) fn spec(&self) -> StoreSpec {
         let schema = [
             ("text", FieldType::String),
             ("roomId", FieldType::String),
@@ -154,7 +151,7 @@ async fn room_call(call: MethodCall, joining: bool) -> Result<Value> {
 }
 
 /// The hooks of `messages`: `text` of at most `max_text` UTF-16 units.
-pub fn hooks(auth: &Authentication, max_text: usize) -> Result<HookMap> {
+pub(crate) fn hooks(auth: &Authentication, max_text: usize) -> Result<HookMap> {
     let entity = auth
         .config()
         .entity

@@ -65,7 +65,7 @@ impl Default for PublishRules {
 }
 
 /// Roost's default: a message with a room goes to its room first.
-pub fn default_preset() -> Vec<PublishRule> {
+pub(crate) fn default_preset() -> Vec<PublishRule> {
     vec![
         PublishRule::new(Some("messages"), Some("roomId"), "room/{roomId}"),
         PublishRule::new(None, Some("userId"), "user/{userId}"),
@@ -75,7 +75,7 @@ pub fn default_preset() -> Vec<PublishRule> {
 }
 
 /// The reference's literal order (docs/protocol.md §9): the author's id wins over the room.
-pub fn reference_preset() -> Vec<PublishRule> {
+pub(crate) fn reference_preset() -> Vec<PublishRule> {
     vec![
         PublishRule::new(None, Some("userId"), "user/{userId}"),
         PublishRule::new(None, Some("projectId"), "project/{projectId}"),
@@ -100,7 +100,7 @@ impl PublishRules {
     }
 
     /// The checked, compiled rules.
-    pub fn compile(&self) -> Result<CompiledRules, String> {
+    pub(crate) fn compile(&self) -> Result<CompiledRules, String> {
         let rules = self.rules()?;
         let mut compiled = Vec::with_capacity(rules.len());
         for (i, rule) in rules.into_iter().enumerate() {
@@ -163,11 +163,11 @@ fn parse_template(template: &str) -> Result<Vec<Piece>, String> {
 
 /// Checked rules, cheap to clone.
 #[derive(Debug, Clone)]
-pub struct CompiledRules(Arc<Vec<Compiled>>);
+pub(crate) struct CompiledRules(Arc<Vec<Compiled>>);
 
 impl CompiledRules {
     /// The channel name the first matching rule gives for `data` of `event` on `service`.
-    pub fn channel_for(&self, service: &str, event: &str, data: &Value) -> Option<String> {
+    pub(crate) fn channel_for(&self, service: &str, event: &str, data: &Value) -> Option<String> {
         let rule = self.0.iter().find(|rule| {
             rule.service.as_deref().is_none_or(|s| s == service)
                 && rule.event.as_deref().is_none_or(|e| e == event)
@@ -191,7 +191,7 @@ impl CompiledRules {
     }
 
     /// Registers the rules as the app-level catch-all publisher.
-    pub fn install(&self, app: &App) {
+    pub(crate) fn install(&self, app: &App) {
         let rules = self.clone();
         app.publish(Publisher::new(move |data: &Value, ctx: &HookContext| {
             let event = ctx.event.as_deref().unwrap_or_default();

@@ -19,7 +19,7 @@ use std::sync::Arc;
 const PRIVILEGED: [&str; 2] = ["roles", "permissions"];
 
 /// The message of a change to someone else's user.
-pub const NOT_YOURSELF: &str = "You can only change your own user";
+pub(crate) const NOT_YOURSELF: &str = "You can only change your own user";
 
 /// How the `users` part is set up; [`UsersOptions::default`] is the default app's. The path
 /// and the email and password fields are the authentication's (`[auth] service`,
@@ -96,7 +96,7 @@ pub async fn install(
 }
 
 /// The store spec of `users` at `path` (without pagination).
-pub fn spec(path: &str, email_field: &str, password_field: &str) -> StoreSpec {
+pub(crate) fn spec(path: &str, email_field: &str, password_field: &str) -> StoreSpec {
     let schema = [
         (email_field.to_owned(), FieldType::String),
         (password_field.to_owned(), FieldType::String),
@@ -124,7 +124,7 @@ pub fn spec(path: &str, email_field: &str, password_field: &str) -> StoreSpec {
 /// after the lock is released, so the email is checked again after the write, inside the
 /// call's transaction: on SQLite, whose writers take turns, a signup that wrote after
 /// another committed sees it there and is rolled back.
-pub struct Users {
+pub(crate) struct Users {
     store: Arc<dyn Service>,
     id_field: String,
     email_field: String,
@@ -133,7 +133,7 @@ pub struct Users {
 
 impl Users {
     /// `users` on `store`, emails in `email_field`.
-    pub fn new(store: Arc<dyn Service>, id_field: &str, email_field: &str) -> Self {
+    pub(crate) fn new(store: Arc<dyn Service>, id_field: &str, email_field: &str) -> Self {
         Users {
             store,
             id_field: id_field.to_owned(),
@@ -249,7 +249,7 @@ pub fn has_role(user: &Value, role: &str) -> bool {
 }
 
 /// The hooks of `users`.
-pub fn hooks(auth: &Authentication, options: &UsersOptions) -> Result<HookMap> {
+pub(crate) fn hooks(auth: &Authentication, options: &UsersOptions) -> Result<HookMap> {
     let admin_role = options.admin_role.as_str();
     let config = auth.config();
     let entity = config.entity.clone().unwrap_or_else(|| "user".to_owned());

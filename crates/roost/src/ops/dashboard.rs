@@ -12,7 +12,7 @@ use roost_transport::{Primus, SocketIo};
 use serde::{Deserialize, Serialize};
 
 /// The service path the page calls.
-pub const SERVICE_PATH: &str = "roost-dashboard";
+pub(crate) const SERVICE_PATH: &str = "roost-dashboard";
 
 /// `[dashboard]`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,14 +78,14 @@ impl DashboardConfig {
 }
 
 /// The embedded page.
-pub const INDEX_HTML: &str = include_str!("../../assets/dashboard/index.html");
+pub(crate) const INDEX_HTML: &str = include_str!("../../assets/dashboard/index.html");
 /// Its script.
-pub const SCRIPT: &str = include_str!("../../assets/dashboard/dashboard.js");
+pub(crate) const SCRIPT: &str = include_str!("../../assets/dashboard/dashboard.js");
 /// Its style sheet.
-pub const STYLE: &str = include_str!("../../assets/dashboard/dashboard.css");
+pub(crate) const STYLE: &str = include_str!("../../assets/dashboard/dashboard.css");
 
 /// The file for `path` under `/dashboard`: (content type, body).
-pub fn asset(path: &str) -> Option<(&'static str, &'static str)> {
+pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static str)> {
     match path {
         "/dashboard" | "/dashboard/" | "/dashboard/index.html" => {
             Some(("text/html; charset=utf-8", INDEX_HTML))
@@ -101,7 +101,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The figures, for admins only.
-pub struct DashboardService {
+pub(crate) struct DashboardService {
     pub(crate) config: DashboardConfig,
     pub(crate) app: App,
     pub(crate) primus: Option<Primus>,

@@ -8,13 +8,13 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 /// The configuration reference, served at [`DOCS_PATH`] (linked from the first page).
-pub const CONFIG_DOCS: &str = include_str!("../../../../docs/config.md");
+pub(crate) const CONFIG_DOCS: &str = include_str!("../../../../docs/config.md");
 /// Where [`CONFIG_DOCS`] is served.
-pub const DOCS_PATH: &str = "/docs/config.md";
+pub(crate) const DOCS_PATH: &str = "/docs/config.md";
 
 /// What the first page links to besides the services.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Links {
+pub(crate) struct Links {
     /// `/dashboard` is on.
     pub dashboard: bool,
     /// Primus is on (`/primus`, `/primus/primus.js`).
@@ -39,7 +39,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The page for `app` as it is now (services registered later show up too).
-pub fn render(app: &App, links: Links) -> String {
+pub(crate) fn render(app: &App, links: Links) -> String {
     let version = env!("CARGO_PKG_VERSION");
     let mut html = String::new();
     let _ = write!(
@@ -87,7 +87,7 @@ pub fn render(app: &App, links: Links) -> String {
 }
 
 /// The line `roost serve` prints on stdout once it listens, coloured only on a terminal.
-pub fn listening_line(addr: SocketAddr, colour: bool) -> String {
+pub(crate) fn listening_line(addr: SocketAddr, colour: bool) -> String {
     if colour {
         format!("\x1b[1mlistening on\x1b[0m \x1b[32mhttp://{addr}\x1b[0m")
     } else {
@@ -96,7 +96,7 @@ pub fn listening_line(addr: SocketAddr, colour: bool) -> String {
 }
 
 /// Prints [`listening_line`] on stdout (flushed: scripts read it through a pipe).
-pub fn announce(addr: SocketAddr) {
+pub(crate) fn announce(addr: SocketAddr) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let colour = out.is_terminal();

@@ -4,10 +4,10 @@
 //! ([`Ops::drain_on`]; the transports' part is in [`crate::server`]). [`Ops::wrap`] puts
 //! these in front of every transport.
 
-pub mod dashboard;
-pub mod first_page;
-pub mod observe;
-pub mod readiness;
+pub(crate) mod dashboard;
+pub(crate) mod first_page;
+pub(crate) mod observe;
+pub(crate) mod readiness;
 
 use crate::storage::Storage;
 use axum::body::Body;
@@ -31,7 +31,7 @@ static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 /// The operator-facing side of one server. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Ops {
+pub(crate) struct Ops {
     app: App,
     readiness: Readiness,
     links: Links,
@@ -42,7 +42,7 @@ pub struct Ops {
 impl Ops {
     /// Ops for `app`: readiness checks `storage` (within `server.readiness_timeout_ms`);
     /// every call of `app` and the fan-out of both socket transports are timed.
-    pub fn new(
+    pub(crate) fn new(
         app: &App,
         config: &crate::config::Config,
         storage: Arc<Storage>,
@@ -103,7 +103,7 @@ impl Ops {
     /// from that moment; after `server.drain_delay_ms` (the listener still accepting, so a
     /// balancer notices) the future resolves and the transports' shutdown follows in
     /// [`crate::server`].
-    pub fn drain_on(
+    pub(crate) fn drain_on(
         &self,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -122,20 +122,10 @@ impl Ops {
         }
     }
 
-    /// The histograms.
-    pub fn observability(&self) -> &Observability {
-        &self.observability
-    }
-
-    /// The readiness state (the drain turns it off).
-    pub fn readiness(&self) -> &Readiness {
-        &self.readiness
-    }
-
     /// `router` behind the ops layer: `/readyz`; `/`, the docs and `/dashboard…` unless a
     /// service claims them; the histograms appended to `/metrics`; 503 for new requests once
     /// draining; an `http` span around everything else.
-    pub fn wrap(&self, router: Router) -> Router {
+    pub(crate) fn wrap(&self, router: Router) -> Router {
         let ops = self.clone();
         router.layer(middleware::from_fn(move |request: Request, next: Next| {
             let ops = ops.clone();

@@ -78,7 +78,7 @@ fn frames() -> Histogram {
 
 /// The histograms of one server. Cheap to clone.
 #[derive(Clone)]
-pub struct Observability {
+pub(crate) struct Observability {
     inner: Arc<Inner>,
 }
 
@@ -110,7 +110,7 @@ impl Default for Observability {
 
 impl Observability {
     /// Empty histograms, registered.
-    pub fn new() -> Observability {
+    pub(crate) fn new() -> Observability {
         let calls: Histograms<CallLabels> = Family::new_with_constructor(seconds);
         let deliveries: Histograms<TransportLabel> = Family::new_with_constructor(recipients);
         let fanout: Histograms<TransportLabel> = Family::new_with_constructor(seconds);
@@ -152,7 +152,7 @@ impl Observability {
     }
 
     /// Times every call of `app` (an app-level around hook).
-    pub fn time_calls(&self, app: &App) {
+    pub(crate) fn time_calls(&self, app: &App) {
         app.hooks(
             roost_core::HookMap::new()
                 .around(roost_core::hooks::ALL, Arc::new(CallTimer(self.clone()))),
@@ -160,7 +160,7 @@ impl Observability {
     }
 
     /// Records one call.
-    pub fn observe_call(
+    pub(crate) fn observe_call(
         &self,
         service: &str,
         method: &str,
@@ -207,18 +207,18 @@ impl Observability {
     }
 
     /// Calls timed since start.
-    pub fn calls_total(&self) -> u64 {
+    pub(crate) fn calls_total(&self) -> u64 {
         self.inner.calls_total.load(Ordering::Relaxed)
     }
 
     /// Events delivered (to at least one connection of one transport) since start.
-    pub fn events_total(&self) -> u64 {
+    pub(crate) fn events_total(&self) -> u64 {
         self.inner.events_total.load(Ordering::Relaxed)
     }
 
     /// The `q` quantile of call latency since start, in ms, as the upper bound of its bucket
     /// (`null` before the first call; past the last bucket: its bound).
-    pub fn call_quantile_ms(&self, q: f64) -> Value {
+    pub(crate) fn call_quantile_ms(&self, q: f64) -> Value {
         let counts: Vec<u64> = self
             .inner
             .latency_buckets
@@ -245,7 +245,7 @@ impl Observability {
     }
 
     /// The last failed calls (at most 20), oldest first.
-    pub fn recent_errors(&self) -> Vec<Value> {
+    pub(crate) fn recent_errors(&self) -> Vec<Value> {
         self.inner
             .recent_errors
             .lock()
@@ -256,7 +256,7 @@ impl Observability {
     }
 
     /// The histograms in the Prometheus text format (no `# EOF`: the counters come first).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry) {
             tracing::error!(error = %e, "cannot encode the histograms");

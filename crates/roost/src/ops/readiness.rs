@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// One thing the node needs to serve: the database, later a broker.
 #[async_trait]
-pub trait ReadinessCheck: Send + Sync + 'static {
+pub(crate) trait ReadinessCheck: Send + Sync + 'static {
     /// The key in the `/readyz` answer (`storage`).
     fn name(&self) -> &'static str;
     /// `Ok` when the dependency answers; the error says why not (no secrets).
@@ -25,7 +25,7 @@ pub trait ReadinessCheck: Send + Sync + 'static {
 
 /// The readiness state of one server. Cheap to clone.
 #[derive(Clone)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     inner: Arc<Inner>,
 }
 
@@ -54,7 +54,7 @@ impl std::fmt::Debug for Readiness {
 
 /// What `/readyz` answers.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub(crate) struct Report {
     /// 200 or 503.
     pub ready: bool,
     /// The JSON body: `status`, `reason` when not ready, each check's result.
@@ -63,7 +63,7 @@ pub struct Report {
 
 impl Readiness {
     /// Readiness with these checks, each bounded by `timeout`.
-    pub fn new(checks: Vec<Arc<dyn ReadinessCheck>>, timeout: Duration) -> Readiness {
+    pub(crate) fn new(checks: Vec<Arc<dyn ReadinessCheck>>, timeout: Duration) -> Readiness {
         Readiness {
             inner: Arc::new(Inner {
                 draining: AtomicBool::new(false),
@@ -74,17 +74,17 @@ impl Readiness {
     }
 
     /// From now on the node is not ready (the drain began). Never undone.
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.inner.draining.store(true, Ordering::Release);
     }
 
     /// Whether the drain began.
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Acquire)
     }
 
     /// Runs every check (concurrently, each within the timeout) unless draining.
-    pub async fn report(&self) -> Report {
+    pub(crate) async fn report(&self) -> Report {
         if self.is_draining() {
             return Report {
                 ready: false,
@@ -139,7 +139,7 @@ impl Readiness {
 /// The `[storage]` database answers `SELECT 1` (always ready when services live in memory,
 /// or before any SQL service opened the pool).
 #[derive(Debug)]
-pub struct StorageCheck(pub Arc<Storage>);
+pub(crate) struct StorageCheck(pub Arc<Storage>);
 
 #[async_trait]
 impl ReadinessCheck for StorageCheck {
@@ -159,14 +159,14 @@ impl ReadinessCheck for StorageCheck {
 /// The cluster broker is connected (`[cluster]`): a node that cannot reach Redis still
 /// serves its own connections, but a balancer should prefer nodes that reach the others.
 /// Not required (`[cluster] ready_requires_broker = false`): reported, never unready.
-pub struct BrokerCheck {
+pub(crate) struct BrokerCheck {
     broker: Arc<dyn roost_core::broker::Broker>,
     required: bool,
 }
 
 impl BrokerCheck {
     /// A check of `broker`'s state; `required` as `[cluster] ready_requires_broker`.
-    pub fn new(broker: Arc<dyn roost_core::broker::Broker>, required: bool) -> BrokerCheck {
+    pub(crate) fn new(broker: Arc<dyn roost_core::broker::Broker>, required: bool) -> BrokerCheck {
         BrokerCheck { broker, required }
     }
 }
