@@ -1,7 +1,7 @@
 //! A deadline on reading a request body: a client that sends headers and then stalls or
 //! dribbles the body must not hold its connection (and a file descriptor) forever. The
 //! server wraps every request body in a [`TimedBody`]; when the deadline passes before the
-//! body ends, the next read fails with [`BodyTimedOut`], which REST answers with a Feathers
+//! body ends, the next read fails with `BodyTimedOut`, which REST answers with a Feathers
 //! `Timeout` (408) and hyper then closes the connection (the body was not read to its end).
 
 use bytes::Bytes;
@@ -17,10 +17,10 @@ use tokio::time::{Instant, Sleep};
 /// The body was not received within the deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("request body not received within {0:?}")]
-pub struct BodyTimedOut(pub Duration);
+pub(crate) struct BodyTimedOut(pub(crate) Duration);
 
 /// Whether `error` (or one of its sources) is a [`BodyTimedOut`].
-pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(e) = next {
         if e.is::<BodyTimedOut>() {

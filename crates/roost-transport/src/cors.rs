@@ -30,7 +30,7 @@ impl Default for CorsConfig {
 
 impl CorsConfig {
     /// The tower layer for these settings, or `None` when CORS is off.
-    pub fn layer(&self) -> Option<CorsLayer> {
+    pub(crate) fn layer(&self) -> Option<CorsLayer> {
         if !self.enabled {
             return None;
         }

@@ -1,10 +1,22 @@
 //! Roost transports on one axum port: REST, Primus websockets and Socket.IO.
 //!
+//! # What is public, and for whom
+//! - Building the router: [`router`], [`router_with_primus`] and their `_hook` variants,
+//!   with [`RestConfig`], [`CorsConfig`], [`RestMetrics`] and [`RequestParamsHook`].
+//! - The socket transports: [`Primus`] with [`PrimusConfig`], [`SocketIo`] with
+//!   [`SocketIoConfig`] and [`HandshakeAuth`]; what they share: [`CloseReason`],
+//!   [`TransportMetrics`], [`TransportObserver`], [`ShutdownReport`].
+//! - For the `roost` server and tools: [`body_timeout::TimedBody`] (the request body
+//!   deadline), [`response::error_response`], [`socketio::SocketIoMetrics`] and
+//!   [`socketio::packet`] (the Socket.IO packet layer, for the fuzz targets).
+//!
+//! Everything else is private to the crate.
+//!
 //! # Map
-//! - [`rest`]: routes, verbs to methods, status codes, query strings, bodies.
+//! - `rest`: routes, verbs to methods, status codes, query strings, bodies.
 //! - [`response`]: JSON and Feathers error responses.
-//! - [`cors`]: the CORS layer.
-//! - [`socket`]: what both socket transports share: close reasons, counters, connection and
+//! - `cors`: the CORS layer.
+//! - `socket`: what both socket transports share: close reasons, counters, connection and
 //!   call admission, the ack value, shutdown. `primus` and `socketio` stand side by side on it.
 //! - `headers`: request and handshake headers as Feathers sees them (REST and both sockets).
 //! - [`body_timeout`]: the deadline on reading a request body.
@@ -15,30 +27,57 @@
 //!   authentication, calls, deliveries for Socket.IO connections (see its module docs).
 //!
 //! # The life of a REST request
-//! [`router`] sends every path that no other route claims to [`rest::handle`], which finds
+//! [`router`] sends every path that no other route claims to `rest::handle`, which finds
 //! the service with `App::lookup`, picks the method from the verb, parses the query string
 //! with `qs`, reads the JSON body within the limit, runs the call through the hook chain and
 //! answers with `dispatch` (or `result`) and Feathers' status codes.
+//!
+//! # Example
+//! Every transport on one router: REST for every service path, Primus at `/primus`,
+//! Socket.IO at `/socket.io`, with the default limits.
+//!
+//! ```
+//! use roost_transport::{CorsConfig, Primus, PrimusConfig, RestConfig, SocketIo, SocketIoConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = roost_core::App::new();
+//! let primus = Primus::new(app.clone(), PrimusConfig::default());
+//! let socketio = SocketIo::new(app.clone(), SocketIoConfig::default(), None);
+//! let router = roost_transport::router_with_primus(
+//!     app,
+//!     RestConfig::default(),
+//!     &CorsConfig::default(),
+//!     Some(&primus),
+//! );
+//! let router = socketio.wrap(router);
+//! // Serve it: axum::serve(listener, router).await
+//! # let _ = router;
+//! assert_eq!(primus.connection_count(), 0);
+//! assert_eq!(socketio.session_count(), 0);
+//! # }
+//! ```
 
 pub mod body_timeout;
-pub mod cors;
+mod cors;
 mod headers;
 mod observe;
 pub mod primus;
 pub mod response;
-pub mod rest;
-pub mod socket;
+mod rest;
+mod socket;
 pub mod socketio;
 
 pub use cors::CorsConfig;
 pub use observe::TransportObserver;
 pub use primus::{Primus, PrimusConfig};
-pub use rest::{RequestParamsHook, RestConfig, RestMetrics, RestState};
+pub use rest::{RequestParamsHook, RestConfig, RestMetrics};
 pub use socket::lifecycle::ShutdownReport;
 pub use socket::{CloseReason, TransportMetrics};
 pub use socketio::{HandshakeAuth, SocketIo, SocketIoConfig};
 
 use axum::Router;
+use rest::RestState;
 use roost_core::{App, Error};
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use roost_core::{Error, Value};
 const JSON: &str = "application/json; charset=utf-8";
 
 /// `200 OK` with `body` as JSON.
-pub fn json_response(body: &Value) -> Response {
+pub(crate) fn json_response(body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"null".to_vec());
     let mut response = Response::new(Body::from(bytes));
     response

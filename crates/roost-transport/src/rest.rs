@@ -101,7 +101,7 @@ impl RestMetrics {
 
 /// What the REST handler needs, shared by every request.
 #[derive(Clone)]
-pub struct RestState {
+pub(crate) struct RestState {
     /// The application.
     pub app: App,
     /// The settings.
@@ -239,7 +239,7 @@ async fn read_body(
 }
 
 /// Answers one REST request.
-pub async fn handle(State(state): State<RestState>, request: Request) -> Response {
+pub(crate) async fn handle(State(state): State<RestState>, request: Request) -> Response {
     RestMetrics::count(&state.metrics.inner.requests);
     let is_head = request.method() == Method::HEAD;
     let mut response = match call(&state, request).await {

@@ -77,7 +77,20 @@ impl Default for PrimusConfig {
 }
 
 impl PrimusConfig {
-    /// The settings that would only fail at first use, checked up front.
+    /// The settings that would only fail at first use, checked up front: every limit must
+    /// be positive.
+    ///
+    /// ```
+    /// use roost_transport::PrimusConfig;
+    ///
+    /// let config = PrimusConfig::default();
+    /// assert_eq!(config.ping_interval_ms, 10_000);
+    /// assert_eq!(config.max_frame_size, 1024 * 1024);
+    /// assert!(config.validate().is_ok());
+    ///
+    /// let broken = PrimusConfig { max_pending_calls: 0, ..PrimusConfig::default() };
+    /// assert_eq!(broken.validate().unwrap_err(), "primus.max_pending_calls must be > 0");
+    /// ```
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("max_frame_size", self.max_frame_size),

@@ -20,12 +20,12 @@ use roost_wire::qs::{self, QsOptions};
 use tungstenite::protocol::WebSocketConfig;
 
 /// The path prefix Primus claims.
-pub const PATHNAME: &str = "/primus";
+pub(crate) const PATHNAME: &str = "/primus";
 /// The Primus version the spec reports (the reference's).
-pub const PRIMUS_VERSION: &str = "8.0.9";
+pub(crate) const PRIMUS_VERSION: &str = "8.0.9";
 
 /// Whether Primus handles a request for `path`.
-pub fn claims(path: &str) -> bool {
+pub(crate) fn claims(path: &str) -> bool {
     path.starts_with(PATHNAME)
 }
 

@@ -2,15 +2,15 @@
 //! connections, the heartbeat, and the fan-out engine that delivers the app's events.
 //!
 //! # Map
-//! - [`endpoint`]: the HTTP side — upgrades, `426`, `/primus/spec`, `/primus/primus.js`.
+//! - `endpoint`: the HTTP side — upgrades, `426`, `/primus/spec`, `/primus/primus.js`.
 //! - `connection`: one connection — registration, the reader loop, calls.
 //! - `writer`: the socket's write side: frames encoded once, written at once from the
 //!   sending task when nothing is queued, the bounded per-connection queue otherwise.
 //! - `registry`: open connections by id, and the [`DeliverySink`](roost_core::DeliverySink)
 //!   that fans events out.
 //! - `heartbeat`: one ticker pinging every connection and closing silent ones.
-//! - [`config`]: [`PrimusConfig`]. Close reasons, counters, admission and shutdown are the
-//!   shared [`socket`](crate::socket) layer's.
+//! - `config`: [`PrimusConfig`]. Close reasons, counters, admission and shutdown are the
+//!   shared `crate::socket` layer's.
 //!
 //! # The life of a call
 //! The upgrade task reads a text frame, `roost_wire::primus::decode`s it into an emitter
@@ -33,9 +33,9 @@
 //! in short-lived tasks.
 //! Every close goes through [`Primus::close`] with a [`CloseReason`].
 
-pub mod config;
+mod config;
 mod connection;
-pub mod endpoint;
+mod endpoint;
 mod heartbeat;
 mod registry;
 mod writer;
@@ -56,7 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The provider name of Primus connections.
-pub const PROVIDER: &str = "primus";
+pub(crate) const PROVIDER: &str = "primus";
 
 /// The Primus transport of one app. Cheap to clone.
 ///
@@ -166,7 +166,7 @@ impl Primus {
         heartbeat::tick(&self.inner);
     }
 
-    /// Drains and stops the transport (the shared steps of [`socket`](crate::socket)) within
+    /// Drains and stops the transport (the shared steps of `crate::socket`) within
     /// `deadline`: refuses new upgrades and new calls (an `Unavailable` error ack), stops the
     /// heartbeat, lets the calls in flight finish and queue their acks, then closes every
     /// socket as `server_shutdown` *without* `"primus::server::close"` (its backlog, acks

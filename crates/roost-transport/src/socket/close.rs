@@ -67,12 +67,12 @@ impl CloseReason {
     /// timeouts and slow consumers get no such frame: their clients should reconnect. Neither
     /// does a server shutdown: the reference closes every socket without it on SIGTERM, so
     /// clients reconnect to the restarted server (or another node) by themselves.
-    pub fn sends_server_close(self) -> bool {
+    pub(crate) fn sends_server_close(self) -> bool {
         matches!(self, CloseReason::ServerClosed | CloseReason::ProtocolError)
     }
 
     /// The websocket close code, `None` for a close frame without status (seen as 1005).
-    pub fn close_code(self) -> Option<u16> {
+    pub(crate) fn close_code(self) -> Option<u16> {
         match self {
             CloseReason::FrameTooLarge => Some(1009),
             _ => None,
@@ -81,7 +81,7 @@ impl CloseReason {
 
     /// Whether frames still queued are written before closing. A slow consumer's backlog is
     /// dropped (that is the point of closing it); so is anything after a failed write.
-    pub fn flushes_backlog(self) -> bool {
+    pub(crate) fn flushes_backlog(self) -> bool {
         matches!(
             self,
             CloseReason::ServerShutdown | CloseReason::ServerClosed | CloseReason::ProtocolError

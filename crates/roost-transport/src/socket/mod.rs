@@ -17,9 +17,9 @@
 //! `crate::headers`, which REST shares.
 
 pub(crate) mod admission;
-pub mod close;
+pub(crate) mod close;
 pub(crate) mod lifecycle;
-pub mod metrics;
+pub(crate) mod metrics;
 
 pub use close::CloseReason;
 pub use metrics::TransportMetrics;

@@ -86,7 +86,20 @@ impl Default for SocketIoConfig {
 }
 
 impl SocketIoConfig {
-    /// The settings that would only fail at first use, checked up front.
+    /// The settings that would only fail at first use, checked up front: every limit and
+    /// timeout must be positive.
+    ///
+    /// ```
+    /// use roost_transport::SocketIoConfig;
+    ///
+    /// let config = SocketIoConfig::default();
+    /// assert_eq!(config.ping_interval_ms, 25_000);
+    /// assert_eq!(config.max_payload, 1_000_000);
+    /// assert!(config.validate().is_ok());
+    ///
+    /// let broken = SocketIoConfig { ping_timeout_ms: 0, ..SocketIoConfig::default() };
+    /// assert_eq!(broken.validate().unwrap_err(), "socketio.ping_timeout_ms must be > 0");
+    /// ```
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
             ("ping_interval_ms", self.ping_interval_ms),

@@ -4,7 +4,7 @@
 //! limits) in `engine`, the Socket.IO packet layer on top of it here.
 //!
 //! # Map
-//! - [`config`]: [`SocketIoConfig`], the `[socketio]` section.
+//! - `config`: [`SocketIoConfig`], the `[socketio]` section.
 //! - [`packet`]: the Socket.IO v5 packet codec, `roost_wire::socketio` (pure functions,
 //!   property-tested there, beside the Primus codec).
 //! - `engine`: the Engine.IO 4 server: sessions and their packet queues, the requests
@@ -14,10 +14,10 @@
 //! - `handler`: the Socket.IO side of a session: a session's life, the namespace connect (handshake
 //!   authentication), packets in, the connect timeout.
 //! - `call`: one event from the client → [`call_external`] → its ack (admission, the
-//!   in-flight guard and the ack value are the shared [`socket`](crate::socket) layer's).
+//!   in-flight guard and the ack value are the shared `crate::socket` layer's).
 //! - `delivery`: the [`DeliverySink`](roost_core::DeliverySink) for Socket.IO connections.
 //! - this module: [`SocketIo`], the connection registry, the one close, shutdown (the
-//!   shared steps of [`socket`](crate::socket), then every session closed).
+//!   shared steps of `crate::socket`, then every session closed).
 //!
 //! # The life of a connection
 //! A request to `/socket.io/` without `sid` is an Engine.IO handshake: `engine` takes a slot
@@ -62,7 +62,7 @@
 //! `io server disconnect` and does not reconnect) and leaves the session to the client; a
 //! slow consumer, a protocol error or shutdown closes the session (the client reconnects).
 
-pub mod config;
+mod config;
 pub use roost_wire::socketio as packet;
 
 mod call;
@@ -86,10 +86,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// The provider name of Socket.IO connections.
-pub const PROVIDER: &str = "socketio";
+pub(crate) const PROVIDER: &str = "socketio";
 
 /// The path Socket.IO is served at.
-pub const PATH: &str = "/socket.io";
+pub(crate) const PATH: &str = "/socket.io";
 
 /// Turns handshake headers into the data of an authentication `create`: `Some((service
 /// path, {strategy: 'jwt', accessToken}))` when the headers carry credentials. Installed by
@@ -312,7 +312,7 @@ impl SocketIo {
         self.inner.close(id, CloseReason::ServerClosed)
     }
 
-    /// Drains and stops the transport (the shared steps of [`socket`](crate::socket)) within
+    /// Drains and stops the transport (the shared steps of `crate::socket`) within
     /// `deadline`: refuses new sessions and new calls (an `Unavailable` error ack), lets the
     /// calls in flight finish and queue their acks, then closes every connection (counted as
     /// `server_shutdown`; the client sees a transport close and reconnects) and every
