@@ -109,7 +109,7 @@ async fn serve(config: Config) -> Result<(), ServerError> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// With the `jemalloc` feature (and not `mimalloc`, which wins if both are on), jemalloc
+/// With the `jemalloc` feature (the default; `mimalloc` wins if both are on), jemalloc
 /// serves every allocation of the binary.
 #[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
 #[global_allocator]
