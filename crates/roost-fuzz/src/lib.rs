@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 pub type Harness = fn(&[u8]);
 
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
-pub const TARGETS: [(&str, Harness); 8] = [
+pub const TARGETS: [(&str, Harness); 9] = [
     ("primus_frame", primus_frame),
+    ("engineio_payload", engineio_payload),
     ("socketio_packet", socketio_packet),
     ("qs", qs_string),
     ("query_json", query_json),
@@ -94,6 +95,25 @@ pub fn primus_frame(data: &[u8]) {
     {
         let again = primus::decode(&primus::encode_call(name, args, id));
         assert_eq!(again, Ok(Decoded::Message(message.clone())), "round trip");
+    }
+}
+
+/// A long-polling body (or one websocket text): the Engine.IO packets as the server splits
+/// them; every record is decoded, a message's data is a suffix of its record, and a record
+/// decodes the same alone as inside the body.
+pub fn engineio_payload(data: &[u8]) {
+    use roost_wire::engineio::{self, Packet};
+    let Ok(body) = std::str::from_utf8(data) else {
+        return;
+    };
+    let records: Vec<&str> = body.split(engineio::RECORD_SEPARATOR).collect();
+    let packets: Vec<_> = engineio::decode_payload(body).collect();
+    assert_eq!(records.len(), packets.len(), "one packet per record");
+    for (record, packet) in records.iter().zip(&packets) {
+        assert_eq!(engineio::decode(record), *packet, "alone as in the body");
+        if let Some(Packet::Message(data)) = packet {
+            assert!(record.ends_with(data) && record.len() == data.len() + 1);
+        }
     }
 }
 

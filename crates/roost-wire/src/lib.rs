@@ -6,6 +6,8 @@
 //! or a typed error and never panics, whatever the input.
 //!
 //! # Modules
+//! - [`engineio`]: Engine.IO 4 packets from a client: one packet's type and data, and the
+//!   `\x1e`-separated packets of a long-polling body.
 //! - [`json_cost`]: how many values a JSON text holds, counted without parsing it, so that
 //!   transports can refuse a message whose parse would cost too much memory.
 //! - [`primus`]: Primus frames (`json` parser) and primus-emitter packets: decode one text
@@ -22,6 +24,7 @@
 //! `params.query` for the service call, exactly as `ctx.request.query` does in Feathers.
 #![forbid(unsafe_code)]
 
+pub mod engineio;
 pub mod json_cost;
 pub mod primus;
 pub mod qs;

@@ -25,6 +25,7 @@ use http_body::Frame as BodyFrame;
 use http_body_util::BodyExt;
 use hyper::upgrade::OnUpgrade;
 use roost_core::{Error, ErrorKind};
+use roost_wire::engineio::{self, Packet};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -255,21 +256,20 @@ async fn post(inner: &Arc<Inner>, session: &Arc<Session>, request: Request) -> R
     let Ok(body) = std::str::from_utf8(&body) else {
         return protocol_error(inner, session);
     };
-    for packet in body.split('\u{1e}') {
+    for packet in engineio::decode_payload(body) {
         if session.is_closed() {
             break;
         }
-        let mut chars = packet.chars();
-        match chars.next() {
-            Some('4') => handler::on_message(inner, session, chars.as_str()),
-            Some('b') => handler::on_binary(inner, session),
-            Some('3' | '2') => session.pong(),
-            Some('6') => {}
-            Some('1') => {
+        match packet {
+            Some(Packet::Message(data)) => handler::on_message(inner, session, data),
+            Some(Packet::Binary) => handler::on_binary(inner, session),
+            Some(Packet::Pong | Packet::Ping) => session.pong(),
+            Some(Packet::Noop) => {}
+            Some(Packet::Close) => {
                 session.close(EndReason::ClientClosed);
                 break;
             }
-            _ => return protocol_error(inner, session),
+            Some(Packet::Upgrade) | None => return protocol_error(inner, session),
         }
     }
     text(StatusCode::OK, "ok")

@@ -23,6 +23,7 @@ use futures_util::future::{ready, Either, Ready};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use roost_wire::engineio::{self, Packet};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -267,13 +268,13 @@ fn serve(
 
 /// Acts on one Engine.IO packet; the reason to end the session when it must end.
 fn on_text(inner: &Arc<Inner>, session: &Arc<Session>, text: &str) -> Option<EndReason> {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some('4') => handler::on_message(inner, session, chars.as_str()),
-        Some('3' | '2') => session.pong(),
-        Some('6') => {}
-        Some('1') => return Some(EndReason::ClientClosed),
-        _ => {
+    match engineio::decode(text) {
+        Some(Packet::Message(data)) => handler::on_message(inner, session, data),
+        Some(Packet::Pong | Packet::Ping) => session.pong(),
+        Some(Packet::Noop) => {}
+        Some(Packet::Close) => return Some(EndReason::ClientClosed),
+        // `5` outside an upgrade and `b` (binary goes in binary frames here) are malformed.
+        Some(Packet::Upgrade | Packet::Binary) | None => {
             tracing::debug!(sid = %session.id, "malformed engine.io packet");
             TransportMetrics::inc(&inner.metrics.malformed_frames);
             return Some(EndReason::ProtocolError);
