@@ -90,6 +90,9 @@ const handWritten = [
   'a[999999999]=x&a[]=y', 'a[25]=x&a[25]=y', 'a[25]=x&a=y', 'a=y&a[25]=x', 'a[25]=x&a[b]=y', 'a[25]=x&a[3]=y',
   'a[0][b]=1&a[0][c]=2', 'a[0][b]=1&a[1][b]=2', 'a[1][b]=1&a[0][b]=2', 'a[0]=1&a[0][b]=2', 'a[0][b]=2&a[0]=1',
   'a[0][0]=x&a[0][1]=y', 'a[1][0]=x&a[0][0]=y', 'a[][0]=x', 'a[0][]=x&a[0][]=y',
+  // a scalar met by an object at the same key becomes [scalar, object]: one more level each time
+  'a=&a[b]=&a[b][b]=&a[b][b][b]=&a[b][b][b][b]=&a[b][b][b][b][b]=',
+  'r[][g]=&r[][g][r][][g][1[f=&r[][g][r][][g][1[f=', 'a[1]=&a[b][0][0][][b][b]=&a[b][1][1][1][1]=&a[1][b][1][0][1][0]=&a[][1][1][][0]=&a[][]=&a[0][1][0][0]=',
   '0=a', '0=a&1=b', '1=b&0=a', 'b=1&0=2&a=3', '0[x]=1&0=2', '0=2&0[x]=1', '5=x&5[a]=y', '4294967295=a&1=b&z=c',
   'a=x&a[19]=y', 'a=x&a[18]=y', 'a[]=x&a[19]=y', 'a=x&a[b]=y', 'a[b]=y&a=x', 'a=&a[b]=x', 'a[b]=x&a=',
   'a=x&a[b]=y&a=z', 'a[b]=y&a=x&a=z', 'a[b]=1&a=x&a=y&a=z', 'a=x&a=y&a[b]=z', 'a[b]=c&a[b][d]=e', 'a[b][d]=e&a[b]=c',
