@@ -148,7 +148,10 @@ pub fn qs_string(data: &[u8]) {
     match qs::parse(&input, &options) {
         Ok(value) => {
             assert!(value.is_object(), "qs gave {value}");
-            assert!(depth(&value) <= 2 * (options.depth + 2), "too deep: {input}");
+            assert!(
+                depth(&value) <= 2 * (options.depth + 2),
+                "too deep: {input}"
+            );
         }
         Err(e) => panic!("default qs options never fail, got {e} for {input:?}"),
     }
