@@ -71,7 +71,7 @@ impl HttpResponse {
     }
 }
 
-/// Sends one request (`Connection: close`) and reads the whole answer, within 10 s.
+/// Sends one request (`Connection: close`) and reads the whole answer, within [`REQUEST_GUARD`].
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -81,6 +81,11 @@ pub async fn request(
 ) -> std::io::Result<HttpResponse> {
     request_from(None, addr, method, path, headers, body).await
 }
+
+/// How long a request may go unanswered before the helper gives up: a guard against a hang,
+/// not a speed bar. Generous, because CI machines can be loaded (50 debug-build bcrypt signups
+/// at once on 2 busy cores took longer than an earlier 10 s guard).
+pub const REQUEST_GUARD: Duration = Duration::from_secs(60);
 
 /// [`request`] from the local address `from` (e.g. `127.0.0.2`, another client address on
 /// the loopback interface) when given.
@@ -92,7 +97,7 @@ pub async fn request_from(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> std::io::Result<HttpResponse> {
-    tokio::time::timeout(Duration::from_secs(10), async {
+    tokio::time::timeout(REQUEST_GUARD, async {
         let mut stream = match from {
             Some(ip) => {
                 let socket = if ip.is_ipv4() {
@@ -122,7 +127,12 @@ pub async fn request_from(
         parse(&raw, method == "HEAD")
     })
     .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"))?
+    .map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer within the request guard (60 s)",
+        )
+    })?
 }
 
 /// Sends a JSON body.
