@@ -19,7 +19,7 @@ mod scenario;
 mod stats;
 
 use clap::{Parser, Subcommand};
-use client::Target;
+use client::{Target, Transport};
 use scenario::{churn, connect, fanout, floor, rpc, Env};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -55,6 +55,10 @@ struct Common {
     /// Append the JSON line to this file too.
     #[arg(long, global = true)]
     json_out: Option<PathBuf>,
+    /// The protocol every connection speaks: Primus (`/primus`, primus-emitter) or Socket.IO
+    /// v5 over an Engine.IO 4 websocket (`/socket.io/`). `floor` always uses Primus.
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Primus)]
+    transport: Transport,
     /// Source addresses 127.0.0.1..=127.0.0.K used in turn (more ephemeral ports).
     #[arg(long, global = true, default_value_t = 1)]
     sources: u8,
@@ -129,7 +133,8 @@ impl Command {
 }
 
 async fn run(common: &Common, command: &Command) -> Result<Value, String> {
-    let target = Target::new(common.server, common.sources).map_err(|e| e.to_string())?;
+    let target =
+        Target::new(common.server, common.sources, common.transport).map_err(|e| e.to_string())?;
     let credential = common
         .auth
         .prepare(&target)
@@ -144,7 +149,8 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
     // login: the nodes may keep users in separate stores).
     let publish_env = match common.publish_server {
         Some(addr) if addr != common.server => {
-            let target = Target::new(addr, common.sources).map_err(|e| e.to_string())?;
+            let target =
+                Target::new(addr, common.sources, common.transport).map_err(|e| e.to_string())?;
             let credential = common
                 .auth
                 .prepare(&target)
@@ -199,6 +205,7 @@ fn emit(common: &Common, command: &Command, results: &Value) -> Result<(), Strin
         "scenario": command.name(),
         "variant": common.variant,
         "label": common.label,
+        "transport": common.transport.name(),
         "unix_time": stats::unix_secs(),
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "authenticated": common.auth.is_set(),
