@@ -1,7 +1,8 @@
-//! `roost-bench`: a load generator speaking Primus + primus-emitter + Feathers calls over
-//! websockets, for Roost and the Node reference alike. It only ever connects to 127.0.0.x.
+//! `roost-bench`: a load generator speaking Feathers calls over websockets — Primus +
+//! primus-emitter, or Socket.IO v5 over Engine.IO 4 (`--transport`) — for Roost and the Node
+//! reference alike. It only ever connects to 127.0.0.x.
 //!
-//! - `client`: one connection (source address, upgrade, calls, heartbeat answers);
+//! - `client`: one connection (transport, source address, upgrade, calls, heartbeat answers);
 //! - `auth`: sign-up / login once, then JWT (or local) login per connection;
 //! - `scenario`: `connect`, `fanout`, `floor`, `rpc`, `churn` and what they share (opening fleets of
 //!   connections, the subscriber loop, the publisher, message stamps);
@@ -28,7 +29,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Load generator for Roost and the Node reference (Primus + Feathers over websockets).
+/// Load generator for Roost and the Node reference (Feathers calls over Primus or Socket.IO websockets).
 #[derive(Debug, Parser)]
 #[command(name = "roost-bench", version, about)]
 struct Cli {
