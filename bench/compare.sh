@@ -6,6 +6,14 @@
 #   bench/compare.sh                 # everything, sized for a 2-core machine (≤ ~10 min)
 #   BENCH_TARGETS=roost BENCH_SCENARIOS="connect rpc" bench/compare.sh
 #   BENCH_TARGETS=roost BENCH_SCENARIOS=signups bench/compare.sh   # opt-in, chat app, SQLite
+#   BENCH_TRANSPORT=socketio BENCH_SCENARIOS="connect rpc fanout" bench/compare.sh
+#
+# Transport: BENCH_TRANSPORT=primus (default) or socketio (roost-bench --transport): every
+# connection of every scenario speaks that protocol — Primus + primus-emitter at /primus, or
+# Socket.IO v5 over an Engine.IO 4 websocket at /socket.io/ (EIO=4&transport=websocket, the
+# namespace connect `40`, calls `42<id>[…]`, acks `43<id>[…]`, the JWT login as the Feathers
+# socket client sends it). Both servers serve both on the same port; Socket.IO keeps each
+# server's default heartbeat (25 s; BENCH_PING_MS is Primus's). The floor always speaks Primus.
 #
 # Apps: when bench/reference/chat.js exists and `roost config --config bench/roost-bench.toml`
 # accepts the file (the default chat app is in this build), both servers run the chat app and
@@ -37,6 +45,7 @@ cd "$(dirname "$0")/.."
 : "${BENCH_THREADS:=}"
 : "${BENCH_ROOST_BIN:=target/release/roost}"
 : "${BENCH_PIN:=}"
+: "${BENCH_TRANSPORT:=primus}"
 # connect
 : "${BENCH_CONNECTIONS:=10000}"
 : "${BENCH_CONNECT_CONCURRENCY:=256}"
@@ -100,7 +109,7 @@ if [ -z "${BENCH_APP:-}" ]; then
 fi
 AUTH=()
 if [ "$BENCH_APP" = chat ]; then AUTH=(--signup "$BENCH_USER"); fi
-echo "== app: $BENCH_APP; results in $BENCH_OUT"
+echo "== app: $BENCH_APP; transport: $BENCH_TRANSPORT; results in $BENCH_OUT"
 
 SERVER_PID=
 stop_server() {
@@ -175,6 +184,7 @@ bench() {
   if [ -n "$BENCH_THREADS" ]; then threads=(--threads "$BENCH_THREADS"); fi
   "${BENCH_PIN_CMD[@]}" "$BENCH" --server "127.0.0.1:$PORT" --server-pid "$SERVER_PID" --label "$target" \
     --variant "$variant" --json-out "$BENCH_OUT/$target.jsonl" --sources "$BENCH_SOURCES" \
+    --transport "$BENCH_TRANSPORT" \
     "${threads[@]}" "${AUTH[@]}" "$@" || echo "!! $target $1 failed" >&2
   stop_server
 }
@@ -224,7 +234,7 @@ done
 
 set -- $BENCH_TARGETS
 if [ $# -ge 2 ] && [ -f "$BENCH_OUT/$1.jsonl" ] && [ -f "$BENCH_OUT/$2.jsonl" ]; then
-  echo "== $1 vs $2 ($BENCH_APP app, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "== $1 vs $2 ($BENCH_APP app, $BENCH_TRANSPORT, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
   "$BENCH" report "$BENCH_OUT/$1.jsonl" "$BENCH_OUT/$2.jsonl" | tee "$BENCH_OUT/report.md"
 fi
 

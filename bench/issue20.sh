@@ -14,6 +14,8 @@
 #   ISSUE20_ROUNDS=0 ISSUE20_PROFILE=1 bench/issue20.sh   # the profile alone
 #   ISSUE20_PROFILE=1 bench/issue20.sh                 # + `perf record -g` of the server at 1 msg/s
 #                                                      #   (apt-get install linux-perf)
+#   BENCH_TRANSPORT=socketio bench/issue20.sh          # the same over Socket.IO (compare.sh's
+#                                                      #   transport; the floor stays Primus)
 #
 # Binaries run in turn within each round (A B A B …), so load from elsewhere hits both.
 # Results: $ISSUE20_OUT/<round>-<n>/ (compare.sh's files) and $ISSUE20_OUT/table.md.

@@ -1,7 +1,8 @@
-//! `roost-bench`: a load generator speaking Primus + primus-emitter + Feathers calls over
-//! websockets, for Roost and the Node reference alike. It only ever connects to 127.0.0.x.
+//! `roost-bench`: a load generator speaking Feathers calls over websockets — Primus +
+//! primus-emitter, or Socket.IO v5 over Engine.IO 4 (`--transport`) — for Roost and the Node
+//! reference alike. It only ever connects to 127.0.0.x.
 //!
-//! - `client`: one connection (source address, upgrade, calls, heartbeat answers);
+//! - `client`: one connection (transport, source address, upgrade, calls, heartbeat answers);
 //! - `auth`: sign-up / login once, then JWT (or local) login per connection;
 //! - `scenario`: `connect`, `fanout`, `floor`, `rpc`, `churn` and what they share (opening fleets of
 //!   connections, the subscriber loop, the publisher, message stamps);
@@ -19,7 +20,7 @@ mod scenario;
 mod stats;
 
 use clap::{Parser, Subcommand};
-use client::Target;
+use client::{Target, Transport};
 use scenario::{churn, connect, fanout, floor, rpc, Env};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -28,7 +29,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Load generator for Roost and the Node reference (Primus + Feathers over websockets).
+/// Load generator for Roost and the Node reference (Feathers calls over Primus or Socket.IO websockets).
 #[derive(Debug, Parser)]
 #[command(name = "roost-bench", version, about)]
 struct Cli {
@@ -55,6 +56,10 @@ struct Common {
     /// Append the JSON line to this file too.
     #[arg(long, global = true)]
     json_out: Option<PathBuf>,
+    /// The protocol every connection speaks: Primus (`/primus`, primus-emitter) or Socket.IO
+    /// v5 over an Engine.IO 4 websocket (`/socket.io/`). `floor` always uses Primus.
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Primus)]
+    transport: Transport,
     /// Source addresses 127.0.0.1..=127.0.0.K used in turn (more ephemeral ports).
     #[arg(long, global = true, default_value_t = 1)]
     sources: u8,
@@ -129,7 +134,8 @@ impl Command {
 }
 
 async fn run(common: &Common, command: &Command) -> Result<Value, String> {
-    let target = Target::new(common.server, common.sources).map_err(|e| e.to_string())?;
+    let target =
+        Target::new(common.server, common.sources, common.transport).map_err(|e| e.to_string())?;
     let credential = common
         .auth
         .prepare(&target)
@@ -144,7 +150,8 @@ async fn run(common: &Common, command: &Command) -> Result<Value, String> {
     // login: the nodes may keep users in separate stores).
     let publish_env = match common.publish_server {
         Some(addr) if addr != common.server => {
-            let target = Target::new(addr, common.sources).map_err(|e| e.to_string())?;
+            let target =
+                Target::new(addr, common.sources, common.transport).map_err(|e| e.to_string())?;
             let credential = common
                 .auth
                 .prepare(&target)
@@ -199,6 +206,7 @@ fn emit(common: &Common, command: &Command, results: &Value) -> Result<(), Strin
         "scenario": command.name(),
         "variant": common.variant,
         "label": common.label,
+        "transport": common.transport.name(),
         "unix_time": stats::unix_secs(),
         "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "authenticated": common.auth.is_set(),

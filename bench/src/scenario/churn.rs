@@ -5,9 +5,9 @@
 
 use super::publisher::Publisher;
 use super::{open_many, open_ready, Deliveries, Env};
-use crate::client::{classify, pong, Frame};
+use crate::client::Frame;
 use crate::stats::{merge, round3};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -93,8 +93,8 @@ async fn churn_loop(
         let hold = Duration::from_millis(spread(n as u64) % args.hold_ms.max(1));
         let _ = tokio::time::timeout(hold, async {
             while let Some(Ok(Message::Text(text))) = conn.ws.next().await {
-                if let Frame::Ping(number) = classify(&text) {
-                    let _ = conn.ws.send(pong(number)).await;
+                if let Frame::Ping(number) = conn.classify(&text) {
+                    let _ = conn.pong(number).await;
                 }
             }
         })

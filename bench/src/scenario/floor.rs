@@ -9,7 +9,7 @@
 //! any machine.
 
 use super::{open_many, stamp_text, Deliveries, Env};
-use crate::client::Target;
+use crate::client::{Target, Transport};
 use crate::procstat::Server;
 use crate::stats::{merge, round3};
 use serde_json::{json, Value};
@@ -317,7 +317,7 @@ pub(crate) async fn run(_env: Arc<Env>, args: &FloorArgs) -> Result<Value, Strin
     let (mut sender, port) = SenderProcess::start(args.subscribers, args.pad)?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     // The same subscribers as `fanout`, connected to the floor sender: no login, no room.
-    let target = Target::new(addr, 1).map_err(|e| e.to_string())?;
+    let target = Target::new(addr, 1, Transport::Primus).map_err(|e| e.to_string())?;
     let floor_env = Arc::new(Env {
         target,
         server: Server::new(None),

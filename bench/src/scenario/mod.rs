@@ -10,10 +10,10 @@ pub(crate) mod publisher;
 pub(crate) mod rpc;
 
 use crate::auth::Credential;
-use crate::client::{classify, pong, BenchError, Conn, Frame, Target};
+use crate::client::{BenchError, Conn, Frame, Target};
 use crate::procstat::Server;
 use crate::stats::{now_ns, Latencies};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -152,8 +152,8 @@ pub(crate) async fn subscribe(
             }
             Some(Ok(_)) => continue,
         };
-        match classify(&text) {
-            Frame::Ping(number) if conn.ws.send(pong(number)).await.is_err() => {
+        match conn.classify(&text) {
+            Frame::Ping(number) if conn.pong(number).await.is_err() => {
                 closed(&mut end);
                 return end;
             }

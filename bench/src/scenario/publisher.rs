@@ -2,10 +2,9 @@
 //! a reader task counting the acks (and answering heartbeats) while sends go on.
 
 use super::{open_ready, stamp_text, Env};
-use crate::client::{classify, pong, BenchError, Frame};
+use crate::client::{BenchError, Frame, Transport};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use roost_wire::primus::{encode_call, AckId};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -51,6 +50,7 @@ pub(crate) struct Publisher {
     sink: Arc<Mutex<Sink>>,
     acks: Arc<Acks>,
     reader: tokio::task::JoinHandle<()>,
+    transport: Transport,
     next_id: u64,
     room: String,
     pad: usize,
@@ -66,6 +66,7 @@ impl Publisher {
         pad: usize,
     ) -> Result<Self, BenchError> {
         let conn = open_ready(env, n, None).await?;
+        let transport = conn.transport;
         let (sink, mut stream) = conn.ws.split();
         let sink = Arc::new(Mutex::new(sink));
         let acks = Arc::new(Acks::default());
@@ -76,9 +77,9 @@ impl Publisher {
                     let Message::Text(text) = message else {
                         continue;
                     };
-                    match classify(&text) {
+                    match transport.classify(&text) {
                         Frame::Ping(n) => {
-                            let _ = sink.lock().await.send(pong(n)).await;
+                            let _ = sink.lock().await.send(transport.pong(n)).await;
                         }
                         Frame::Ack { ok: true, .. } => {
                             acks.ok.fetch_add(1, Ordering::Relaxed);
@@ -96,6 +97,7 @@ impl Publisher {
             sink,
             acks,
             reader,
+            transport,
             next_id: 1,
             room: room.to_owned(),
             pad,
@@ -135,12 +137,9 @@ impl Publisher {
                 self.next_id += 1;
                 let data =
                     json!({"text": stamp_text(step, out.sent, self.pad), "roomId": self.room});
-                let frame = encode_call(
-                    "create",
-                    &[json!("messages"), data, json!({})],
-                    &AckId::from(id),
-                );
-                let text = String::from_utf8_lossy(&frame).into_owned();
+                let text =
+                    self.transport
+                        .encode_call("create", &[json!("messages"), data, json!({})], id);
                 if sink
                     .feed(Message::Text(Utf8Bytes::from(text)))
                     .await

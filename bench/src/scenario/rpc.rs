@@ -4,10 +4,9 @@
 //! hash each on the chat app): the calls' latency under write contention.
 
 use super::{open_ready, Env};
-use crate::client::{classify, pong, BenchError, Conn, Frame};
+use crate::client::{BenchError, Conn, Frame};
 use crate::stats::{merge, round3, Latencies};
-use futures_util::{SinkExt, StreamExt};
-use roost_wire::primus::{encode_call, AckId};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,7 +87,7 @@ async fn call_loop(
     let mut tally = Tally::default();
     'calls: while Instant::now() < until {
         let id = conn.next_id();
-        let frame = encode_call(method, args, &AckId::from(id));
+        let frame = conn.transport.encode_call(method, args, id);
         let began = Instant::now();
         if let Err(e) = conn.send(frame).await {
             tally.first_error.get_or_insert(e.to_string());
@@ -111,9 +110,9 @@ async fn call_loop(
                 }
                 Ok(Some(Ok(_))) => continue,
             };
-            match classify(&text) {
+            match conn.classify(&text) {
                 Frame::Ping(number) => {
-                    let _ = conn.ws.send(pong(number)).await;
+                    let _ = conn.pong(number).await;
                 }
                 Frame::Ack { id: got, ok } if got == id => {
                     latencies.record(n, began.elapsed());
