@@ -423,7 +423,10 @@ mod tests {
         let back: Error = serde_json::from_value(e.to_json()).unwrap();
         assert_eq!(back, e);
         let by_name = Error::from_json(&json!({"name": "NotFound", "message": "m"}));
-        assert_eq!((by_name.kind, by_name.is_plain()), (ErrorKind::NotFound, false));
+        assert_eq!(
+            (by_name.kind, by_name.is_plain()),
+            (ErrorKind::NotFound, false)
+        );
     }
 
     /// `@feathersjs/errors` 5 `convert()` looks only at `name`: `{message: 'boom'}` and
@@ -437,7 +440,10 @@ mod tests {
             (plain.kind, plain.message.as_str(), plain.code()),
             (ErrorKind::GeneralError, "boom", 500)
         );
-        assert_eq!(plain.to_json(), json!({"message": "boom", "data": {"a": 1}}));
+        assert_eq!(
+            plain.to_json(),
+            json!({"message": "boom", "data": {"a": 1}})
+        );
         assert_eq!(plain.to_rest_json(), json!({"message": "boom"}));
         let unknown = Error::from_json(&json!({"name": "Weird", "code": 409, "message": "m"}));
         assert!(unknown.is_plain());

@@ -148,7 +148,12 @@ async fn calls_become_the_requests_rest_client_sends() {
         ("messages", "get", Some(json!("a b/c")), None),
         ("notes", "create", None, Some(json!({"text": "hi"}))),
         ("messages", "update", Some(json!(7)), Some(json!({"t": 1}))),
-        ("messages", "patch", Some(Value::Null), Some(json!({"t": 2}))),
+        (
+            "messages",
+            "patch",
+            Some(Value::Null),
+            Some(json!({"t": 2})),
+        ),
         ("messages", "remove", Some(json!(7)), None),
         ("messages", "join", None, Some(json!({"roomId": "r1"}))),
     ];

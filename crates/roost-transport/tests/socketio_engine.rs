@@ -11,7 +11,7 @@ use roost_core::json;
 use roost_testkit::request;
 use roost_testkit::ws::{connect, Received};
 use roost_transport::primus::CloseReason;
-use roost_transport::SocketIoConfig;
+use roost_transport::{CorsConfig, SocketIoConfig};
 use serde_json::Value;
 use sio_client::{eventually, packet, Polling, POLLING_PATH, WS_PATH};
 use std::time::Duration;
@@ -281,4 +281,116 @@ async fn an_upgrade_not_finished_within_upgrade_timeout_ms_is_dropped() {
     again.send_text(r#"421["get","echo",5]"#).await;
     assert_eq!(packet(&mut again).await, "431[null,5]");
     assert_eq!(socketio.connection_count(), 1);
+}
+
+/// `/socket.io/` answers with REST's CORS settings (`[cors]`): preflights of a polling `POST`,
+/// and the headers on the handshake and on polling requests; none when CORS is off.
+#[tokio::test]
+async fn polling_has_the_cors_settings_of_rest() {
+    let origin = [("Origin", "http://app.example")];
+    let allowed = |r: &roost_testkit::HttpResponse| {
+        r.header("access-control-allow-origin").map(str::to_owned)
+    };
+    let cors = CorsConfig {
+        origins: vec!["http://app.example".into()],
+        ..CorsConfig::default()
+    };
+    let (addr, _primus, _socketio) =
+        sio_client::start_with_cors(common::app(), SocketIoConfig::default(), None, &cors).await;
+    let preflight = request(
+        addr,
+        "OPTIONS",
+        POLLING_PATH,
+        &[
+            ("Origin", "http://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        preflight.status == 200 || preflight.status == 204,
+        "{}",
+        preflight.status
+    );
+    assert_eq!(allowed(&preflight).as_deref(), Some("http://app.example"));
+    assert_eq!(
+        preflight.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let methods = preflight.header("access-control-allow-methods").unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let handshake = request(addr, "GET", POLLING_PATH, &origin, None)
+        .await
+        .unwrap();
+    assert_eq!(handshake.status, 200);
+    assert!(handshake.body.starts_with(b"0{"));
+    assert_eq!(allowed(&handshake).as_deref(), Some("http://app.example"));
+    let p = Polling::open(addr).await.unwrap();
+    let post = request(
+        addr,
+        "POST",
+        &format!("{POLLING_PATH}&sid={}", p.sid),
+        &[
+            ("Origin", "http://app.example"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"40"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (post.status, allowed(&post).as_deref()),
+        (200, Some("http://app.example"))
+    );
+    assert!(p.get().await[0].starts_with("40{"));
+    // An origin not in the list gets no CORS headers, as on REST.
+    let other = request(
+        addr,
+        "GET",
+        POLLING_PATH,
+        &[("Origin", "http://evil.example")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((other.status, allowed(&other)), (200, None));
+    let rest = request(
+        addr,
+        "GET",
+        "/echo",
+        &[("Origin", "http://evil.example")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(allowed(&rest), None);
+
+    // CORS off: no headers, and OPTIONS is the Engine.IO refusal of a non-GET handshake.
+    let off = CorsConfig {
+        enabled: false,
+        ..CorsConfig::default()
+    };
+    let (addr, _primus, _socketio) =
+        sio_client::start_with_cors(common::app(), SocketIoConfig::default(), None, &off).await;
+    let handshake = request(addr, "GET", POLLING_PATH, &origin, None)
+        .await
+        .unwrap();
+    assert_eq!((handshake.status, allowed(&handshake)), (200, None));
+    let preflight = request(
+        addr,
+        "OPTIONS",
+        POLLING_PATH,
+        &[
+            ("Origin", "http://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((preflight.status, allowed(&preflight)), (400, None));
+    assert_eq!(preflight.json()["code"], 2);
 }
