@@ -40,12 +40,7 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
     for _ in 0..SUBSCRIBERS {
         subscribers.push(raw_ws::connect(addr, "/primus").await);
     }
-    for _ in 0..500 {
-        if primus.connection_count() == SUBSCRIBERS {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    flood_kit::wait_until(|| primus.connection_count() == SUBSCRIBERS).await;
     assert_eq!(primus.connection_count(), SUBSCRIBERS);
     let app = primus.app().clone();
     let event = |text: String| json!({"text": text});
@@ -82,31 +77,8 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
         subscribers.push(s);
     }
     // The last bytes were handed over; give the writers a moment to drop their clones.
-    let mut after = live_kib();
-    for _ in 0..100 {
-        if after <= baseline + 4096 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        after = live_kib();
-    }
-    let payload_kib = PAYLOAD / 1024;
-    println!(
-        "live heap: {baseline} KiB before, peak {peak} KiB while {SUBSCRIBERS} connections \
-         received a {payload_kib} KiB event, {after} KiB after"
-    );
-    // The event's JSON value and its one encoded frame (both about one payload), plus a
-    // little per connection (each keeps a clone of the shared frame until it is written). A copy per connection would be
-    // SUBSCRIBERS payloads.
-    assert!(
-        peak <= baseline + 3 * payload_kib + SUBSCRIBERS * 128,
-        "live heap {baseline} KiB → {peak} KiB for one {payload_kib} KiB event to \
-         {SUBSCRIBERS} connections"
-    );
-    // Afterwards no connection keeps a message-sized buffer.
-    assert!(
-        after <= baseline + SUBSCRIBERS * 64 + 1024,
-        "live heap {baseline} KiB → {after} KiB after the event was read"
-    );
+    flood_kit::wait_until(|| live_kib() <= baseline + 4096).await;
+    let after = live_kib();
+    flood_kit::assert_one_payload(SUBSCRIBERS, PAYLOAD / 1024, [baseline, peak, after]);
     drop(subscribers);
 }

@@ -18,10 +18,8 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_polling_session_upgrades_to_websocket() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let p = Polling::joined(addr).await;
     let id = socketio.connection_ids()[0];
     // A poll waiting when the probe comes is ended with a noop.
     let waiting = {
@@ -61,10 +59,8 @@ async fn a_polling_session_upgrades_to_websocket() {
 
 #[tokio::test]
 async fn a_failed_upgrade_leaves_the_session_on_polling() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let p = Polling::joined(addr).await;
     let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
         .await
         .unwrap();
@@ -80,10 +76,8 @@ async fn a_failed_upgrade_leaves_the_session_on_polling() {
 
 #[tokio::test]
 async fn a_large_event_over_polling_arrives_whole() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let p = Polling::joined(addr).await;
     let app = socketio.app().clone();
     let text = "x".repeat(3 << 20);
     assert_eq!(app.send_to_all("big", json!({"text": text})), 1);
@@ -104,14 +98,7 @@ async fn a_large_event_over_polling_arrives_whole() {
 
 #[tokio::test]
 async fn the_first_ping_comes_after_the_ping_interval() {
-    let (addr, _primus, _socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            ping_interval_ms: 60_000,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
+    let (addr, _primus, _socketio) = sio_client::start_app(|c| c.ping_interval_ms = 60_000).await;
     let mut c = sio_client::ws_session(addr).await;
     c.send_text("40").await;
     // Not `2` first (engineioxide pinged right after the open): the connect's answer.
@@ -128,8 +115,7 @@ async fn the_first_ping_comes_after_the_ping_interval() {
 
 #[tokio::test]
 async fn bad_requests_get_engine_io_error_codes() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     for (method, path, code, message) in [
         (
             "GET",
@@ -183,18 +169,13 @@ async fn bad_requests_get_engine_io_error_codes() {
 
 #[tokio::test]
 async fn the_heartbeat_runs_over_polling_too() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            ping_interval_ms: 100,
-            // Generous: a slow machine must not miss a pong.
-            ping_timeout_ms: 2000,
-            ..SocketIoConfig::default()
-        },
-    )
+    let (addr, _primus, socketio) = sio_client::start_app(|c| {
+        c.ping_interval_ms = 100;
+        // Generous: a slow machine must not miss a pong.
+        c.ping_timeout_ms = 2000;
+    })
     .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let p = Polling::joined(addr).await;
     // A ping comes with the next poll; the pong goes in a POST, and the session lives on.
     for _ in 0..3 {
         let r = p.get_raw().await;
@@ -215,16 +196,8 @@ async fn the_heartbeat_runs_over_polling_too() {
 #[tokio::test]
 async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_payload: 1000,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_payload = 1000).await;
+    let p = Polling::joined(addr).await;
     // No Content-Length: the limit is found while reading.
     let body = format!(
         r#"42["create","messages",{{"text":"{}"}}]"#,
@@ -248,16 +221,8 @@ async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
 
 #[tokio::test]
 async fn an_upgrade_not_finished_within_upgrade_timeout_ms_is_dropped() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            upgrade_timeout_ms: 200,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.upgrade_timeout_ms = 200).await;
+    let p = Polling::joined(addr).await;
     let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
         .await
         .unwrap();

@@ -16,7 +16,6 @@ mod flood_kit;
 mod raw_ws;
 mod sio_client;
 
-use roost_transport::SocketIoConfig;
 use std::time::Duration;
 
 #[global_allocator]
@@ -30,8 +29,7 @@ const SESSIONS: usize = 500;
 
 #[tokio::test]
 async fn an_idle_session_costs_a_few_kib() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     let mut buf = vec![0u8; 4096];
     let mut sockets = Vec::new();
     // Warm up (registries, the runtime's workers), then measure.

@@ -10,7 +10,6 @@ mod raw_ws;
 mod sio_client;
 
 use roost_core::json;
-use roost_transport::SocketIoConfig;
 use std::time::Duration;
 
 #[global_allocator]
@@ -37,8 +36,7 @@ const PAYLOAD: usize = 8 << 20;
 
 #[tokio::test]
 async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     let mut buf = vec![0u8; 64 * 1024];
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
@@ -89,27 +87,8 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
         assert_eq!((&seen.head[..], seen.last), (&b"42["[..], b']'));
         subscribers.push(s);
     }
-    let mut after = live_kib();
-    for _ in 0..100 {
-        if after <= baseline + 4096 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        after = live_kib();
-    }
-    let payload_kib = PAYLOAD / 1024;
-    println!(
-        "live heap: {baseline} KiB before, peak {peak} KiB while {SUBSCRIBERS} Socket.IO \
-         connections received a {payload_kib} KiB event, {after} KiB after"
-    );
-    assert!(
-        peak <= baseline + 3 * payload_kib + SUBSCRIBERS * 128,
-        "live heap {baseline} KiB → {peak} KiB for one {payload_kib} KiB event to \
-         {SUBSCRIBERS} connections"
-    );
-    assert!(
-        after <= baseline + SUBSCRIBERS * 64 + 1024,
-        "live heap {baseline} KiB → {after} KiB after the event was read"
-    );
+    flood_kit::wait_until(|| live_kib() <= baseline + 4096).await;
+    let after = live_kib();
+    flood_kit::assert_one_payload(SUBSCRIBERS, PAYLOAD / 1024, [baseline, peak, after]);
     drop(subscribers);
 }

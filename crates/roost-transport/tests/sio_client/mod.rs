@@ -91,9 +91,16 @@ pub async fn start_with_cors(
     (addr, primus, socketio)
 }
 
-/// [`start_with`] the test app of `common`.
+/// [`start_with`] `app`, without handshake authentication.
 pub async fn start(app: App, config: SocketIoConfig) -> (SocketAddr, Primus, SocketIo) {
     start_with(app, config, None).await
+}
+
+/// [`start`] the test app of `common` with the default settings as `set` changes them.
+pub async fn start_app(set: impl FnOnce(&mut SocketIoConfig)) -> (SocketAddr, Primus, SocketIo) {
+    let mut config = SocketIoConfig::default();
+    set(&mut config);
+    start(crate::common::app(), config).await
 }
 
 /// Polls `cond` until it holds (panics after 10 s).
@@ -231,6 +238,13 @@ impl Polling {
             self.post("3").await;
         }
         packets.into_iter().filter(|p| p != "2").collect()
+    }
+
+    /// The handshake (which must succeed), then [`Polling::connect`].
+    pub async fn joined(addr: SocketAddr) -> Polling {
+        let polling = Polling::open(addr).await.unwrap();
+        polling.connect().await;
+        polling
     }
 
     /// Joins the namespace: `POST 40`, then the `40{"sid":…}` answer.
