@@ -61,24 +61,15 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
     // The writers push what the sockets take, then wait for readers that do not read.
     let peak = raw_ws::peak_over(Duration::from_millis(700), live_kib).await;
 
-    let mut readers = Vec::new();
-    for mut s in subscribers {
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            let seen = raw_ws::read_message(&mut s, &mut buf, 1).await;
-            (s, seen)
-        }));
-    }
-    let mut subscribers = Vec::new();
-    for r in readers {
-        let (s, seen) = r.await.unwrap();
+    // Kept open to the end: `after` is read with every connection still open.
+    let read = raw_ws::read_each(subscribers, 1, false).await;
+    for (_, seen) in &read {
         assert_eq!(seen.len, wire_len, "every subscriber got the whole message");
         assert_eq!((seen.head[0], seen.last), (b'{', b'}'));
-        subscribers.push(s);
     }
     // The last bytes were handed over; give the writers a moment to drop their clones.
     flood_kit::wait_until(|| live_kib() <= baseline + 4096).await;
     let after = live_kib();
     flood_kit::assert_one_payload(SUBSCRIBERS, PAYLOAD / 1024, [baseline, peak, after]);
-    drop(subscribers);
+    drop(read);
 }
