@@ -9,9 +9,9 @@ use roost_core::broker::{
     Audience, Broker, BrokerError, BrokerState, ChannelTarget, Envelope, EventContext,
 };
 use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
+use roost_testkit::services::ScriptServer;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -239,64 +239,12 @@ async fn junk_on_roost_channels_is_counted_not_fatal() {
     assert_eq!(b.state(), BrokerState::Connected);
 }
 
-/// A Redis server of our own from scripts/services/redis.sh, stopped when dropped.
-struct OwnRedis {
-    script: PathBuf,
-    pidfile: String,
-    url: String,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/redis.sh");
-        let out = Command::new(&script).arg("start").output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let value = |key: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap()
-                .to_owned()
-        };
-        OwnRedis {
-            url: value("URL="),
-            pidfile: value("PIDFILE="),
-            script,
-        }
-    }
-
-    fn run(&self, command: &str) {
-        let out = Command::new(&self.script)
-            .args([command, &self.pidfile])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .args(["stop", &self.pidfile])
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_disconnects_reconnects_and_counts_what_was_lost() {
     if redis_url("a_redis_restart_disconnects_reconnects_and_counts_what_was_lost").is_none() {
         return;
     }
-    let redis = OwnRedis::start();
+    let redis = ScriptServer::start("redis");
     let config = config(&redis.url);
     let room = format!("{}:ch:room", config.key_prefix);
     let (a, _) = node(&config, "node-a").await;
@@ -479,7 +427,7 @@ async fn subscribers_cut_off_mid_stream_lose_nothing_silently() {
         return;
     }
     // A Redis of our own: CLIENT KILL TYPE pubsub would cut other tests' nodes off too.
-    let redis = OwnRedis::start();
+    let redis = ScriptServer::start("redis");
     let url = redis.url.clone();
     let config = config(&url);
     let room = format!("{}:ch:room", config.key_prefix);
