@@ -9,6 +9,23 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_roost");
 
+/// `roost config ARGS` with `env`, which must succeed: the printed TOML, parsed, and as text.
+fn printed_config(args: &[&str], env: &[(&str, &str)]) -> (toml::Value, String) {
+    let out = Command::new(BIN)
+        .arg("config")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (toml::from_str(&text).unwrap(), text)
+}
+
 #[test]
 fn version_and_help() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
@@ -30,21 +47,18 @@ fn config_prints_file_env_and_flags_merged() {
         "[server]\nport = 4000\n[services.people]\nid = \"customid\""
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "--config"])
-        .arg(file.path())
-        .args(["--host", "127.0.0.9"])
-        .env("ROOST_REST__BODY_LIMIT", "2048")
-        .env("ROOST_BIN", "ignored: not a config section")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (printed, _) = printed_config(
+        &[
+            "--config",
+            file.path().to_str().unwrap(),
+            "--host",
+            "127.0.0.9",
+        ],
+        &[
+            ("ROOST_REST__BODY_LIMIT", "2048"),
+            ("ROOST_BIN", "ignored: not a config section"),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(printed["server"]["port"].as_integer(), Some(4000));
     assert_eq!(printed["server"]["host"].as_str(), Some("127.0.0.9"));
     assert_eq!(printed["rest"]["body_limit"].as_integer(), Some(2048));
@@ -196,19 +210,13 @@ fn chat_config_with_env_overrides_and_secrets_redacted() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../interop/config/chat.toml"
     );
-    let out = Command::new(BIN)
-        .args(["config", "--config", config])
-        .env("ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN", "2s")
-        .env("ROOST_APP__PUBLISH_RULES", "reference")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (printed, text) = printed_config(
+        &["--config", config],
+        &[
+            ("ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN", "2s"),
+            ("ROOST_APP__PUBLISH_RULES", "reference"),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(
         printed["auth"]["jwt_options"]["expires_in"].as_str(),
         Some("2s")
@@ -232,12 +240,7 @@ fn chat_config_with_env_overrides_and_secrets_redacted() {
         "[[app.publish_rules]]\nservice = \"messages\"\nwhen = \"roomId\"\nchannel = \"room/{{roomId}}\"\n[[app.publish_rules]]\nchannel = \"everyone\""
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "--config"])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    let printed: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let (printed, _) = printed_config(&["--config", file.path().to_str().unwrap()], &[]);
     assert_eq!(
         printed["app"]["publish_rules"][1]["channel"].as_str(),
         Some("everyone")
@@ -257,20 +260,14 @@ fn gateway_config_from_env_redacted_and_checked() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../interop/config/gateway.toml"
     );
-    let out = Command::new(BIN)
-        .args(["config", "--config", config])
-        .env("ROOST_GATEWAY__UPSTREAM", "http://127.0.0.1:3031")
-        .env("ROOST_GATEWAY__MODE", "plugin")
-        .env("ROOST_GATEWAY__SECRET", "gateway-secret-not-printed")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (printed, text) = printed_config(
+        &["--config", config],
+        &[
+            ("ROOST_GATEWAY__UPSTREAM", "http://127.0.0.1:3031"),
+            ("ROOST_GATEWAY__MODE", "plugin"),
+            ("ROOST_GATEWAY__SECRET", "gateway-secret-not-printed"),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(printed["gateway"]["mode"].as_str(), Some("plugin"));
     assert_eq!(printed["gateway"]["secret"].as_str(), Some("<redacted>"));
     assert_eq!(
