@@ -248,6 +248,18 @@ async fn an_upgrade_not_finished_within_upgrade_timeout_ms_is_dropped() {
     assert_eq!(socketio.connection_count(), 1);
 }
 
+/// A browser's preflight of a polling `POST` from `http://app.example`.
+async fn send_preflight(addr: std::net::SocketAddr) -> roost_testkit::HttpResponse {
+    let headers = [
+        ("Origin", "http://app.example"),
+        ("Access-Control-Request-Method", "POST"),
+        ("Access-Control-Request-Headers", "content-type"),
+    ];
+    request(addr, "OPTIONS", POLLING_PATH, &headers, None)
+        .await
+        .unwrap()
+}
+
 /// `/socket.io/` answers with REST's CORS settings (`[cors]`): preflights of a polling `POST`,
 /// and the headers on the handshake and on polling requests; none when CORS is off.
 #[tokio::test]
@@ -262,19 +274,7 @@ async fn polling_has_the_cors_settings_of_rest() {
     };
     let (addr, _primus, _socketio) =
         sio_client::start_with_cors(common::app(), SocketIoConfig::default(), None, &cors).await;
-    let preflight = request(
-        addr,
-        "OPTIONS",
-        POLLING_PATH,
-        &[
-            ("Origin", "http://app.example"),
-            ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "content-type"),
-        ],
-        None,
-    )
-    .await
-    .unwrap();
+    let preflight = send_preflight(addr).await;
     assert!(
         preflight.status == 200 || preflight.status == 204,
         "{}",
@@ -344,18 +344,7 @@ async fn polling_has_the_cors_settings_of_rest() {
         .await
         .unwrap();
     assert_eq!((handshake.status, allowed(&handshake)), (200, None));
-    let preflight = request(
-        addr,
-        "OPTIONS",
-        POLLING_PATH,
-        &[
-            ("Origin", "http://app.example"),
-            ("Access-Control-Request-Method", "POST"),
-        ],
-        None,
-    )
-    .await
-    .unwrap();
+    let preflight = send_preflight(addr).await;
     assert_eq!((preflight.status, allowed(&preflight)), (400, None));
     assert_eq!(preflight.json()["code"], 2);
 }
