@@ -16,14 +16,9 @@ use roost_transport::primus::TransportMetrics;
 use roost_transport::{Primus, PrimusConfig};
 use std::net::SocketAddr;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+flood_kit::count_the_heap!();
 
 use flood_kit::{rss_kib, Junk, Rng};
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
 
 async fn start() -> (SocketAddr, Primus, App) {
     let config = PrimusConfig {

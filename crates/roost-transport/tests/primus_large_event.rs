@@ -17,12 +17,7 @@ use roost_transport::{Primus, PrimusConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
+flood_kit::count_the_heap!();
 
 const SUBSCRIBERS: usize = 32;
 /// The large field of the event, in bytes.

@@ -20,12 +20,7 @@ use roost_transport::{SocketIo, SocketIoConfig};
 use sio_client::{packet, sio_connect, until_closed, WS_PATH};
 use std::net::SocketAddr;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
+flood_kit::count_the_heap!();
 
 /// A round trip that proves the connection is served.
 async fn sync(c: &mut WsClient, id: u64) {

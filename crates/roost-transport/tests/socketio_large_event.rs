@@ -12,12 +12,7 @@ mod sio_client;
 use roost_core::json;
 use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
+flood_kit::count_the_heap!();
 
 const SUBSCRIBERS: usize = 32;
 const PAYLOAD: usize = 8 << 20;

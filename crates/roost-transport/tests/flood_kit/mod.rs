@@ -105,3 +105,18 @@ pub(crate) fn assert_one_payload(
         "live heap {baseline} KiB → {after} KiB after the event was read"
     );
 }
+
+/// Declares this test binary's global allocator, a `cap::Cap` that counts the live heap, and
+/// `live_kib()` reading it (a `#[global_allocator]` belongs to one binary, so each memory
+/// test declares its own with this).
+macro_rules! count_the_heap {
+    () => {
+        #[global_allocator]
+        static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+        fn live_kib() -> usize {
+            flood_kit::live_kib(&HEAP)
+        }
+    };
+}
+pub(crate) use count_the_heap;
