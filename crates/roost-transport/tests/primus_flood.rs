@@ -10,32 +10,17 @@
 mod common;
 mod flood_kit;
 
-use roost_core::{json, App};
-use roost_testkit::ws::{connect, WsClient};
+use roost_core::json;
+use roost_testkit::ws::connect;
 use roost_transport::primus::TransportMetrics;
-use roost_transport::{Primus, PrimusConfig};
+use roost_transport::Primus;
 use std::net::SocketAddr;
 
 flood_kit::count_the_heap!();
 
 use flood_kit::{rss_kib, Junk, Rng};
 
-async fn start() -> (SocketAddr, Primus, App) {
-    let config = PrimusConfig {
-        ping_interval_ms: 0,
-        ..PrimusConfig::default()
-    };
-    let app = common::app();
-    let (addr, primus) = common::start_with(app.clone(), config, None).await;
-    (addr, primus, app)
-}
-
-/// A round trip that proves every earlier frame of this client was read by the server.
-async fn sync(c: &mut WsClient, id: u64) {
-    c.call(id, "get", "echo", &[json!(id)]).await;
-    let (data, _) = c.ack(id).await;
-    assert_eq!(data, json!([null, id]));
-}
+use common::sync;
 
 fn junk(rng: &mut Rng, i: usize) -> Junk {
     const SHAPES: [&str; 14] = [
@@ -120,7 +105,7 @@ async fn flood(addr: SocketAddr, primus: &Primus, round: u64) {
 
 #[tokio::test]
 async fn ten_thousand_malformed_frames_change_nothing() {
-    let (addr, primus, _app) = start().await;
+    let (addr, primus, _app) = common::start_app(common::no_heartbeat()).await;
     // Warm up (runtime, allocator arenas, one connection's buffers) before the baseline.
     let mut warm = connect(addr, "/primus").await.unwrap();
     sync(&mut warm, 1).await;

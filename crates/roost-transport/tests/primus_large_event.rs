@@ -13,8 +13,6 @@ mod flood_kit;
 mod raw_ws;
 
 use roost_core::json;
-use roost_transport::{Primus, PrimusConfig};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 flood_kit::count_the_heap!();
@@ -25,12 +23,7 @@ const PAYLOAD: usize = 8 << 20;
 
 #[tokio::test]
 async fn one_large_event_to_many_connections_costs_one_payload() {
-    let config = PrimusConfig {
-        ping_interval_ms: 0,
-        ..PrimusConfig::default()
-    };
-    let (addr, primus): (SocketAddr, Primus) =
-        common::start_with(common::app(), config, None).await;
+    let (addr, primus, _app) = common::start_app(common::no_heartbeat()).await;
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
         subscribers.push(raw_ws::connect(addr, "/primus").await);
