@@ -1,7 +1,7 @@
 //! Processes that cluster and outage tests run next to Roost: a throw-away server of
 //! `scripts/services/*.sh` of the test's own (so stopping it disturbs no other test), and the
 //! Node pod of `tools/cluster-vectors/mixed.js` (a Feathers app with the real npm
-//! feathers-sync), spoken to in JSON lines.
+//! feathers-sync), spoken to in JSON lines; and [`run_ok`] for any command that must succeed.
 
 #![allow(clippy::unwrap_used)] // a test helper: a failure is the test's panic
 
@@ -11,6 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Runs `command` to its end; panics with its stderr unless it succeeded. Its stdout.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
 
 /// The repository's root, from this crate's directory.
 fn repo_root() -> &'static Path {
@@ -32,13 +43,7 @@ impl ScriptServer {
     /// script's stderr when it fails.
     pub fn start(name: &str) -> ScriptServer {
         let script = repo_root().join(format!("scripts/services/{name}.sh"));
-        let out = Command::new(&script).arg("start").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{name}.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stdout = run_ok(Command::new(&script).arg("start"));
         let field = |key: &str| {
             stdout
                 .lines()
@@ -56,15 +61,7 @@ impl ScriptServer {
     /// Runs the script's `command` on this server (`halt`: stop it, keeping its port and
     /// data; `resume`: start it again); panics when it fails.
     pub fn run(&self, command: &str) {
-        let out = Command::new(&self.script)
-            .args([command, &self.pidfile])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(Command::new(&self.script).args([command, &self.pidfile]));
     }
 }
 

@@ -11,18 +11,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_roost");
 
 /// `roost config ARGS` with `env`, which must succeed: the printed TOML, parsed, and as text.
 fn printed_config(args: &[&str], env: &[(&str, &str)]) -> (toml::Value, String) {
-    let out = Command::new(BIN)
-        .arg("config")
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = roost_testkit::services::run_ok(
+        Command::new(BIN)
+            .arg("config")
+            .args(args)
+            .envs(env.iter().copied()),
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     (toml::from_str(&text).unwrap(), text)
 }
 
