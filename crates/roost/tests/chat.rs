@@ -562,34 +562,29 @@ fn assert_receivers(got: &[Vec<Vec<String>>], expected: [(&str, [bool; 4]); 5]) 
 const Y: bool = true;
 const N: bool = false;
 
+/// Each message of [`chat_scenario`] and who gets it, [A1, A2, B, N], with the default rules
+/// and with the reference rules (where a logged-in author's message goes to the author's
+/// sockets, not to the room).
+const RECEIVERS: [(&str, [bool; 4], [bool; 4]); 5] = [
+    ("alice in r1", [Y, N, Y, Y], [Y, Y, N, N]),
+    ("alice no room", [Y, Y, N, N], [Y, Y, N, N]),
+    ("anon in r1", [Y, N, Y, Y], [Y, N, Y, Y]),
+    ("anon no room", [Y, Y, Y, N], [Y, Y, Y, N]),
+    ("bob in r1", [Y, N, Y, N], [N, N, Y, N]),
+];
+
 #[tokio::test]
 async fn who_receives_what_with_the_default_rules() {
     let got = chat_scenario("default").await;
-    assert_receivers(
-        &got,
-        [
-            ("alice in r1", [Y, N, Y, Y]),
-            ("alice no room", [Y, Y, N, N]),
-            ("anon in r1", [Y, N, Y, Y]),
-            ("anon no room", [Y, Y, Y, N]),
-            ("bob in r1", [Y, N, Y, N]),
-        ],
-    );
+    assert_receivers(&got, RECEIVERS.map(|(text, default, _)| (text, default)));
 }
 
 #[tokio::test]
 async fn who_receives_what_with_the_reference_rules() {
     let got = chat_scenario("reference").await;
-    // A logged-in author's message goes to the author's sockets, not to the room.
     assert_receivers(
         &got,
-        [
-            ("alice in r1", [Y, Y, N, N]),
-            ("alice no room", [Y, Y, N, N]),
-            ("anon in r1", [Y, N, Y, Y]),
-            ("anon no room", [Y, Y, Y, N]),
-            ("bob in r1", [N, N, Y, N]),
-        ],
+        RECEIVERS.map(|(text, _, reference)| (text, reference)),
     );
 }
 
