@@ -5,48 +5,13 @@
 //! otherwise it prints SKIP and passes.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{node as roost_node, texts, until};
 use roost_core::broker::{Audience, Broker, ChannelTarget, Envelope, EventContext};
-use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
+use roost_redis::{ClusterMode, RedisConfig, Serializer};
 use roost_testkit::services::NodePod;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-const PATIENCE: Duration = Duration::from_secs(30);
-
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-type Got = Arc<Mutex<Vec<Envelope>>>;
-
-async fn roost_node(config: &RedisConfig, id: &str) -> (RedisBroker, Got) {
-    let broker = RedisBroker::start(RedisConfig {
-        node_id: Some(id.to_owned()),
-        ..config.clone()
-    })
-    .unwrap();
-    let got: Got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    broker.set_sink(Arc::new(move |e: Envelope| sink.lock().unwrap().push(e)));
-    assert!(broker.wait_connected(PATIENCE).await);
-    (broker, got)
-}
-
-fn texts(got: &Got) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.data["text"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
 
 fn from_roost(text: &str) -> Envelope {
     Envelope::service_event(

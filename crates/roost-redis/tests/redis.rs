@@ -5,19 +5,18 @@
 //! its own with scripts/services/redis.sh so stopping it disturbs nobody.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{node, texts, until, PATIENCE};
 use roost_core::broker::{
     Audience, Broker, BrokerError, BrokerState, ChannelTarget, Envelope, EventContext,
 };
-use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
+use roost_redis::{ClusterMode, RedisConfig, Serializer};
 use roost_testkit::services::ScriptServer;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// How long any wait may take before the test fails (a bound against hangs, not a timing).
-const PATIENCE: Duration = Duration::from_secs(20);
 
 fn redis_url(test: &str) -> Option<String> {
     let url = std::env::var("ROOST_TEST_REDIS_URL").ok();
@@ -46,22 +45,6 @@ fn config(url: &str) -> RedisConfig {
     }
 }
 
-async fn node(config: &RedisConfig, id: &str) -> (RedisBroker, Arc<Mutex<Vec<Envelope>>>) {
-    let broker = RedisBroker::start(RedisConfig {
-        node_id: Some(id.to_owned()),
-        ..config.clone()
-    })
-    .unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    broker.set_sink(Arc::new(move |e: Envelope| sink.lock().unwrap().push(e)));
-    assert!(
-        broker.wait_connected(PATIENCE).await,
-        "{id} did not connect"
-    );
-    (broker, got)
-}
-
 fn event(channels: &[&str], text: &str) -> Envelope {
     Envelope::service_event(
         "messages",
@@ -81,17 +64,6 @@ fn event(channels: &[&str], text: &str) -> Envelope {
             ..EventContext::default()
         },
     )
-}
-
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
@@ -126,14 +98,6 @@ async fn until_numsub(url: &str, channel: &str, want: i64) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn texts(got: &Mutex<Vec<Envelope>>) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.data["text"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
