@@ -1,9 +1,11 @@
 //! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`,
 //! `/metrics` and a Socket.IO limit set from the environment, and a graceful exit 0 on
 //! SIGTERM.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,22 +89,8 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         .spawn()
         .unwrap();
     // The listening address is logged as a JSON line.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(addr) = v["fields"]["addr"].as_str() {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        }
-    });
-    let addr: std::net::SocketAddr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (addr, _log) = common::read_log(&mut child, Duration::from_secs(20));
+    let addr = addr.expect("roost logs its address");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -14,10 +14,11 @@
 //! timings: every wait is bounded polling for an outcome.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use roost_core::{json, Value};
 use roost_testkit::services::{NodePod, ScriptServer};
 use roost_testkit::ws::{connect, WsClient};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,25 +92,8 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) => {
-                        if let Some(addr) = v["fields"]["addr"].as_str() {
-                            let _ = tx.send(addr.to_owned());
-                        }
-                    }
-                    Err(_) => eprintln!("{line}"),
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(PATIENCE)
-            .expect("the node logs its address")
-            .parse()
-            .unwrap();
+        let (addr, _log) = common::read_log(&mut child, PATIENCE);
+        let addr = addr.expect("the node logs its address");
         Node {
             child,
             addr,
