@@ -8,7 +8,8 @@ use roost_core::external::call_external;
 use roost_core::hooks::{sync_hook, HookMap, ALL};
 use roost_core::service::{AdapterOptions, Multi, Paginate};
 use roost_core::{
-    json, App, ConnectionId, Error, MemoryService, Params, Publisher, RecordingSink, Value,
+    json, App, ConnectionId, Error, MemoryService, Params, Publisher, RecordingSink, ServiceHandle,
+    Value,
 };
 use std::sync::{Arc, Mutex};
 
@@ -76,6 +77,23 @@ impl Setup {
             .await
     }
 
+    /// `authentication.create` over REST with the jwt strategy and `token`.
+    async fn jwt(&self, token: &Value) -> Result<Value, Error> {
+        self.create(json!({"strategy": "jwt", "accessToken": token}), rest())
+            .await
+    }
+
+    /// A `messages` memory service on the app.
+    fn messages(&self) -> ServiceHandle {
+        self.app
+            .use_service(
+                "messages",
+                MemoryService::new(Default::default()),
+                Default::default(),
+            )
+            .unwrap()
+    }
+
     async fn login(&self) -> Value {
         self.create(
             json!({"strategy": "local", "email": "alice@example.com", "password": "alice-pw"}),
@@ -84,6 +102,13 @@ impl Setup {
         .await
         .unwrap()
     }
+}
+
+/// REST params carrying the jwt strategy and `token` as `params.authentication`.
+fn with_jwt(token: &Value) -> Params {
+    let mut params = rest();
+    params.authentication = Some(json!({"strategy": "jwt", "accessToken": token}));
+    params
 }
 
 fn not_authenticated(message: &str) -> Value {
@@ -244,10 +269,7 @@ async fn strategy_errors_have_the_feathers_messages() {
     let mut config = config();
     config.auth_strategies = vec!["local".into()];
     let s = setup_with(config, true);
-    let err = s
-        .create(json!({"strategy": "jwt", "accessToken": "x"}), rest())
-        .await
-        .unwrap_err();
+    let err = s.jwt(&json!("x")).await.unwrap_err();
     assert_eq!(
         err.message,
         "Invalid authentication information (strategy not allowed in authStrategies)"
@@ -259,10 +281,7 @@ async fn jwt_login_returns_the_same_token() {
     let s = setup().await;
     let login = s.login().await;
     let token = login["accessToken"].clone();
-    let again = s
-        .create(json!({"strategy": "jwt", "accessToken": token}), rest())
-        .await
-        .unwrap();
+    let again = s.jwt(&json!(token)).await.unwrap();
     assert_eq!(again["accessToken"], token);
     assert_eq!(
         again["authentication"],
@@ -274,10 +293,7 @@ async fn jwt_login_returns_the_same_token() {
 #[tokio::test]
 async fn bad_tokens_are_refused_with_jsonwebtoken_messages() {
     let s = setup().await;
-    let err = s
-        .create(json!({"strategy": "jwt", "accessToken": "garbage"}), rest())
-        .await
-        .unwrap_err();
+    let err = s.jwt(&json!("garbage")).await.unwrap_err();
     assert_eq!(
         err.to_json(),
         json!({"name": "NotAuthenticated", "message": "jwt malformed", "code": 401,
@@ -294,13 +310,7 @@ async fn bad_tokens_are_refused_with_jsonwebtoken_messages() {
     let other = setup_with(expired, true);
     other.add_user("alice@example.com", "alice-pw").await;
     let login = other.login().await;
-    let err = s
-        .create(
-            json!({"strategy": "jwt", "accessToken": login["accessToken"]}),
-            rest(),
-        )
-        .await
-        .unwrap_err();
+    let err = s.jwt(&login["accessToken"]).await.unwrap_err();
     assert_eq!(err.message, "jwt expired");
     let data = err.data.unwrap();
     assert_eq!(data["name"], "TokenExpiredError");
@@ -317,13 +327,7 @@ async fn a_deleted_user_cannot_use_its_token() {
         .remove(json!(0), Params::default())
         .await
         .unwrap();
-    let err = s
-        .create(
-            json!({"strategy": "jwt", "accessToken": login["accessToken"]}),
-            rest(),
-        )
-        .await
-        .unwrap_err();
+    let err = s.jwt(&login["accessToken"]).await.unwrap_err();
     assert_eq!(err.code(), 401);
 }
 
@@ -333,8 +337,7 @@ async fn logout_rules() {
     let login = s.login().await;
     let token = login["accessToken"].as_str().unwrap().to_owned();
     let service = s.app.service("authentication").unwrap();
-    let mut params = rest();
-    params.authentication = Some(json!({"strategy": "jwt", "accessToken": token}));
+    let params = with_jwt(&json!(token));
     let out = service.remove(Value::Null, params.clone()).await.unwrap();
     assert_eq!(out["accessToken"], token.as_str());
     assert_eq!(out["authentication"]["strategy"], "jwt");
@@ -466,14 +469,7 @@ async fn the_authenticate_hook() {
     let login = s.login().await;
     let seen: Arc<Mutex<Option<Params>>> = Arc::default();
     let store = seen.clone();
-    let messages = s
-        .app
-        .use_service(
-            "messages",
-            MemoryService::new(Default::default()),
-            Default::default(),
-        )
-        .unwrap();
+    let messages = s.messages();
     messages
         .hooks(
             HookMap::new()
@@ -490,8 +486,7 @@ async fn the_authenticate_hook() {
     let err = messages.find(rest()).await.unwrap_err();
     assert_eq!(err.to_json(), not_authenticated("Not authenticated"));
     messages.find(Params::default()).await.unwrap();
-    let mut params = rest();
-    params.authentication = Some(json!({"strategy": "jwt", "accessToken": login["accessToken"]}));
+    let params = with_jwt(&login["accessToken"]);
     messages.find(params).await.unwrap();
     let params = seen.lock().unwrap().take().unwrap();
     assert!(params.authenticated);
@@ -517,8 +512,7 @@ async fn the_authenticate_hook() {
     let mut params = rest();
     params.authenticated = true;
     messages.find(params).await.unwrap();
-    let mut params = rest();
-    params.authentication = Some(json!({"strategy": "jwt", "accessToken": "a.b.c"}));
+    let params = with_jwt(&json!("a.b.c"));
     let err = messages.find(params).await.unwrap_err();
     assert_eq!(err.message, "invalid token");
 }
@@ -526,14 +520,7 @@ async fn the_authenticate_hook() {
 #[tokio::test]
 async fn the_authenticate_hook_is_before_only_and_not_for_the_auth_service() {
     let s = setup().await;
-    let messages = s
-        .app
-        .use_service(
-            "messages",
-            MemoryService::new(Default::default()),
-            Default::default(),
-        )
-        .unwrap();
+    let messages = s.messages();
     messages
         .hooks(HookMap::new().after("find", s.auth.authenticate_hook(&["jwt"]).unwrap()))
         .unwrap();
@@ -575,13 +562,7 @@ async fn entity_none_returns_no_user_and_no_subject() {
     let result = s.login().await;
     assert!(result.get("user").is_none());
     assert!(result["authentication"]["payload"].get("sub").is_none());
-    let again = s
-        .create(
-            json!({"strategy": "jwt", "accessToken": result["accessToken"]}),
-            rest(),
-        )
-        .await
-        .unwrap();
+    let again = s.jwt(&result["accessToken"]).await.unwrap();
     assert!(again.get("user").is_none());
 }
 
@@ -615,16 +596,9 @@ async fn logins_work_when_the_users_service_requires_authentication() {
     let login = s.login().await;
     assert_eq!(login["user"]["email"], "alice@example.com");
     assert!(login["user"].get("password").is_none());
-    let again = s
-        .create(
-            json!({"strategy": "jwt", "accessToken": login["accessToken"]}),
-            rest(),
-        )
-        .await
-        .unwrap();
+    let again = s.jwt(&login["accessToken"]).await.unwrap();
     assert_eq!(again["user"], login["user"]);
-    let mut params = rest();
-    params.authentication = Some(json!({"strategy": "jwt", "accessToken": login["accessToken"]}));
+    let params = with_jwt(&login["accessToken"]);
     let me = users.get(json!("0"), params).await.unwrap();
     assert_eq!(me, login["user"], "REST ids are strings; protect applies");
 }
@@ -698,10 +672,7 @@ async fn connection_state_from_a_login() {
 #[tokio::test]
 async fn a_non_string_token_is_a_jsonwebtoken_error() {
     let s = setup().await;
-    let err = s
-        .create(json!({"strategy": "jwt", "accessToken": 5}), rest())
-        .await
-        .unwrap_err();
+    let err = s.jwt(&json!(5)).await.unwrap_err();
     assert_eq!(err.message, "jwt must be a string");
     assert_eq!(err.data, Some(json!({"name": "JsonWebTokenError"})));
 }

@@ -237,23 +237,22 @@ impl Error {
         }
     }
 
-    /// Rebuilds an error from its Feathers JSON. Unknown names fall back to the `code`, then to
-    /// `GeneralError`, like the JS client's `convert()`.
+    /// Rebuilds an error from its Feathers JSON as the JS clients' `convert()` does: a known
+    /// `name` gives that error class; anything else (no `name`, as in a non-Feathers
+    /// `{message}` body, or an unknown one) is a plain error with the message, `data` and
+    /// `errors` kept. `code` is not looked at, as in `convert()` (so a plain `{message}` body is
+    /// answered over REST with 500, as Feathers' Koa error handler answers a plain `Error`).
     pub fn from_json(value: &Value) -> Self {
         let obj = value.as_object();
         let field = |k: &str| obj.and_then(|o| o.get(k));
-        let kind = field("name")
+        let message = field("message").and_then(Value::as_str).unwrap_or_default();
+        let mut error = match field("name")
             .and_then(Value::as_str)
             .and_then(ErrorKind::from_name)
-            .or_else(|| {
-                field("code")
-                    .and_then(Value::as_u64)
-                    .and_then(|c| u16::try_from(c).ok())
-                    .and_then(ErrorKind::from_code)
-            })
-            .unwrap_or(ErrorKind::GeneralError);
-        let message = field("message").and_then(Value::as_str).unwrap_or_default();
-        let mut error = Error::new(kind, message);
+        {
+            Some(kind) => Error::new(kind, message),
+            None => Error::plain(message),
+        };
         error.data = field("data").cloned();
         error.errors = field("errors").cloned();
         error
@@ -423,12 +422,31 @@ mod tests {
         );
         let back: Error = serde_json::from_value(e.to_json()).unwrap();
         assert_eq!(back, e);
-        let unknown = Error::from_json(&json!({"name": "Weird", "code": 409, "message": "m"}));
-        assert_eq!(unknown.kind, ErrorKind::Conflict);
-        let plain = Error::from_json(&json!({"message": "boom"}));
+        let by_name = Error::from_json(&json!({"name": "NotFound", "message": "m"}));
         assert_eq!(
-            (plain.kind, plain.message.as_str()),
-            (ErrorKind::GeneralError, "boom")
+            (by_name.kind, by_name.is_plain()),
+            (ErrorKind::NotFound, false)
         );
+    }
+
+    /// `@feathersjs/errors` 5 `convert()` looks only at `name`: `{message: 'boom'}` and
+    /// `{name: 'Weird', code: 409}` become a plain `Error`, which Koa answers with 500
+    /// `{message}`.
+    #[test]
+    fn from_json_without_a_feathers_name_is_a_plain_error_as_in_convert() {
+        let plain = Error::from_json(&json!({"message": "boom", "data": {"a": 1}}));
+        assert!(plain.is_plain());
+        assert_eq!(
+            (plain.kind, plain.message.as_str(), plain.code()),
+            (ErrorKind::GeneralError, "boom", 500)
+        );
+        assert_eq!(
+            plain.to_json(),
+            json!({"message": "boom", "data": {"a": 1}})
+        );
+        assert_eq!(plain.to_rest_json(), json!({"message": "boom"}));
+        let unknown = Error::from_json(&json!({"name": "Weird", "code": 409, "message": "m"}));
+        assert!(unknown.is_plain());
+        assert_eq!(unknown.to_json(), json!({"message": "m"}));
     }
 }

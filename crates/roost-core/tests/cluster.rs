@@ -3,26 +3,15 @@
 //! and only to nodes that have members of the event's channels (docs/cluster.md).
 #![allow(clippy::unwrap_used)]
 
-use async_trait::async_trait;
+mod common;
+
+use common::Store;
 use roost_core::broker::{Broker, MemoryBroker, MemoryBus};
 use roost_core::cluster::ClusterOptions;
 use roost_core::{
-    json, App, ConnectionId, Delivery, Params, Publisher, RecordingSink, Result, Service,
-    ServiceOptions, Value,
+    json, App, ConnectionId, Delivery, Params, Publisher, RecordingSink, ServiceOptions, Value,
 };
 use std::sync::Arc;
-
-struct Store;
-
-#[async_trait]
-impl Service for Store {
-    async fn create(&self, data: Value, _params: &Params) -> Result<Value> {
-        Ok(data)
-    }
-    fn implemented_methods(&self) -> Vec<String> {
-        vec!["create".into()]
-    }
-}
 
 struct Node {
     app: App,

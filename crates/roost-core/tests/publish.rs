@@ -2,25 +2,14 @@
 //! (docs/feathers-semantics.md §D9–D12) and reach the sink with their wire name and payloads.
 #![allow(clippy::unwrap_used)]
 
-use async_trait::async_trait;
+mod common;
+
+use common::Store;
 use roost_core::hooks::{sync_hook, HookMap};
 use roost_core::{
-    json, App, ConnectionId, Params, Publisher, RecordingSink, Result, Service, ServiceOptions,
-    Value,
+    json, App, ConnectionId, Params, Publisher, RecordingSink, ServiceOptions, Value,
 };
 use std::sync::Arc;
-
-struct Store;
-
-#[async_trait]
-impl Service for Store {
-    async fn create(&self, data: Value, _params: &Params) -> Result<Value> {
-        Ok(data)
-    }
-    fn implemented_methods(&self) -> Vec<String> {
-        vec!["create".into()]
-    }
-}
 
 struct Setup {
     app: App,

@@ -79,6 +79,14 @@ fn setup(fail_commit: bool) -> (App, Log) {
     (app, log)
 }
 
+/// `items.create({a: 1})`, as an internal call.
+async fn create_item(app: &App) -> Result<Value> {
+    app.service("items")
+        .unwrap()
+        .create(json!({"a": 1}), Params::default())
+        .await
+}
+
 #[tokio::test]
 async fn commit_comes_after_every_hook_and_before_the_event() {
     let (app, log) = setup(false);
@@ -105,11 +113,7 @@ async fn commit_comes_after_every_hook_and_before_the_event() {
                 }),
             ),
     );
-    app.service("items")
-        .unwrap()
-        .create(json!({"a": 1}), Params::default())
-        .await
-        .unwrap();
+    create_item(&app).await.unwrap();
     assert_eq!(
         *log.lock().unwrap(),
         vec![
@@ -127,12 +131,7 @@ async fn commit_comes_after_every_hook_and_before_the_event() {
 async fn a_failing_after_hook_rolls_back_and_emits_nothing() {
     let (app, log) = setup(false);
     app.hooks(HookMap::new().after("create", sync_hook(|_| Err(Error::forbidden("no")))));
-    let err = app
-        .service("items")
-        .unwrap()
-        .create(json!({"a": 1}), Params::default())
-        .await
-        .unwrap_err();
+    let err = create_item(&app).await.unwrap_err();
     assert_eq!(err.code(), 403);
     assert_eq!(*log.lock().unwrap(), vec!["begin", "write", "rollback"]);
 }
@@ -140,12 +139,7 @@ async fn a_failing_after_hook_rolls_back_and_emits_nothing() {
 #[tokio::test]
 async fn a_failed_commit_fails_the_call_without_an_event() {
     let (app, log) = setup(true);
-    let err = app
-        .service("items")
-        .unwrap()
-        .create(json!({"a": 1}), Params::default())
-        .await
-        .unwrap_err();
+    let err = create_item(&app).await.unwrap_err();
     assert_eq!(err.code(), 503);
     assert_eq!(*log.lock().unwrap(), vec!["begin", "write", "commit"]);
 }
@@ -202,11 +196,7 @@ async fn a_call_made_from_a_hook_shares_the_callers_transaction() {
             }),
         ))
         .unwrap();
-    app.service("items")
-        .unwrap()
-        .create(json!({"a": 1}), Params::default())
-        .await
-        .unwrap();
+    create_item(&app).await.unwrap();
     let log: Vec<String> = log
         .lock()
         .unwrap()

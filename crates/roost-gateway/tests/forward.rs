@@ -53,6 +53,12 @@ async fn record(
             [("content-type", "application/json")],
             r#"{"name":"NotFound","message":"No record found for id 'x'","code":404,"className":"not-found","data":{"id":"x"}}"#.to_owned(),
         ),
+        // Not Feathers: a bare `{message}` (another framework, a proxy).
+        "plain" => (
+            StatusCode::NOT_FOUND,
+            [("content-type", "application/json")],
+            r#"{"message":"no such route"}"#.to_owned(),
+        ),
         "broken" => (
             StatusCode::BAD_GATEWAY,
             [("content-type", "text/html")],
@@ -138,66 +144,24 @@ async fn calls_become_the_requests_rest_client_sends() {
         .await
         .unwrap();
     assert_eq!(result, json!({"ok": true}));
-    call(
-        &app,
-        "messages",
-        "get",
-        Some(json!("a b/c")),
-        None,
-        socket_params(),
-    )
-    .await
-    .unwrap();
-    call(
-        &app,
-        "notes",
-        "create",
-        None,
-        Some(json!({"text": "hi"})),
-        socket_params(),
-    )
-    .await
-    .unwrap();
-    call(
-        &app,
-        "messages",
-        "update",
-        Some(json!(7)),
-        Some(json!({"t": 1})),
-        socket_params(),
-    )
-    .await
-    .unwrap();
-    call(
-        &app,
-        "messages",
-        "patch",
-        Some(Value::Null),
-        Some(json!({"t": 2})),
-        socket_params(),
-    )
-    .await
-    .unwrap();
-    call(
-        &app,
-        "messages",
-        "remove",
-        Some(json!(7)),
-        None,
-        socket_params(),
-    )
-    .await
-    .unwrap();
-    call(
-        &app,
-        "messages",
-        "join",
-        None,
-        Some(json!({"roomId": "r1"})),
-        socket_params(),
-    )
-    .await
-    .unwrap();
+    let calls = [
+        ("messages", "get", Some(json!("a b/c")), None),
+        ("notes", "create", None, Some(json!({"text": "hi"}))),
+        ("messages", "update", Some(json!(7)), Some(json!({"t": 1}))),
+        (
+            "messages",
+            "patch",
+            Some(Value::Null),
+            Some(json!({"t": 2})),
+        ),
+        ("messages", "remove", Some(json!(7)), None),
+        ("messages", "join", None, Some(json!({"roomId": "r1"}))),
+    ];
+    for (path, method, id, data) in calls {
+        call(&app, path, method, id, data, socket_params())
+            .await
+            .unwrap();
+    }
 
     let seen = log.lock().unwrap().clone();
     let expected = [
@@ -256,7 +220,17 @@ async fn upstream_errors_come_back_unchanged() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadGateway);
     assert_eq!(e.message, "The upstream answered 502");
-    assert_eq!(gateway.metrics().upstream_errors.load(Ordering::Relaxed), 2);
+
+    // A body without a Feathers `name` is a plain error, as `convert()` makes it in
+    // `@feathersjs/rest-client`: REST then answers 500 `{message}`, as Koa does.
+    let e = call(&app, "plain", "find", None, None, socket_params())
+        .await
+        .unwrap_err();
+    assert!(e.is_plain(), "{e:?}");
+    assert_eq!(e.code(), 500);
+    assert_eq!(e.to_json(), json!({"message": "no such route"}));
+    assert_eq!(e.to_rest_json(), json!({"message": "no such route"}));
+    assert_eq!(gateway.metrics().upstream_errors.load(Ordering::Relaxed), 3);
 
     // A custom method the config does not list is not callable: the wildcard has none.
     let (service, _) = app.lookup("notes").unwrap();

@@ -7,11 +7,11 @@ use futures_util::StreamExt;
 use roost_core::broker::sequence::{DEFAULT_MAX_ORIGINS, DEFAULT_MAX_ROUTE_COUNTERS};
 use roost_core::broker::{
     bump, Arrival, Broker, BrokerCounters, BrokerError, BrokerState, BrokerStats, Envelope,
-    EnvelopeSink, Inbox, InvalidNodeId, NodeId, Route, Sequencer,
+    EnvelopeSink, Inbox, InvalidNodeId, NodeId, Route, Sequencer, SinkSlot,
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
@@ -66,7 +66,7 @@ struct Shared {
     client: redis::Client,
     counters: BrokerCounters,
     state: watch::Sender<BrokerState>,
-    sink: RwLock<Option<Arc<dyn EnvelopeSink>>>,
+    sink: SinkSlot,
     stamp: Mutex<Stamp>,
     queue: mpsc::Sender<Outgoing>,
     inbox: Mutex<Inbox>,
@@ -125,18 +125,7 @@ impl Shared {
 
     /// Hands a decoded envelope to the sink (or counts it dropped).
     fn deliver(&self, envelope: Envelope) {
-        let sink = self
-            .sink
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match sink {
-            Some(sink) => {
-                bump(&self.counters.delivered);
-                sink.receive(envelope);
-            }
-            None => bump(&self.counters.dropped),
-        }
+        self.sink.deliver(envelope, &self.counters);
     }
 
     /// One message from the subscribe connection.
@@ -261,7 +250,7 @@ impl RedisBroker {
             client,
             counters: BrokerCounters::default(),
             state,
-            sink: RwLock::new(None),
+            sink: SinkSlot::default(),
             queue,
             interest: Mutex::new(interest),
             interest_changed: Notify::new(),
@@ -396,11 +385,7 @@ impl Broker for RedisBroker {
     }
 
     fn set_sink(&self, sink: Arc<dyn EnvelopeSink>) {
-        *self
-            .shared
-            .sink
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        self.shared.sink.set(sink);
     }
 
     fn state(&self) -> BrokerState {

@@ -5,124 +5,13 @@
 //! otherwise it prints SKIP and passes.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{node as roost_node, texts, until};
 use roost_core::broker::{Audience, Broker, ChannelTarget, Envelope, EventContext};
-use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
+use roost_redis::{ClusterMode, RedisConfig, Serializer};
+use roost_testkit::services::NodePod;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// The Node pod: its stdin, and every JSON line it printed so far.
-struct NodePod {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
-
-impl NodePod {
-    fn start(dir: &Path, url: &str, key: &str, serializer: &str) -> NodePod {
-        let mut child = Command::new("node")
-            .args(["mixed.js", url, key, serializer])
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().unwrap().push(value);
-                }
-            }
-        });
-        let stdin = child.stdin.take().unwrap();
-        NodePod {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn send(&mut self, command: &Value) {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn heard(&self) -> Vec<Value> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| l.get("heard").cloned())
-            .collect()
-    }
-
-    fn ready(&self) -> bool {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l["ready"] == true)
-    }
-}
-
-impl Drop for NodePod {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "{}", json!({"exit": true}));
-        let _ = self.stdin.flush();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-type Got = Arc<Mutex<Vec<Envelope>>>;
-
-async fn roost_node(config: &RedisConfig, id: &str) -> (RedisBroker, Got) {
-    let broker = RedisBroker::start(RedisConfig {
-        node_id: Some(id.to_owned()),
-        ..config.clone()
-    })
-    .unwrap();
-    let got: Got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    broker.set_sink(Arc::new(move |e: Envelope| sink.lock().unwrap().push(e)));
-    assert!(broker.wait_connected(PATIENCE).await);
-    (broker, got)
-}
-
-fn texts(got: &Got) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.data["text"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
 
 fn from_roost(text: &str) -> Envelope {
     Envelope::service_event(
@@ -150,12 +39,8 @@ async fn node_and_roost_pods_exchange_events_exactly_once() {
         eprintln!("SKIP node_and_roost_pods_exchange_events_exactly_once: ROOST_TEST_REDIS_URL is not set");
         return;
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/cluster-vectors");
-    if !dir.join("node_modules/feathers-sync").is_dir() {
-        eprintln!(
-            "SKIP node_and_roost_pods_exchange_events_exactly_once: run `npm ci` in {}",
-            dir.display()
-        );
+    if let Some(missing) = NodePod::missing() {
+        eprintln!("SKIP node_and_roost_pods_exchange_events_exactly_once: {missing}");
         return;
     }
     for (serializer, name) in [(Serializer::Json, "json"), (Serializer::Flatted, "flatted")] {
@@ -168,7 +53,7 @@ async fn node_and_roost_pods_exchange_events_exactly_once() {
             sync_key: key.clone(),
             ..RedisConfig::default()
         };
-        let mut pod = NodePod::start(&dir, &url, &key, name);
+        let mut pod = NodePod::start(&url, &key, name);
         let (a, got_a) = roost_node(&config, "roost-a").await;
         let (b, got_b) = roost_node(&config, "roost-b").await;
         until("the Node pod is ready", || pod.ready()).await;

@@ -5,19 +5,18 @@
 //! its own with scripts/services/redis.sh so stopping it disturbs nobody.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{node, texts, until, PATIENCE};
 use roost_core::broker::{
     Audience, Broker, BrokerError, BrokerState, ChannelTarget, Envelope, EventContext,
 };
-use roost_redis::{ClusterMode, RedisBroker, RedisConfig, Serializer};
+use roost_redis::{ClusterMode, RedisConfig, Serializer};
+use roost_testkit::services::ScriptServer;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// How long any wait may take before the test fails (a bound against hangs, not a timing).
-const PATIENCE: Duration = Duration::from_secs(20);
 
 fn redis_url(test: &str) -> Option<String> {
     let url = std::env::var("ROOST_TEST_REDIS_URL").ok();
@@ -46,22 +45,6 @@ fn config(url: &str) -> RedisConfig {
     }
 }
 
-async fn node(config: &RedisConfig, id: &str) -> (RedisBroker, Arc<Mutex<Vec<Envelope>>>) {
-    let broker = RedisBroker::start(RedisConfig {
-        node_id: Some(id.to_owned()),
-        ..config.clone()
-    })
-    .unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    broker.set_sink(Arc::new(move |e: Envelope| sink.lock().unwrap().push(e)));
-    assert!(
-        broker.wait_connected(PATIENCE).await,
-        "{id} did not connect"
-    );
-    (broker, got)
-}
-
 fn event(channels: &[&str], text: &str) -> Envelope {
     Envelope::service_event(
         "messages",
@@ -81,17 +64,6 @@ fn event(channels: &[&str], text: &str) -> Envelope {
             ..EventContext::default()
         },
     )
-}
-
-async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
@@ -126,14 +98,6 @@ async fn until_numsub(url: &str, channel: &str, want: i64) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn texts(got: &Mutex<Vec<Envelope>>) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.data["text"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,64 +203,12 @@ async fn junk_on_roost_channels_is_counted_not_fatal() {
     assert_eq!(b.state(), BrokerState::Connected);
 }
 
-/// A Redis server of our own from scripts/services/redis.sh, stopped when dropped.
-struct OwnRedis {
-    script: PathBuf,
-    pidfile: String,
-    url: String,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/redis.sh");
-        let out = Command::new(&script).arg("start").output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let value = |key: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap()
-                .to_owned()
-        };
-        OwnRedis {
-            url: value("URL="),
-            pidfile: value("PIDFILE="),
-            script,
-        }
-    }
-
-    fn run(&self, command: &str) {
-        let out = Command::new(&self.script)
-            .args([command, &self.pidfile])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .args(["stop", &self.pidfile])
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_disconnects_reconnects_and_counts_what_was_lost() {
     if redis_url("a_redis_restart_disconnects_reconnects_and_counts_what_was_lost").is_none() {
         return;
     }
-    let redis = OwnRedis::start();
+    let redis = ScriptServer::start("redis");
     let config = config(&redis.url);
     let room = format!("{}:ch:room", config.key_prefix);
     let (a, _) = node(&config, "node-a").await;
@@ -479,7 +391,7 @@ async fn subscribers_cut_off_mid_stream_lose_nothing_silently() {
         return;
     }
     // A Redis of our own: CLIENT KILL TYPE pubsub would cut other tests' nodes off too.
-    let redis = OwnRedis::start();
+    let redis = ScriptServer::start("redis");
     let url = redis.url.clone();
     let config = config(&url);
     let room = format!("{}:ch:room", config.key_prefix);

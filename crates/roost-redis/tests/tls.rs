@@ -16,16 +16,7 @@ use std::time::Duration;
 const PATIENCE: Duration = Duration::from_secs(20);
 
 fn run(dir: &Path, args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    roost_testkit::services::run_ok(Command::new(args[0]).args(&args[1..]).current_dir(dir));
 }
 
 /// A TLS-only redis-server with a password, in a temp directory; killed and removed on drop.

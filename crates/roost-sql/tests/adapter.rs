@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{backends, drop_table, fresh_table, Backend, TempDir};
+use common::{backends, drop_table, fresh_table, rows, Backend, TempDir};
 use roost_core::hooks::{sync_hook, HookMap};
 use roost_core::schema::{FieldType, Schema};
 use roost_core::service::{AdapterOptions, Multi};
@@ -51,15 +51,6 @@ async fn service(b: &Backend, tag: &str, schema: Schema, multi: bool) -> SqlServ
 
 fn query(v: Value) -> Params {
     Params::default().with_query(v.as_object().cloned().unwrap())
-}
-
-async fn count(s: &SqlService) -> usize {
-    s.find(&Params::default())
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +129,7 @@ async fn injection_attempts_are_rejected_or_harmless() {
             .await
             .unwrap();
         assert_eq!(patched, json!([]));
-        assert_eq!(count(&s).await, 2, "{}: the table is intact", b.name);
+        assert_eq!(rows(&s).await.len(), 2, "{}: the table is intact", b.name);
         drop_table(&b.db, s.options().table.as_str()).await;
     }
 }
@@ -212,7 +203,7 @@ async fn a_failing_after_hook_leaves_no_row_and_emits_no_event() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), 403);
-        assert_eq!(count(&s).await, 0, "{}: rolled back", b.name);
+        assert_eq!(rows(&s).await.len(), 0, "{}: rolled back", b.name);
         assert!(events.lock().unwrap().is_empty(), "{}: no event", b.name);
 
         *fail.lock().unwrap() = false;
@@ -220,7 +211,7 @@ async fn a_failing_after_hook_leaves_no_row_and_emits_no_event() {
             .create(json!({"name": "d"}), Params::default())
             .await
             .unwrap();
-        assert_eq!(count(&s).await, 1, "{}: committed", b.name);
+        assert_eq!(rows(&s).await.len(), 1, "{}: committed", b.name);
         assert_eq!(events.lock().unwrap().len(), 1, "{}: one event", b.name);
         drop_table(&b.db, s.options().table.as_str()).await;
     }
@@ -241,7 +232,7 @@ async fn multi_writes_are_all_or_nothing() {
             (e.code(), e.message.as_str()),
             (400, "Invalid value for 'age': expected an integer")
         );
-        assert_eq!(count(&s).await, 0, "{}", b.name);
+        assert_eq!(rows(&s).await.len(), 0, "{}", b.name);
         s.create(json!([{"name": "a"}, {"name": "b"}]), &Params::default())
             .await
             .unwrap();

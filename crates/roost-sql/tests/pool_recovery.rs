@@ -5,36 +5,9 @@
 
 mod common;
 
-use common::{backends_with, drop_table, fresh_table, Backend};
-use roost_core::schema::{FieldType, Schema};
-use roost_core::{json, App, Params, Service, ServiceOptions, Value};
-use roost_sql::{Dialect, SqlOptions, SqlService};
-use std::sync::Arc;
-
-async fn service(b: &Backend, tag: &str, fields: &[&str]) -> Arc<SqlService> {
-    let table = fresh_table(&b.db, tag).await;
-    let schema: Schema = fields
-        .iter()
-        .map(|f| ((*f).to_owned(), FieldType::Integer))
-        .collect();
-    let service = SqlService::new(
-        b.db.clone(),
-        SqlOptions {
-            schema,
-            ..SqlOptions::new(table)
-        },
-    )
-    .unwrap();
-    service.migrate().await.unwrap();
-    Arc::new(service)
-}
-
-async fn rows(s: &SqlService) -> Vec<Value> {
-    match s.find(&Params::default()).await.unwrap() {
-        Value::Array(rows) => rows,
-        other => panic!("not an array: {other}"),
-    }
-}
+use common::{backends_with, drop_table, fresh_table, integer_service, rows, Backend};
+use roost_core::{json, App, Params, ServiceOptions};
+use roost_sql::Dialect;
 
 async fn exec(b: &Backend, sql: &str) {
     sqlx::query(sql)
@@ -64,8 +37,8 @@ async fn writes_work(b: &Backend, app: &App, s: &str, other: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_id_sequence_fails_one_write_and_not_the_next() {
     for b in backends_with(|c| c.max_connections = 1).await {
-        let seq = service(&b, "seq", &["n"]).await;
-        let other = service(&b, "other", &["n"]).await;
+        let seq = integer_service(&b, "seq", &["n"]).await;
+        let other = integer_service(&b, "other", &["n"]).await;
         let app = App::new();
         app.use_arc_service("seq", seq.clone(), ServiceOptions::default())
             .unwrap();
@@ -107,8 +80,8 @@ async fn an_exhausted_id_sequence_fails_one_write_and_not_the_next() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_closes_its_connection_and_later_writes_succeed() {
     for b in backends_with(|c| c.max_connections = 1).await {
-        let child = service(&b, "child", &["n", "p"]).await;
-        let other = service(&b, "other", &["n"]).await;
+        let child = integer_service(&b, "child", &["n", "p"]).await;
+        let other = integer_service(&b, "other", &["n"]).await;
         let parent = fresh_table(&b.db, "parent").await;
         let d = b.db.dialect();
         let (c, p) = (d.quote(&child.options().table), d.quote(&parent));

@@ -5,38 +5,12 @@
 
 mod common;
 
-use common::{backends, drop_table, fresh_table, Backend};
+use common::{backends, drop_table, integer_service, rows};
 use roost_core::hooks::{hook_fn, HookMap};
-use roost_core::schema::{FieldType, Schema};
-use roost_core::{json, App, Params, Service, ServiceOptions, Value};
-use roost_sql::{SqlOptions, SqlService};
+use roost_core::{json, App, Params, ServiceOptions, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-async fn service(b: &Backend, tag: &str) -> Arc<SqlService> {
-    let table = fresh_table(&b.db, tag).await;
-    let schema: Schema = [("n".to_owned(), FieldType::Integer)].into_iter().collect();
-    let service = SqlService::new(
-        b.db.clone(),
-        SqlOptions {
-            schema,
-            ..SqlOptions::new(table)
-        },
-    )
-    .unwrap();
-    service.migrate().await.unwrap();
-    Arc::new(service)
-}
-
-async fn rows(s: &SqlService) -> usize {
-    s.find(&Params::default())
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .len()
-}
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -47,8 +21,8 @@ fn push(log: &Log, entry: impl Into<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_writes_complete_while_a_before_hook_runs() {
     for b in backends().await {
-        let slow = service(&b, "slow").await;
-        let other = service(&b, "other").await;
+        let slow = integer_service(&b, "slow", &["n"]).await;
+        let other = integer_service(&b, "other", &["n"]).await;
         let app = App::new();
         let log: Log = Arc::default();
         let entered = Arc::new(Notify::new());
@@ -131,12 +105,17 @@ async fn other_writes_complete_while_a_before_hook_runs() {
         assert!(r.is_ok(), "{}: patch: {r:?}", b.name);
         push(&log, "other write");
         // Committed while the hook is still running: visible to anyone.
-        assert_eq!(rows(&other).await, 5, "{}", b.name);
+        assert_eq!(rows(&other).await.len(), 5, "{}", b.name);
         release.notify_one();
 
         let created: Value = held.await.unwrap().unwrap();
         assert_eq!(created["n"], 1, "{}", b.name);
-        assert_eq!(rows(&slow).await, 7, "{}: the held call committed", b.name);
+        assert_eq!(
+            rows(&slow).await.len(),
+            7,
+            "{}: the held call committed",
+            b.name
+        );
         let log = log.lock().unwrap().clone();
         let mut expected = vec!["hook start".to_owned()];
         expected.extend(std::iter::repeat_n("other write".to_owned(), 11));

@@ -16,6 +16,7 @@ mod common;
 
 use common::{backends, drop_table, fresh_table, Backend};
 use roost_core::schema::{FieldType, Schema};
+use roost_core::service::AdapterOptions;
 use roost_core::{json, MemoryOptions, MemoryService, Params, Service, Value};
 use roost_sql::{IdType, SqlOptions, SqlService};
 use roost_testkit::vectors::{self, adapter_of, call, check, params_of};
@@ -123,25 +124,18 @@ fn with_ids(records: &[Value], id: &str, start: i64) -> (Vec<Value>, i64) {
     (out, next)
 }
 
-async fn run_case(b: &Backend, case: &Value, datasets: &Value) -> Result<(), String> {
-    let adapter = adapter_of(&case["options"]);
-    let start = case["options"]
-        .get("startId")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let data = vectors::seed(case, datasets);
-    let mut typed: Vec<&Value> = data.iter().collect();
-    let body = case.get("body").cloned().unwrap_or(Value::Null);
-    match &body {
-        Value::Array(items) => typed.extend(items.iter()),
-        Value::Object(_) => typed.push(&body),
-        _ => {}
-    }
-    let Some((schema, id_type)) = schema_of(&typed, &adapter.id) else {
-        return Err("SKIP ids of mixed types".into());
-    };
-    let (seed, next) = with_ids(&data, &adapter.id, start);
-    let table = fresh_table(&b.db, "v").await;
+/// A migrated service for `adapter` on a fresh table of `b` (its name comes back too),
+/// holding `records`: those without an id get one counted from `start`.
+async fn seeded(
+    b: &Backend,
+    tag: &str,
+    adapter: AdapterOptions,
+    (schema, id_type): (Schema, IdType),
+    records: &[Value],
+    start: i64,
+) -> Result<(SqlService, String), String> {
+    let (seed, next) = with_ids(records, &adapter.id, start);
+    let table = fresh_table(&b.db, tag).await;
     let service = SqlService::new(
         b.db.clone(),
         SqlOptions {
@@ -159,6 +153,27 @@ async fn run_case(b: &Backend, case: &Value, datasets: &Value) -> Result<(), Str
         .import(&seed)
         .await
         .map_err(|e| format!("seeding failed: {}", e.to_json()))?;
+    Ok((service, table))
+}
+
+async fn run_case(b: &Backend, case: &Value, datasets: &Value) -> Result<(), String> {
+    let adapter = adapter_of(&case["options"]);
+    let start = case["options"]
+        .get("startId")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let data = vectors::seed(case, datasets);
+    let mut typed: Vec<&Value> = data.iter().collect();
+    let body = case.get("body").cloned().unwrap_or(Value::Null);
+    match &body {
+        Value::Array(items) => typed.extend(items.iter()),
+        Value::Object(_) => typed.push(&body),
+        _ => {}
+    }
+    let Some((schema, id_type)) = schema_of(&typed, &adapter.id) else {
+        return Err("SKIP ids of mixed types".into());
+    };
+    let (service, table) = seeded(b, "v", adapter, (schema, id_type), &data, start).await?;
     let result = call(&service, case, &params_of(case)).await;
     let outcome = vectors::check_with_store(&service, result, &case["expected"]).await;
     drop_table(&b.db, &table).await;
@@ -242,22 +257,9 @@ async fn typed_columns_agree_with_memory_on_people_queries() {
             }
             let rows: Vec<&Value> = people.iter().collect();
             let (schema, id_type) = schema_of(&rows, &adapter.id).unwrap();
-            let (seed, next) = with_ids(&people, &adapter.id, 0);
-            let table = fresh_table(&b.db, "p").await;
-            let service = SqlService::new(
-                b.db.clone(),
-                SqlOptions {
-                    adapter,
-                    table: table.clone(),
-                    schema,
-                    id_type,
-                    start_id: next,
-                    ..SqlOptions::new("")
-                },
-            )
-            .unwrap();
-            service.migrate().await.unwrap();
-            service.import(&seed).await.unwrap();
+            let (service, table) = seeded(&b, "p", adapter, (schema, id_type), &people, 0)
+                .await
+                .unwrap();
             let params = params_of(case);
             let want = memory.find(&params).await;
             let got = service.find(&params).await;

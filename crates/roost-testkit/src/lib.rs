@@ -4,7 +4,8 @@
 //!
 //! For Roost's own tests only (`publish = false`): a dev-dependency of the crates whose
 //! `tests/` use it. [`request`] / [`json_request`] and [`HttpResponse`] for HTTP,
-//! [`ws::connect`] and [`ws::WsClient`] for websockets, [`vectors`] for adapters.
+//! [`ws::connect`] and [`ws::WsClient`] for websockets, [`vectors`] for adapters, [`services`]
+//! for servers and Node pods of a test's own.
 //!
 //! ```
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +38,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod services;
 pub mod vectors;
 
 use serde_json::Value;

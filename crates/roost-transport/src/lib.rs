@@ -50,7 +50,7 @@
 //!     &CorsConfig::default(),
 //!     Some(&primus),
 //! );
-//! let router = socketio.wrap(router);
+//! let router = socketio.wrap(router, &CorsConfig::default());
 //! // Serve it: axum::serve(listener, router).await
 //! # let _ = router;
 //! assert_eq!(primus.connection_count(), 0);

@@ -10,38 +10,17 @@
 mod common;
 mod flood_kit;
 
-use roost_core::{json, App};
-use roost_testkit::ws::{connect, WsClient};
+use roost_core::json;
+use roost_testkit::ws::connect;
 use roost_transport::primus::TransportMetrics;
-use roost_transport::{Primus, PrimusConfig};
+use roost_transport::Primus;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+flood_kit::count_the_heap!();
 
 use flood_kit::{rss_kib, Junk, Rng};
 
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
-
-async fn start() -> (SocketAddr, Primus, App) {
-    let config = PrimusConfig {
-        ping_interval_ms: 0,
-        ..PrimusConfig::default()
-    };
-    let app = common::app();
-    let (addr, primus) = common::start_with(app.clone(), config, None).await;
-    (addr, primus, app)
-}
-
-/// A round trip that proves every earlier frame of this client was read by the server.
-async fn sync(c: &mut WsClient, id: u64) {
-    c.call(id, "get", "echo", &[json!(id)]).await;
-    let (data, _) = c.ack(id).await;
-    assert_eq!(data, json!([null, id]));
-}
+use common::sync;
 
 fn junk(rng: &mut Rng, i: usize) -> Junk {
     const SHAPES: [&str; 14] = [
@@ -116,12 +95,7 @@ async fn flood(addr: SocketAddr, primus: &Primus, round: u64) {
         sync(c, 2).await;
     }
     drop(clients);
-    for _ in 0..1000 {
-        if primus.connection_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    flood_kit::wait_until(|| primus.connection_count() == 1).await;
     assert_eq!(
         primus.connection_count(),
         1,
@@ -131,7 +105,7 @@ async fn flood(addr: SocketAddr, primus: &Primus, round: u64) {
 
 #[tokio::test]
 async fn ten_thousand_malformed_frames_change_nothing() {
-    let (addr, primus, _app) = start().await;
+    let (addr, primus, _app) = common::start_app(common::no_heartbeat()).await;
     // Warm up (runtime, allocator arenas, one connection's buffers) before the baseline.
     let mut warm = connect(addr, "/primus").await.unwrap();
     sync(&mut warm, 1).await;
@@ -161,23 +135,10 @@ async fn ten_thousand_malformed_frames_change_nothing() {
     sync(&mut warm, 4).await;
     let after_three = rss_kib();
     let live_three = live_kib();
-    println!(
-        "RSS: baseline {baseline} KiB, after 1 flood {after_one} KiB, after 3 {after_three} KiB; \
-         live heap: {live_baseline} → {live_one} → {live_three} KiB"
-    );
-    // 20,000 more frames and 40 more connections: a leak of even 16 bytes per frame, or a
-    // few hundred bytes per closed connection, would show.
-    assert!(
-        live_three <= live_one + 256,
-        "the live heap keeps growing: {live_baseline} KiB → {live_one} KiB after 10,000 \
-         malformed frames → {live_three} KiB after 30,000"
-    );
-    assert!(
-        live_one <= live_baseline + 1024,
-        "live heap {live_baseline} KiB → {live_one} KiB after one flood"
-    );
-    assert!(
-        after_three <= baseline + 32 * 1024,
-        "RSS {baseline} KiB → {after_one} KiB → {after_three} KiB"
+    // 20,000 more frames and 40 more connections.
+    flood_kit::assert_no_leak(
+        "frames",
+        [baseline, after_one, after_three],
+        [live_baseline, live_one, live_three],
     );
 }

@@ -13,16 +13,9 @@ mod flood_kit;
 mod raw_ws;
 
 use roost_core::json;
-use roost_transport::{Primus, PrimusConfig};
-use std::net::SocketAddr;
 use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
+flood_kit::count_the_heap!();
 
 const SUBSCRIBERS: usize = 32;
 /// The large field of the event, in bytes.
@@ -30,22 +23,12 @@ const PAYLOAD: usize = 8 << 20;
 
 #[tokio::test]
 async fn one_large_event_to_many_connections_costs_one_payload() {
-    let config = PrimusConfig {
-        ping_interval_ms: 0,
-        ..PrimusConfig::default()
-    };
-    let (addr, primus): (SocketAddr, Primus) =
-        common::start_with(common::app(), config, None).await;
+    let (addr, primus, _app) = common::start_app(common::no_heartbeat()).await;
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
         subscribers.push(raw_ws::connect(addr, "/primus").await);
     }
-    for _ in 0..500 {
-        if primus.connection_count() == SUBSCRIBERS {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    flood_kit::wait_until(|| primus.connection_count() == SUBSCRIBERS).await;
     assert_eq!(primus.connection_count(), SUBSCRIBERS);
     let app = primus.app().clone();
     let event = |text: String| json!({"text": text});
@@ -66,47 +49,15 @@ async fn one_large_event_to_many_connections_costs_one_payload() {
     // The writers push what the sockets take, then wait for readers that do not read.
     let peak = raw_ws::peak_over(Duration::from_millis(700), live_kib).await;
 
-    let mut readers = Vec::new();
-    for mut s in subscribers {
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            let seen = raw_ws::read_message(&mut s, &mut buf, 1).await;
-            (s, seen)
-        }));
-    }
-    let mut subscribers = Vec::new();
-    for r in readers {
-        let (s, seen) = r.await.unwrap();
+    // Kept open to the end: `after` is read with every connection still open.
+    let read = raw_ws::read_each(subscribers, 1, false).await;
+    for (_, seen) in &read {
         assert_eq!(seen.len, wire_len, "every subscriber got the whole message");
         assert_eq!((seen.head[0], seen.last), (b'{', b'}'));
-        subscribers.push(s);
     }
     // The last bytes were handed over; give the writers a moment to drop their clones.
-    let mut after = live_kib();
-    for _ in 0..100 {
-        if after <= baseline + 4096 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        after = live_kib();
-    }
-    let payload_kib = PAYLOAD / 1024;
-    println!(
-        "live heap: {baseline} KiB before, peak {peak} KiB while {SUBSCRIBERS} connections \
-         received a {payload_kib} KiB event, {after} KiB after"
-    );
-    // The event's JSON value and its one encoded frame (both about one payload), plus a
-    // little per connection (each keeps a clone of the shared frame until it is written). A copy per connection would be
-    // SUBSCRIBERS payloads.
-    assert!(
-        peak <= baseline + 3 * payload_kib + SUBSCRIBERS * 128,
-        "live heap {baseline} KiB → {peak} KiB for one {payload_kib} KiB event to \
-         {SUBSCRIBERS} connections"
-    );
-    // Afterwards no connection keeps a message-sized buffer.
-    assert!(
-        after <= baseline + SUBSCRIBERS * 64 + 1024,
-        "live heap {baseline} KiB → {after} KiB after the event was read"
-    );
-    drop(subscribers);
+    flood_kit::wait_until(|| live_kib() <= baseline + 4096).await;
+    let after = live_kib();
+    flood_kit::assert_one_payload(SUBSCRIBERS, PAYLOAD / 1024, [baseline, peak, after]);
+    drop(read);
 }

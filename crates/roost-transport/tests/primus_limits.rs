@@ -6,12 +6,11 @@
 mod common;
 
 use async_trait::async_trait;
-use roost_core::{json, App, Params, Result, Service, ServiceOptions, Value};
+use roost_core::{json, Params, Result, Service, ServiceOptions, Value};
 use roost_testkit::request;
-use roost_testkit::ws::{connect, Received, WsClient};
+use roost_testkit::ws::{connect, Received};
 use roost_transport::primus::{CloseReason, TransportMetrics};
-use roost_transport::{Primus, PrimusConfig};
-use std::net::SocketAddr;
+use roost_transport::PrimusConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -27,25 +26,7 @@ async fn eventually(what: &str, cond: impl Fn() -> bool) {
     panic!("never happened: {what}");
 }
 
-fn no_heartbeat() -> PrimusConfig {
-    PrimusConfig {
-        ping_interval_ms: 0,
-        ..PrimusConfig::default()
-    }
-}
-
-async fn start(config: PrimusConfig) -> (SocketAddr, Primus, App) {
-    let app = common::app();
-    let (addr, primus) = common::start_with(app.clone(), config, None).await;
-    (addr, primus, app)
-}
-
-/// A round trip that proves every earlier frame of this client was read by the server.
-async fn sync(c: &mut WsClient, id: u64) {
-    c.call(id, "get", "echo", &[json!(id)]).await;
-    let (data, _) = c.ack(id).await;
-    assert_eq!(data, json!([null, id]));
-}
+use common::{no_heartbeat, start_app as start, sync};
 
 #[tokio::test]
 async fn heartbeat_pings_and_closes_silent_connections() {

@@ -398,8 +398,7 @@ async fn shutdown_closes_every_session_and_refuses_new_ones() {
 
 #[tokio::test]
 async fn a_panicking_service_ends_only_its_call() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     let mut c = sio_connect(addr).await;
     // The echo service panics on this id; the call runs in place (it never waits).
     c.send_text(r#"421["get","echo","panic"]"#).await;

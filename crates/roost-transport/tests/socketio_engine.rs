@@ -11,17 +11,15 @@ use roost_core::json;
 use roost_testkit::request;
 use roost_testkit::ws::{connect, Received};
 use roost_transport::primus::CloseReason;
-use roost_transport::SocketIoConfig;
+use roost_transport::{CorsConfig, SocketIoConfig};
 use serde_json::Value;
 use sio_client::{eventually, packet, Polling, POLLING_PATH, WS_PATH};
 use std::time::Duration;
 
 #[tokio::test]
 async fn a_polling_session_upgrades_to_websocket() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let p = Polling::joined(addr).await;
     let id = socketio.connection_ids()[0];
     // A poll waiting when the probe comes is ended with a noop.
     let waiting = {
@@ -61,10 +59,8 @@ async fn a_polling_session_upgrades_to_websocket() {
 
 #[tokio::test]
 async fn a_failed_upgrade_leaves_the_session_on_polling() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let p = Polling::joined(addr).await;
     let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
         .await
         .unwrap();
@@ -80,10 +76,8 @@ async fn a_failed_upgrade_leaves_the_session_on_polling() {
 
 #[tokio::test]
 async fn a_large_event_over_polling_arrives_whole() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let p = Polling::joined(addr).await;
     let app = socketio.app().clone();
     let text = "x".repeat(3 << 20);
     assert_eq!(app.send_to_all("big", json!({"text": text})), 1);
@@ -104,14 +98,7 @@ async fn a_large_event_over_polling_arrives_whole() {
 
 #[tokio::test]
 async fn the_first_ping_comes_after_the_ping_interval() {
-    let (addr, _primus, _socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            ping_interval_ms: 60_000,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
+    let (addr, _primus, _socketio) = sio_client::start_app(|c| c.ping_interval_ms = 60_000).await;
     let mut c = sio_client::ws_session(addr).await;
     c.send_text("40").await;
     // Not `2` first (engineioxide pinged right after the open): the connect's answer.
@@ -128,8 +115,7 @@ async fn the_first_ping_comes_after_the_ping_interval() {
 
 #[tokio::test]
 async fn bad_requests_get_engine_io_error_codes() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     for (method, path, code, message) in [
         (
             "GET",
@@ -183,18 +169,13 @@ async fn bad_requests_get_engine_io_error_codes() {
 
 #[tokio::test]
 async fn the_heartbeat_runs_over_polling_too() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            ping_interval_ms: 100,
-            // Generous: a slow machine must not miss a pong.
-            ping_timeout_ms: 2000,
-            ..SocketIoConfig::default()
-        },
-    )
+    let (addr, _primus, socketio) = sio_client::start_app(|c| {
+        c.ping_interval_ms = 100;
+        // Generous: a slow machine must not miss a pong.
+        c.ping_timeout_ms = 2000;
+    })
     .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let p = Polling::joined(addr).await;
     // A ping comes with the next poll; the pong goes in a POST, and the session lives on.
     for _ in 0..3 {
         let r = p.get_raw().await;
@@ -215,16 +196,8 @@ async fn the_heartbeat_runs_over_polling_too() {
 #[tokio::test]
 async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_payload: 1000,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_payload = 1000).await;
+    let p = Polling::joined(addr).await;
     // No Content-Length: the limit is found while reading.
     let body = format!(
         r#"42["create","messages",{{"text":"{}"}}]"#,
@@ -248,16 +221,8 @@ async fn a_chunked_polling_body_over_max_payload_is_refused_as_too_large() {
 
 #[tokio::test]
 async fn an_upgrade_not_finished_within_upgrade_timeout_ms_is_dropped() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            upgrade_timeout_ms: 200,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.upgrade_timeout_ms = 200).await;
+    let p = Polling::joined(addr).await;
     let mut ws = connect(addr, &format!("{WS_PATH}&sid={}", p.sid))
         .await
         .unwrap();
@@ -281,4 +246,105 @@ async fn an_upgrade_not_finished_within_upgrade_timeout_ms_is_dropped() {
     again.send_text(r#"421["get","echo",5]"#).await;
     assert_eq!(packet(&mut again).await, "431[null,5]");
     assert_eq!(socketio.connection_count(), 1);
+}
+
+/// A browser's preflight of a polling `POST` from `http://app.example`.
+async fn send_preflight(addr: std::net::SocketAddr) -> roost_testkit::HttpResponse {
+    let headers = [
+        ("Origin", "http://app.example"),
+        ("Access-Control-Request-Method", "POST"),
+        ("Access-Control-Request-Headers", "content-type"),
+    ];
+    request(addr, "OPTIONS", POLLING_PATH, &headers, None)
+        .await
+        .unwrap()
+}
+
+/// `/socket.io/` answers with REST's CORS settings (`[cors]`): preflights of a polling `POST`,
+/// and the headers on the handshake and on polling requests; none when CORS is off.
+#[tokio::test]
+async fn polling_has_the_cors_settings_of_rest() {
+    let origin = [("Origin", "http://app.example")];
+    let allowed = |r: &roost_testkit::HttpResponse| {
+        r.header("access-control-allow-origin").map(str::to_owned)
+    };
+    let cors = CorsConfig {
+        origins: vec!["http://app.example".into()],
+        ..CorsConfig::default()
+    };
+    let (addr, _primus, _socketio) =
+        sio_client::start_with_cors(common::app(), SocketIoConfig::default(), None, &cors).await;
+    let preflight = send_preflight(addr).await;
+    assert!(
+        preflight.status == 200 || preflight.status == 204,
+        "{}",
+        preflight.status
+    );
+    assert_eq!(allowed(&preflight).as_deref(), Some("http://app.example"));
+    assert_eq!(
+        preflight.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let methods = preflight.header("access-control-allow-methods").unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let handshake = request(addr, "GET", POLLING_PATH, &origin, None)
+        .await
+        .unwrap();
+    assert_eq!(handshake.status, 200);
+    assert!(handshake.body.starts_with(b"0{"));
+    assert_eq!(allowed(&handshake).as_deref(), Some("http://app.example"));
+    let p = Polling::open(addr).await.unwrap();
+    let post = request(
+        addr,
+        "POST",
+        &format!("{POLLING_PATH}&sid={}", p.sid),
+        &[
+            ("Origin", "http://app.example"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"40"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (post.status, allowed(&post).as_deref()),
+        (200, Some("http://app.example"))
+    );
+    assert!(p.get().await[0].starts_with("40{"));
+    // An origin not in the list gets no CORS headers, as on REST.
+    let other = request(
+        addr,
+        "GET",
+        POLLING_PATH,
+        &[("Origin", "http://evil.example")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((other.status, allowed(&other)), (200, None));
+    let rest = request(
+        addr,
+        "GET",
+        "/echo",
+        &[("Origin", "http://evil.example")],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(allowed(&rest), None);
+
+    // CORS off: no headers, and OPTIONS is the Engine.IO refusal of a non-GET handshake.
+    let off = CorsConfig {
+        enabled: false,
+        ..CorsConfig::default()
+    };
+    let (addr, _primus, _socketio) =
+        sio_client::start_with_cors(common::app(), SocketIoConfig::default(), None, &off).await;
+    let handshake = request(addr, "GET", POLLING_PATH, &origin, None)
+        .await
+        .unwrap();
+    assert_eq!((handshake.status, allowed(&handshake)), (200, None));
+    let preflight = send_preflight(addr).await;
+    assert_eq!((preflight.status, allowed(&preflight)), (400, None));
+    assert_eq!(preflight.json()["code"], 2);
 }

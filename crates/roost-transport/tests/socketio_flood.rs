@@ -19,14 +19,8 @@ use roost_transport::primus::{CloseReason, TransportMetrics};
 use roost_transport::{SocketIo, SocketIoConfig};
 use sio_client::{packet, sio_connect, until_closed, WS_PATH};
 use std::net::SocketAddr;
-use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
+flood_kit::count_the_heap!();
 
 /// A round trip that proves the connection is served.
 async fn sync(c: &mut WsClient, id: u64) {
@@ -110,12 +104,7 @@ async fn flood(addr: SocketAddr, socketio: &SocketIo, round: u64) {
     for t in tasks {
         t.await.unwrap();
     }
-    for _ in 0..1000 {
-        if socketio.session_count() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    flood_kit::wait_until(|| socketio.session_count() == 1).await;
     assert_eq!(
         socketio.session_count(),
         1,
@@ -175,22 +164,10 @@ async fn ten_thousand_malformed_packets_change_nothing() {
             + TransportMetrics::get(&m.anonymous_frame_limit_hits),
         3 * per_round
     );
-    println!(
-        "RSS: baseline {baseline} KiB, after 1 flood {after_one} KiB, after 3 {after_three} KiB; \
-         live heap: {live_baseline} → {live_one} → {live_three} KiB"
-    );
-    // 20,000 more sessions: a leak of even 16 bytes per packet or session would show.
-    assert!(
-        live_three <= live_one + 256,
-        "the live heap keeps growing: {live_baseline} KiB → {live_one} KiB after 10,000 \
-         malformed packets → {live_three} KiB after 30,000"
-    );
-    assert!(
-        live_one <= live_baseline + 1024,
-        "live heap {live_baseline} KiB → {live_one} KiB after one flood"
-    );
-    assert!(
-        after_three <= baseline + 32 * 1024,
-        "RSS {baseline} KiB → {after_one} KiB → {after_three} KiB"
+    // 20,000 more sessions.
+    flood_kit::assert_no_leak(
+        "packets",
+        [baseline, after_one, after_three],
+        [live_baseline, live_one, live_three],
     );
 }

@@ -16,22 +16,15 @@ mod flood_kit;
 mod raw_ws;
 mod sio_client;
 
-use roost_transport::SocketIoConfig;
 use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
+flood_kit::count_the_heap!();
 
 const SESSIONS: usize = 500;
 
 #[tokio::test]
 async fn an_idle_session_costs_a_few_kib() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     let mut buf = vec![0u8; 4096];
     let mut sockets = Vec::new();
     // Warm up (registries, the runtime's workers), then measure.

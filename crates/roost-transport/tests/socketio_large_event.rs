@@ -10,35 +10,16 @@ mod raw_ws;
 mod sio_client;
 
 use roost_core::json;
-use roost_transport::SocketIoConfig;
 use std::time::Duration;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> usize {
-    flood_kit::live_kib(&HEAP)
-}
-
-/// The next Engine.IO packet that is not a ping (pings are answered).
-async fn next(s: &mut tokio::net::TcpStream, buf: &mut [u8], keep: usize) -> raw_ws::Seen {
-    loop {
-        let seen = raw_ws::read_message(s, buf, keep).await;
-        if seen.head == b"2" && seen.len == 1 {
-            raw_ws::send_text(s, "3").await;
-            continue;
-        }
-        return seen;
-    }
-}
+flood_kit::count_the_heap!();
 
 const SUBSCRIBERS: usize = 32;
 const PAYLOAD: usize = 8 << 20;
 
 #[tokio::test]
 async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
     let mut buf = vec![0u8; 64 * 1024];
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
@@ -46,7 +27,7 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
         let open = raw_ws::read_message(&mut s, &mut buf, 1).await;
         assert_eq!(open.head, b"0", "the Engine.IO open packet");
         raw_ws::send_text(&mut s, "40").await;
-        let joined = next(&mut s, &mut buf, 3).await;
+        let joined = raw_ws::read_engineio(&mut s, &mut buf, 3).await;
         assert_eq!(joined.head, b"40{", "the namespace connect");
         subscribers.push(s);
     }
@@ -58,7 +39,7 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
     let event = |text: String| json!({"text": text});
     assert_eq!(app.send_to_all("big", event("w".into())), SUBSCRIBERS);
     for s in &mut subscribers {
-        let warm = next(s, &mut buf, 3).await;
+        let warm = raw_ws::read_engineio(s, &mut buf, 3).await;
         assert_eq!(warm.head, b"42[");
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -69,17 +50,9 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
         SUBSCRIBERS
     );
     let peak = raw_ws::peak_over(Duration::from_millis(700), live_kib).await;
-    let mut readers = Vec::new();
-    for mut s in subscribers {
-        readers.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            let seen = next(&mut s, &mut buf, 3).await;
-            (s, seen)
-        }));
-    }
-    let mut subscribers = Vec::new();
-    for r in readers {
-        let (s, seen) = r.await.unwrap();
+    // Kept open to the end: `after` is read with every connection still open.
+    let read = raw_ws::read_each(subscribers, 3, true).await;
+    for (_, seen) in &read {
         assert!(
             seen.len > PAYLOAD,
             "every subscriber got the whole message, not {} bytes starting {:?}",
@@ -87,29 +60,9 @@ async fn one_large_event_to_many_socketio_connections_costs_one_payload() {
             String::from_utf8_lossy(&seen.head)
         );
         assert_eq!((&seen.head[..], seen.last), (&b"42["[..], b']'));
-        subscribers.push(s);
     }
-    let mut after = live_kib();
-    for _ in 0..100 {
-        if after <= baseline + 4096 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        after = live_kib();
-    }
-    let payload_kib = PAYLOAD / 1024;
-    println!(
-        "live heap: {baseline} KiB before, peak {peak} KiB while {SUBSCRIBERS} Socket.IO \
-         connections received a {payload_kib} KiB event, {after} KiB after"
-    );
-    assert!(
-        peak <= baseline + 3 * payload_kib + SUBSCRIBERS * 128,
-        "live heap {baseline} KiB → {peak} KiB for one {payload_kib} KiB event to \
-         {SUBSCRIBERS} connections"
-    );
-    assert!(
-        after <= baseline + SUBSCRIBERS * 64 + 1024,
-        "live heap {baseline} KiB → {after} KiB after the event was read"
-    );
-    drop(subscribers);
+    flood_kit::wait_until(|| live_kib() <= baseline + 4096).await;
+    let after = live_kib();
+    flood_kit::assert_one_payload(SUBSCRIBERS, PAYLOAD / 1024, [baseline, peak, after]);
+    drop(read);
 }

@@ -9,19 +9,11 @@ mod sio_client;
 use roost_core::json;
 use roost_testkit::ws::connect;
 use roost_transport::primus::{CloseReason, TransportMetrics};
-use roost_transport::SocketIoConfig;
 use sio_client::{eventually, packet, sio_connect, until_closed, ws_session, Polling, WS_PATH};
 
 #[tokio::test]
 async fn handshakes_beyond_max_connections_are_refused_with_503_and_counted() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_connections: 2,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_connections = 2).await;
     let a = sio_connect(addr).await;
     let polling = Polling::open(addr).await.unwrap();
     // Full: a websocket handshake and a polling handshake are refused before any session.
@@ -61,18 +53,9 @@ async fn handshakes_beyond_max_connections_are_refused_with_503_and_counted() {
 
 #[tokio::test]
 async fn a_polling_client_that_stops_polling_is_closed_as_a_slow_consumer() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_buffer_size: 8,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let slow = Polling::open(addr).await.unwrap();
-    slow.connect().await;
-    let fast = Polling::open(addr).await.unwrap();
-    fast.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_buffer_size = 8).await;
+    let slow = Polling::joined(addr).await;
+    let fast = Polling::joined(addr).await;
     let app = socketio.app().clone();
     // Events for everyone; `fast` polls after each, `slow` never does again.
     let mut received = 0;
@@ -99,14 +82,7 @@ async fn a_polling_client_that_stops_polling_is_closed_as_a_slow_consumer() {
 
 #[tokio::test]
 async fn a_websocket_reader_that_stalls_is_closed_while_others_keep_receiving() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_buffer_size: 16,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_buffer_size = 16).await;
     let mut fast = sio_connect(addr).await;
     let _slow = sio_connect(addr).await; // never reads again
     let app = socketio.app().clone();
@@ -131,16 +107,8 @@ async fn a_websocket_reader_that_stalls_is_closed_while_others_keep_receiving() 
 
 #[tokio::test]
 async fn payloads_over_max_payload_end_the_session_and_are_counted() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_payload: 1000,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let p = Polling::open(addr).await.unwrap();
-    p.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_payload = 1000).await;
+    let p = Polling::joined(addr).await;
     let body = format!(
         r#"42["create","messages",{{"text":"{}"}}]"#,
         "y".repeat(2000)
@@ -163,10 +131,8 @@ async fn payloads_over_max_payload_end_the_session_and_are_counted() {
 
 #[tokio::test]
 async fn malformed_polling_bodies_close_their_session_and_nothing_else() {
-    let (addr, _primus, socketio) =
-        sio_client::start(common::app(), SocketIoConfig::default()).await;
-    let good = Polling::open(addr).await.unwrap();
-    good.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|_| {}).await;
+    let good = Polling::joined(addr).await;
     // Socket.IO packets that do not parse (Engine.IO message `4` + junk), Engine.IO
     // packets that do not parse, and a body mixing a good call with junk.
     let bodies = [
@@ -184,8 +150,7 @@ async fn malformed_polling_bodies_close_their_session_and_nothing_else() {
         "42[\"get\",\"echo\",1]\u{1e}4{}",
     ];
     for body in bodies {
-        let p = Polling::open(addr).await.unwrap();
-        p.connect().await;
+        let p = Polling::joined(addr).await;
         let r = p.post(body).await;
         assert!(r.status == 200 || r.status == 400, "{body:?}: {}", r.status);
         // The session is gone: a poll either drains its last packets or is refused.
@@ -215,14 +180,10 @@ async fn malformed_polling_bodies_close_their_session_and_nothing_else() {
 
 #[tokio::test]
 async fn a_client_that_does_not_answer_pings_is_closed_by_the_heartbeat() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            ping_interval_ms: 100,
-            ping_timeout_ms: 100,
-            ..SocketIoConfig::default()
-        },
-    )
+    let (addr, _primus, socketio) = sio_client::start_app(|c| {
+        c.ping_interval_ms = 100;
+        c.ping_timeout_ms = 100;
+    })
     .await;
     let mut silent = ws_session(addr).await;
     silent.send_text("40").await;
@@ -242,14 +203,7 @@ async fn a_client_that_does_not_answer_pings_is_closed_by_the_heartbeat() {
 #[tokio::test]
 async fn a_websocket_reader_that_stalls_is_closed_by_max_buffer_bytes() {
     // 1024 packets would take 256 MiB of these events; 1 MiB of them is the limit here.
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_buffer_bytes: 1 << 20,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_buffer_bytes = 1 << 20).await;
     let mut fast = sio_connect(addr).await;
     let _slow = sio_connect(addr).await; // never reads again
     let app = socketio.app().clone();
@@ -281,18 +235,9 @@ async fn a_websocket_reader_that_stalls_is_closed_by_max_buffer_bytes() {
 
 #[tokio::test]
 async fn a_polling_client_that_stops_polling_is_closed_by_max_buffer_bytes() {
-    let (addr, _primus, socketio) = sio_client::start(
-        common::app(),
-        SocketIoConfig {
-            max_buffer_bytes: 64 * 1024,
-            ..SocketIoConfig::default()
-        },
-    )
-    .await;
-    let slow = Polling::open(addr).await.unwrap();
-    slow.connect().await;
-    let fast = Polling::open(addr).await.unwrap();
-    fast.connect().await;
+    let (addr, _primus, socketio) = sio_client::start_app(|c| c.max_buffer_bytes = 64 * 1024).await;
+    let slow = Polling::joined(addr).await;
+    let fast = Polling::joined(addr).await;
     let app = socketio.app().clone();
     let pad = "y".repeat(10 * 1024);
     // Seven 10 KiB events fit in 64 KiB, the seventh does not: far below 1024 packets.
@@ -318,14 +263,10 @@ async fn a_closing_websocket_gets_close_timeout_ms_for_its_last_words() {
     // A reader that stalled with 32 MiB queued (the limits raised so it is not a slow
     // consumer) holds its task in the close's flush: `close_timeout_ms` ends it.
     for (close_timeout_ms, deadline, expected_cut) in [(200, 30, 0), (120_000, 1, 1)] {
-        let (addr, _primus, socketio) = sio_client::start(
-            common::app(),
-            SocketIoConfig {
-                max_buffer_bytes: 256 << 20,
-                close_timeout_ms,
-                ..SocketIoConfig::default()
-            },
-        )
+        let (addr, _primus, socketio) = sio_client::start_app(|c| {
+            c.max_buffer_bytes = 256 << 20;
+            c.close_timeout_ms = close_timeout_ms;
+        })
         .await;
         let _stalled = sio_connect(addr).await; // never reads again
         let app = socketio.app().clone();

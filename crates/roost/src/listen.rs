@@ -48,65 +48,62 @@ pub(crate) fn metrics() -> &'static ServerMetrics {
     METRICS.get_or_init(ServerMetrics::default)
 }
 
-/// Appends the listener's counters in the Prometheus text format.
+/// Appends the listener's counters in the Prometheus text format (a name ending in `_total`
+/// is a counter, any other a gauge).
 pub(crate) fn render(out: &mut String) {
-    use std::fmt::Write;
     let m = metrics();
-    let rows: [(&str, &str, &str, u64); 7] = [
+    let rows: [(&str, &str, &AtomicU64); 7] = [
         (
             "roost_server_connections_total",
-            "counter",
             "TCP connections accepted.",
-            m.accepted.load(Ordering::Relaxed),
+            &m.accepted,
         ),
         (
             "roost_server_connections_open",
-            "gauge",
             "TCP connections open (HTTP and upgraded websockets).",
-            m.open.load(Ordering::Relaxed),
+            &m.open,
         ),
         (
             "roost_server_header_timeouts_total",
-            "counter",
             "Connections closed at server.header_timeout_secs (idle or slow request head).",
-            m.header_timeouts.load(Ordering::Relaxed),
+            &m.header_timeouts,
         ),
         (
             "roost_server_body_timeouts_total",
-            "counter",
             "Request bodies not received within server.body_timeout_secs.",
-            m.body_timeouts.load(Ordering::Relaxed),
+            &m.body_timeouts,
         ),
         (
             "roost_server_write_timeouts_total",
-            "counter",
             "Connections closed at server.write_timeout_secs (the client stopped reading).",
-            m.write_timeouts.load(Ordering::Relaxed),
+            &m.write_timeouts,
         ),
         (
             "roost_server_per_ip_refused_total",
-            "counter",
             "Connections refused at server.max_connections_per_ip.",
-            m.per_ip_refused.load(Ordering::Relaxed),
+            &m.per_ip_refused,
         ),
         (
             "roost_server_accept_errors_total",
-            "counter",
             "Failed accepts (mostly: out of file descriptors).",
-            m.accept_errors.load(Ordering::Relaxed),
+            &m.accept_errors,
         ),
     ];
+    let rows = rows
+        .into_iter()
+        .map(|(name, help, value)| (name, help, value.load(Ordering::Relaxed)));
     let query = (
         "roost_query_limit_total",
-        "counter",
         "Queries refused at a [query] limit (BadRequest).",
         roost_core::query::QueryLimits::hits(),
     );
-    for (name, kind, help, value) in rows.into_iter().chain([query]) {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+    for (name, help, value) in rows.chain([query]) {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        crate::metrics::metric(out, name, kind, help, value);
     }
 }
 

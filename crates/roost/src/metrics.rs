@@ -21,7 +21,8 @@ pub(crate) fn add_section(render: impl Fn(&mut String) + Send + Sync + 'static) 
         .push(Arc::new(render));
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+/// One metric in the Prometheus text format: `# HELP`, `# TYPE` and its value.
+pub(crate) fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"

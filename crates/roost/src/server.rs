@@ -571,7 +571,7 @@ fn router(
         rest_metrics,
     ));
     match socketio {
-        Some(socketio) => socketio.wrap(router),
+        Some(socketio) => socketio.wrap(router, &config.cors),
         None => router,
     }
 }

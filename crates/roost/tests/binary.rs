@@ -1,13 +1,26 @@
 //! The `roost` binary as a user runs it: `--version`, `config`, `serve` with `/healthz`,
 //! `/metrics` and a Socket.IO limit set from the environment, and a graceful exit 0 on
 //! SIGTERM.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_roost");
+
+/// `roost config ARGS` with `env`, which must succeed: the printed TOML, parsed, and as text.
+fn printed_config(args: &[&str], env: &[(&str, &str)]) -> (toml::Value, String) {
+    let text = roost_testkit::services::run_ok(
+        Command::new(BIN)
+            .arg("config")
+            .args(args)
+            .envs(env.iter().copied()),
+    );
+    (toml::from_str(&text).unwrap(), text)
+}
 
 #[test]
 fn version_and_help() {
@@ -30,21 +43,18 @@ fn config_prints_file_env_and_flags_merged() {
         "[server]\nport = 4000\n[services.people]\nid = \"customid\""
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "--config"])
-        .arg(file.path())
-        .args(["--host", "127.0.0.9"])
-        .env("ROOST_REST__BODY_LIMIT", "2048")
-        .env("ROOST_BIN", "ignored: not a config section")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (printed, _) = printed_config(
+        &[
+            "--config",
+            file.path().to_str().unwrap(),
+            "--host",
+            "127.0.0.9",
+        ],
+        &[
+            ("ROOST_REST__BODY_LIMIT", "2048"),
+            ("ROOST_BIN", "ignored: not a config section"),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(printed["server"]["port"].as_integer(), Some(4000));
     assert_eq!(printed["server"]["host"].as_str(), Some("127.0.0.9"));
     assert_eq!(printed["rest"]["body_limit"].as_integer(), Some(2048));
@@ -79,22 +89,8 @@ fn serve_answers_health_and_exits_0_on_sigterm() {
         .spawn()
         .unwrap();
     // The listening address is logged as a JSON line.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(addr) = v["fields"]["addr"].as_str() {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        }
-    });
-    let addr: std::net::SocketAddr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (addr, _log) = common::read_log(&mut child, Duration::from_secs(20));
+    let addr = addr.expect("roost logs its address");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -196,19 +192,13 @@ fn chat_config_with_env_overrides_and_secrets_redacted() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../interop/config/chat.toml"
     );
-    let out = Command::new(BIN)
-        .args(["config", "--config", config])
-        .env("ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN", "2s")
-        .env("ROOST_APP__PUBLISH_RULES", "reference")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (printed, text) = printed_config(
+        &["--config", config],
+        &[
+            ("ROOST_AUTH__JWT_OPTIONS__EXPIRES_IN", "2s"),
+            ("ROOST_APP__PUBLISH_RULES", "reference"),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(
         printed["auth"]["jwt_options"]["expires_in"].as_str(),
         Some("2s")
@@ -232,12 +222,7 @@ fn chat_config_with_env_overrides_and_secrets_redacted() {
         "[[app.publish_rules]]\nservice = \"messages\"\nwhen = \"roomId\"\nchannel = \"room/{{roomId}}\"\n[[app.publish_rules]]\nchannel = \"everyone\""
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["config", "--config"])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    let printed: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let (printed, _) = printed_config(&["--config", file.path().to_str().unwrap()], &[]);
     assert_eq!(
         printed["app"]["publish_rules"][1]["channel"].as_str(),
         Some("everyone")
@@ -257,20 +242,14 @@ fn gateway_config_from_env_redacted_and_checked() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../interop/config/gateway.toml"
     );
-    let out = Command::new(BIN)
-        .args(["config", "--config", config])
-        .env("ROOST_GATEWAY__UPSTREAM", "http://127.0.0.1:3031")
-        .env("ROOST_GATEWAY__MODE", "plugin")
-        .env("ROOST_GATEWAY__SECRET", "gateway-secret-not-printed")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (printed, text) = printed_config(
+        &["--config", config],
+        &[
+            ("ROOST_GATEWAY__UPSTREAM", "http://127.0.0.1:3031"),
+            ("ROOST_GATEWAY__MODE", "plugin"),
+            ("ROOST_GATEWAY__SECRET", "gateway-secret-not-printed"),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let printed: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(printed["gateway"]["mode"].as_str(), Some("plugin"));
     assert_eq!(printed["gateway"]["secret"].as_str(), Some("<redacted>"));
     assert_eq!(

@@ -540,58 +540,52 @@ async fn chat_scenario(preset: &str) -> Vec<Vec<Vec<String>>> {
     received
 }
 
-fn texts(list: &[&str]) -> Vec<String> {
-    list.iter().map(|t| (*t).to_owned()).collect()
+/// Checks who received each message of [`chat_scenario`]: `expected[i]` is message i's text
+/// and, for the sockets [A1, A2, B, N], whether each got it (and nothing else).
+fn assert_receivers(got: &[Vec<Vec<String>>], expected: [(&str, [bool; 4]); 5]) {
+    assert_eq!(got.len(), expected.len());
+    for (row, (text, to)) in got.iter().zip(expected) {
+        let want: Vec<Vec<String>> = to
+            .iter()
+            .map(|&yes| {
+                if yes {
+                    vec![text.to_owned()]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        assert_eq!(row, &want, "{text}");
+    }
 }
+
+const Y: bool = true;
+const N: bool = false;
+
+/// Each message of [`chat_scenario`] and who gets it, [A1, A2, B, N], with the default rules
+/// and with the reference rules (where a logged-in author's message goes to the author's
+/// sockets, not to the room).
+const RECEIVERS: [(&str, [bool; 4], [bool; 4]); 5] = [
+    ("alice in r1", [Y, N, Y, Y], [Y, Y, N, N]),
+    ("alice no room", [Y, Y, N, N], [Y, Y, N, N]),
+    ("anon in r1", [Y, N, Y, Y], [Y, N, Y, Y]),
+    ("anon no room", [Y, Y, Y, N], [Y, Y, Y, N]),
+    ("bob in r1", [Y, N, Y, N], [N, N, Y, N]),
+];
 
 #[tokio::test]
 async fn who_receives_what_with_the_default_rules() {
     let got = chat_scenario("default").await;
-    let none: Vec<String> = Vec::new();
-    let r1 = texts(&["alice in r1"]);
-    // [A1, A2, B, N]
-    assert_eq!(got[0], vec![r1.clone(), none.clone(), r1.clone(), r1]);
-    let own = texts(&["alice no room"]);
-    assert_eq!(got[1], vec![own.clone(), own, none.clone(), none.clone()]);
-    let anon_room = texts(&["anon in r1"]);
-    assert_eq!(
-        got[2],
-        vec![
-            anon_room.clone(),
-            none.clone(),
-            anon_room.clone(),
-            anon_room
-        ]
-    );
-    let anon = texts(&["anon no room"]);
-    assert_eq!(got[3], vec![anon.clone(), anon.clone(), anon, none.clone()]);
-    let bob_room = texts(&["bob in r1"]);
-    assert_eq!(got[4], vec![bob_room.clone(), none.clone(), bob_room, none]);
+    assert_receivers(&got, RECEIVERS.map(|(text, default, _)| (text, default)));
 }
 
 #[tokio::test]
 async fn who_receives_what_with_the_reference_rules() {
     let got = chat_scenario("reference").await;
-    let none: Vec<String> = Vec::new();
-    // A logged-in author's message goes to the author's sockets, not to the room.
-    let r1 = texts(&["alice in r1"]);
-    assert_eq!(got[0], vec![r1.clone(), r1, none.clone(), none.clone()]);
-    let own = texts(&["alice no room"]);
-    assert_eq!(got[1], vec![own.clone(), own, none.clone(), none.clone()]);
-    let anon_room = texts(&["anon in r1"]);
-    assert_eq!(
-        got[2],
-        vec![
-            anon_room.clone(),
-            none.clone(),
-            anon_room.clone(),
-            anon_room
-        ]
+    assert_receivers(
+        &got,
+        RECEIVERS.map(|(text, _, reference)| (text, reference)),
     );
-    let anon = texts(&["anon no room"]);
-    assert_eq!(got[3], vec![anon.clone(), anon.clone(), anon, none.clone()]);
-    let bob = texts(&["bob in r1"]);
-    assert_eq!(got[4], vec![none.clone(), none.clone(), bob, none]);
 }
 
 #[tokio::test]
@@ -629,14 +623,14 @@ async fn expiry_on_a_live_socket_leaves_channels_keeps_the_socket_and_relogin_re
         .await;
     assert_eq!(res.status, 201);
     assert_eq!(a.created_texts().await, Vec::<String>::new());
-    assert_eq!(b.created_texts().await, texts(&["after expiry"]));
+    assert_eq!(b.created_texts().await, ["after expiry"]);
     // Anonymous sockets are not in `authenticated`; a logged-in one is again after a login.
     a.login("alice@example.com", "alice-pw").await;
     let res = s
         .post("/messages", json!({"text": "to authenticated"}), None)
         .await;
     assert_eq!(res.status, 201);
-    assert_eq!(a.created_texts().await, texts(&["to authenticated"]));
+    assert_eq!(a.created_texts().await, ["to authenticated"]);
     assert_eq!(b.created_texts().await, Vec::<String>::new());
 }
 

@@ -14,9 +14,11 @@
 //! timings: every wait is bounded polling for an outcome.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use roost_core::{json, Value};
+use roost_testkit::services::{NodePod, ScriptServer};
 use roost_testkit::ws::{connect, WsClient};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,25 +92,8 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match serde_json::from_str::<Value>(&line) {
-                    Ok(v) => {
-                        if let Some(addr) = v["fields"]["addr"].as_str() {
-                            let _ = tx.send(addr.to_owned());
-                        }
-                    }
-                    Err(_) => eprintln!("{line}"),
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(PATIENCE)
-            .expect("the node logs its address")
-            .parse()
-            .unwrap();
+        let (addr, _log) = common::read_log(&mut child, PATIENCE);
+        let addr = addr.expect("the node logs its address");
         Node {
             child,
             addr,
@@ -429,59 +414,6 @@ async fn three_nodes_deliver_by_channel_exactly_once() {
     assert!(a.ready().await && b.ready().await);
 }
 
-/// A Redis server of this test's own (scripts/services/redis.sh), so stopping it cannot
-/// disturb other tests.
-struct Redis {
-    script: std::path::PathBuf,
-    url: String,
-    pidfile: String,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../scripts/services/redis.sh");
-        let out = Command::new(&script).arg("start").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let field = |key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap_or_else(|| panic!("no {key} in {text}"))
-                .to_owned()
-        };
-        Redis {
-            url: field("URL="),
-            pidfile: field("PIDFILE="),
-            script,
-        }
-    }
-
-    fn run(&self, command: &str) {
-        let out = Command::new(&self.script)
-            .args([command, &self.pidfile])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{command}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .args(["stop", &self.pidfile])
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
     let Some((_, pg)) = env_or_skip("a_redis_outage_keeps_local_delivery_and_counts_the_loss")
@@ -489,7 +421,8 @@ async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
         return;
     };
     let _one = ONE_AT_A_TIME.lock().await;
-    let redis = Redis::start();
+    // A server of this test's own, so stopping it cannot disturb other tests.
+    let redis = ScriptServer::start("redis");
     let run = unique();
     let prefix = format!("o{run}");
     let a = Node::start(&format!("a{run}"), &redis.url, &prefix, &pg);
@@ -573,76 +506,13 @@ async fn a_redis_outage_keeps_local_delivery_and_counts_the_loss() {
     assert!(b.counter("reconnects").await >= 1);
 }
 
-/// A Node pod: a Feathers app with the real npm feathers-sync (tools/cluster-vectors/mixed.js).
-struct NodePod {
-    child: Child,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
-}
-
-impl NodePod {
-    fn start(dir: &std::path::Path, url: &str, key: &str, serializer: &str) -> NodePod {
-        let mut child = Command::new("node")
-            .args(["mixed.js", url, key, serializer])
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().unwrap().push(value);
-                }
-            }
-        });
-        let stdin = child.stdin.take().unwrap();
-        NodePod {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn send(&mut self, command: &Value) {
-        use std::io::Write;
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// The texts of the `created` events this pod's listeners heard.
-    fn heard_texts(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l["heard"]["event"] == "created")
-            .map(|l| {
-                l["heard"]["data"]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect()
-    }
-
-    fn ready(&self) -> bool {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l["ready"] == true)
-    }
-}
-
-impl Drop for NodePod {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The texts of the `created` events the pod's listeners heard.
+fn heard_texts(pod: &NodePod) -> Vec<String> {
+    pod.heard()
+        .iter()
+        .filter(|h| h["event"] == "created")
+        .map(|h| h["data"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -659,16 +529,15 @@ async fn roost_serve_nodes_join_a_feathers_sync_cluster_next_to_a_node_pod() {
     let Some((redis, pg)) = env_or_skip(test) else {
         return;
     };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/cluster-vectors");
-    if !dir.join("node_modules/feathers-sync").is_dir() {
-        eprintln!("SKIP {test}: run `npm ci` in {}", dir.display());
+    if let Some(missing) = NodePod::missing() {
+        eprintln!("SKIP {test}: {missing}");
         return;
     }
     let _one = ONE_AT_A_TIME.lock().await;
     for serializer in ["json", "flatted"] {
         let run = unique();
         let key = format!("sync{run}");
-        let mut pod = NodePod::start(&dir, &redis, &key, serializer);
+        let mut pod = NodePod::start(&redis, &key, serializer);
         let extra = [
             ("ROOST_CLUSTER__MODE", "feathers-sync"),
             ("ROOST_CLUSTER__SYNC_KEY", key.as_str()),
@@ -708,10 +577,10 @@ async fn roost_serve_nodes_join_a_feathers_sync_cluster_next_to_a_node_pod() {
             assert_eq!(count(&texts, "from roost"), 1, "{serializer}: {texts:?}");
         }
         wait_for("the pod hears Roost's marker", || {
-            pod.heard_texts().iter().any(|t| t == "roost marker")
+            heard_texts(&pod).iter().any(|t| t == "roost marker")
         })
         .await;
-        assert_eq!(count(&pod.heard_texts(), "from roost"), 1, "{serializer}");
+        assert_eq!(count(&heard_texts(&pod), "from roost"), 1, "{serializer}");
         assert_eq!(a.counter("publish_failed").await, 0);
     }
 }

@@ -662,7 +662,6 @@ struct Limited {
 
 impl Limited {
     fn start(ulimit: &str, env: &[(&str, &str)]) -> Limited {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = std::process::Command::new("sh");
         cmd.arg("-c")
@@ -677,29 +676,7 @@ impl Limited {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let lines = std::sync::Arc::clone(&log);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let addr = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|v| v["fields"]["addr"].as_str().map(str::to_owned));
-                // Kept before the address is told, so the log holds the listening line.
-                lines.lock().unwrap().push(line);
-                if let Some(addr) = addr {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .ok()
-            .and_then(|a| a.parse().ok());
+        let (addr, log) = common::read_log(&mut child, Duration::from_secs(20));
         Limited {
             child,
             addr,

@@ -5,8 +5,9 @@
 mod common;
 
 use common::{call, config_file, Roost, BIN, PEOPLE_SQL};
+use roost_testkit::services::ScriptServer;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn roost(args: &[&str], config: &Path, data: &Path, env: &[(&str, &str)]) -> Output {
@@ -117,51 +118,6 @@ fn an_unreachable_database_stops_the_start() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// A PostgreSQL server of our own from scripts/services/postgres.sh, stopped when dropped.
-struct Postgres {
-    script: PathBuf,
-    pidfile: String,
-    url: String,
-}
-
-impl Postgres {
-    fn start() -> Postgres {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services/postgres.sh");
-        let out = Command::new(&script).arg("start").output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let stdout = text(&out.stdout);
-        let value = |key: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .unwrap()
-                .to_owned()
-        };
-        Postgres {
-            url: value("URL="),
-            pidfile: value("PIDFILE="),
-            script,
-        }
-    }
-
-    fn run(&self, command: &str) {
-        let out = Command::new(&self.script)
-            .args([command, &self.pidfile])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{command}: {}", text(&out.stderr));
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.script)
-            .args(["stop", &self.pidfile])
-            .output();
-    }
-}
-
 #[test]
 fn a_postgres_outage_answers_503_then_recovers() {
     if std::env::var_os("ROOST_TEST_POSTGRES_URL").is_none() {
@@ -172,7 +128,7 @@ fn a_postgres_outage_answers_503_then_recovers() {
         return;
     }
     // A server of our own, so stopping it cannot disturb other tests.
-    let pg = Postgres::start();
+    let pg = ScriptServer::start("postgres");
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), PEOPLE_SQL);
     let env = [

@@ -4,10 +4,10 @@
 use super::sequence::{Arrival, Inbox, Sequencer, DEFAULT_MAX_ORIGINS, DEFAULT_MAX_ROUTE_COUNTERS};
 use super::{
     bump, Broker, BrokerCounters, BrokerError, BrokerState, BrokerStats, Envelope, EnvelopeLimits,
-    EnvelopeSink, NodeId, Route,
+    EnvelopeSink, NodeId, Route, SinkSlot,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,7 +41,7 @@ impl MemoryBus {
             limits,
             sequencer: Mutex::new(Sequencer::new(id.clone(), DEFAULT_MAX_ROUTE_COUNTERS)),
             inbox: Mutex::new(Inbox::new(id.clone(), DEFAULT_MAX_ORIGINS)),
-            sink: RwLock::new(None),
+            sink: SinkSlot::default(),
             counters: BrokerCounters::default(),
             state,
             interest: Mutex::new(HashSet::new()),
@@ -70,7 +70,7 @@ struct Node {
     limits: EnvelopeLimits,
     sequencer: Mutex<Sequencer>,
     inbox: Mutex<Inbox>,
-    sink: RwLock<Option<Arc<dyn EnvelopeSink>>>,
+    sink: SinkSlot,
     counters: BrokerCounters,
     state: watch::Sender<BrokerState>,
     /// Route keys this node wants (kept while disconnected, re-applied on reconnect).
@@ -130,18 +130,7 @@ impl Node {
         if lock(&self.inbox).accept(route, &envelope, &self.counters) != Arrival::Deliver {
             return;
         }
-        let sink = self
-            .sink
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match sink {
-            Some(sink) => {
-                bump(&self.counters.delivered);
-                sink.receive(envelope);
-            }
-            None => bump(&self.counters.dropped),
-        }
+        self.sink.deliver(envelope, &self.counters);
     }
 }
 
@@ -276,11 +265,7 @@ impl Broker for MemoryBroker {
     }
 
     fn set_sink(&self, sink: Arc<dyn EnvelopeSink>) {
-        *self
-            .node
-            .sink
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+        self.node.sink.set(sink);
     }
 
     fn state(&self) -> BrokerState {

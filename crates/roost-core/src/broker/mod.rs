@@ -41,7 +41,7 @@ pub use memory::{MemoryBroker, MemoryBus};
 pub use sequence::{Arrival, Inbox, Sequencer};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::watch;
 
 /// Whether a broker can currently publish and receive.
@@ -143,6 +143,34 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Stops the broker's tasks and unsubscribes; the state becomes [`BrokerState::Closed`].
     fn close(&self);
+}
+
+/// Where a broker hands the envelopes of other nodes ([`Broker::set_sink`]); empty until set.
+#[derive(Default)]
+pub struct SinkSlot(RwLock<Option<Arc<dyn EnvelopeSink>>>);
+
+impl SinkSlot {
+    /// Sets (or replaces) the sink.
+    pub fn set(&self, sink: Arc<dyn EnvelopeSink>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    }
+
+    /// Hands `envelope` to the sink, counted `delivered`; with no sink yet it is counted
+    /// `dropped`.
+    pub fn deliver(&self, envelope: Envelope, counters: &BrokerCounters) {
+        let sink = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match sink {
+            Some(sink) => {
+                bump(&counters.delivered);
+                sink.receive(envelope);
+            }
+            None => bump(&counters.dropped),
+        }
+    }
 }
 
 macro_rules! counters {

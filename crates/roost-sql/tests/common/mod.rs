@@ -110,3 +110,35 @@ pub async fn drop_table(db: &Database, name: &str) {
     let sql = format!("DROP TABLE IF EXISTS {}", db.dialect().quote(name));
     let _ = sqlx::query(&sql).execute(db.pool()).await;
 }
+
+/// A migrated service on a fresh table of `b` whose `fields` are integers.
+pub async fn integer_service(
+    b: &Backend,
+    tag: &str,
+    fields: &[&str],
+) -> std::sync::Arc<roost_sql::SqlService> {
+    let table = fresh_table(&b.db, tag).await;
+    let schema: roost_core::schema::Schema = fields
+        .iter()
+        .map(|f| ((*f).to_owned(), roost_core::schema::FieldType::Integer))
+        .collect();
+    let service = roost_sql::SqlService::new(
+        b.db.clone(),
+        roost_sql::SqlOptions {
+            schema,
+            ..roost_sql::SqlOptions::new(table)
+        },
+    )
+    .unwrap();
+    service.migrate().await.unwrap();
+    std::sync::Arc::new(service)
+}
+
+/// Every row of `s` (an unpaginated `find`).
+pub async fn rows(s: &roost_sql::SqlService) -> Vec<serde_json::Value> {
+    use roost_core::Service;
+    match s.find(&roost_core::Params::default()).await.unwrap() {
+        serde_json::Value::Array(rows) => rows,
+        other => panic!("not an array: {other}"),
+    }
+}

@@ -10,7 +10,6 @@
 use super::connection::SparkId;
 use super::writer::{text_frame, EnqueueError, Frame, HasOutbox, Outbox};
 use super::Inner;
-use crate::observe::FanoutClock;
 use crate::socket::admission::CallSlots;
 use crate::socket::{CloseReason, TransportMetrics};
 use roost_core::{ConnectionId, Delivery, DeliverySink};
@@ -128,11 +127,7 @@ impl DeliverySink for PrimusSink {
         let mut slow = Vec::new();
         // With an observer, each frame carries the event's clock: the last copy dropped
         // (written, or discarded with its connection) records the fan-out.
-        let clock = inner
-            .metrics
-            .observer
-            .get()
-            .map(|observer| FanoutClock::start("primus", observer));
+        let clock = inner.metrics.fanout_clock("primus");
         for batch in &delivery.batches {
             let payload = roost_wire::primus::encode_event(&name, &batch.payload);
             let Some(bytes) = text_frame(&payload) else {

@@ -44,6 +44,17 @@ impl TransportMetrics {
         self.observer.set(observer)
     }
 
+    /// The clock of one event's fan-out on `transport` (`"primus"`, `"socketio"`), when an
+    /// observer is set.
+    pub(crate) fn fanout_clock(
+        &self,
+        transport: &'static str,
+    ) -> Option<std::sync::Arc<crate::observe::FanoutClock>> {
+        self.observer
+            .get()
+            .map(|observer| crate::observe::FanoutClock::start(transport, observer))
+    }
+
     /// How many connections closed for `reason`.
     pub fn closes(&self, reason: CloseReason) -> u64 {
         self.closes[reason.index()].load(Ordering::Relaxed)

@@ -4,7 +4,6 @@
 
 use super::engine::{EmitError, Frame};
 use super::Inner;
-use crate::observe::FanoutClock;
 use crate::socket::{CloseReason, TransportMetrics};
 use roost_core::{Delivery, DeliverySink, Value};
 use std::sync::Weak;
@@ -41,11 +40,7 @@ impl DeliverySink for SocketIoSink {
         let mut slow = Vec::new();
         // With an observer, each packet carries the event's clock: the last copy dropped
         // (written, or discarded with its session) records the fan-out.
-        let clock = inner
-            .metrics
-            .observer
-            .get()
-            .map(|observer| FanoutClock::start("socketio", observer));
+        let clock = inner.metrics.fanout_clock("socketio");
         for batch in &delivery.batches {
             let bytes = match encode(&name, &batch.payload) {
                 Ok(bytes) => bytes,

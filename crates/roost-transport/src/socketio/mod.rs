@@ -75,6 +75,7 @@ pub use config::SocketIoConfig;
 use crate::socket::admission::CallSlots;
 use crate::socket::lifecycle::Lifecycle;
 use crate::socket::{CloseReason, TransportMetrics};
+use crate::CorsConfig;
 use axum::Router;
 use engine::{EndReason, Session, Sid};
 use roost_core::external::call_external;
@@ -263,10 +264,11 @@ impl SocketIo {
     }
 
     /// `router` with every `/socket.io/…` request handled by Socket.IO first, behind the
-    /// `max_connections` check.
-    pub fn wrap(&self, router: Router) -> Router {
+    /// `max_connections` check, with the CORS settings of `cors` (give REST's: the same
+    /// headers, and `OPTIONS` preflights answered, on long-polling as on REST).
+    pub fn wrap(&self, router: Router, cors: &CorsConfig) -> Router {
         router.layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&self.inner),
+            engine::http::Engine::new(Arc::clone(&self.inner), cors.layer()),
             engine::http::serve,
         ))
     }

@@ -264,3 +264,25 @@ pub async fn start_with(
 pub async fn start() -> (SocketAddr, Primus) {
     start_with(app(), PrimusConfig::default(), None).await
 }
+
+/// Primus settings without the server's heartbeat (for clients that read nothing a while).
+pub fn no_heartbeat() -> PrimusConfig {
+    PrimusConfig {
+        ping_interval_ms: 0,
+        ..PrimusConfig::default()
+    }
+}
+
+/// Serves the test app with `config`; the app comes back too.
+pub async fn start_app(config: PrimusConfig) -> (SocketAddr, Primus, App) {
+    let app = app();
+    let (addr, primus) = start_with(app.clone(), config, None).await;
+    (addr, primus, app)
+}
+
+/// A Primus round trip that proves every earlier frame of this client was read by the server.
+pub async fn sync(c: &mut roost_testkit::ws::WsClient, id: u64) {
+    c.call(id, "get", "echo", &[json!(id)]).await;
+    let (data, _) = c.ack(id).await;
+    assert_eq!(data, json!([null, id]));
+}

@@ -44,3 +44,79 @@ pub(crate) fn rss_kib() -> u64 {
 pub(crate) fn live_kib(heap: &cap::Cap<std::alloc::System>) -> usize {
     heap.allocated() / 1024
 }
+
+/// Waits until `cond` holds, 10 s at the most; the caller asserts what it needs after.
+pub(crate) async fn wait_until(cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The memory verdict of a flood test from its readings before the floods, after one flood
+/// and after three (`rss` in KiB from [`rss_kib`], `live` in KiB from [`live_kib`]): the
+/// later floods must not grow the live heap (a leak of even 16 bytes per frame, or a few
+/// hundred bytes per closed connection, would show), the first one barely, and RSS keeps a
+/// loose bound. `what` names the 10,000 malformed things of a flood.
+pub(crate) fn assert_no_leak(what: &str, rss: [u64; 3], live: [usize; 3]) {
+    let ([baseline, after_one, after_three], [live_baseline, live_one, live_three]) = (rss, live);
+    println!(
+        "RSS: baseline {baseline} KiB, after 1 flood {after_one} KiB, after 3 {after_three} KiB; \
+         live heap: {live_baseline} → {live_one} → {live_three} KiB"
+    );
+    assert!(
+        live_three <= live_one + 256,
+        "the live heap keeps growing: {live_baseline} KiB → {live_one} KiB after 10,000 \
+         malformed {what} → {live_three} KiB after 30,000"
+    );
+    assert!(
+        live_one <= live_baseline + 1024,
+        "live heap {live_baseline} KiB → {live_one} KiB after one flood"
+    );
+    assert!(
+        after_three <= baseline + 32 * 1024,
+        "RSS {baseline} KiB → {after_one} KiB → {after_three} KiB"
+    );
+}
+
+/// The verdict of a large-event test, live heap in KiB: while `subscribers` connections
+/// received one event with a `payload_kib` field, the heap held the event's JSON value and
+/// its one encoded frame (about a payload each) plus a little per connection (each keeps a
+/// clone of the shared frame until it is written), where a copy per connection would be
+/// `subscribers` payloads; afterwards no connection keeps a message-sized buffer.
+pub(crate) fn assert_one_payload(
+    subscribers: usize,
+    payload_kib: usize,
+    [baseline, peak, after]: [usize; 3],
+) {
+    println!(
+        "live heap: {baseline} KiB before, peak {peak} KiB while {subscribers} connections \
+         received a {payload_kib} KiB event, {after} KiB after"
+    );
+    assert!(
+        peak <= baseline + 3 * payload_kib + subscribers * 128,
+        "live heap {baseline} KiB → {peak} KiB for one {payload_kib} KiB event to \
+         {subscribers} connections"
+    );
+    assert!(
+        after <= baseline + subscribers * 64 + 1024,
+        "live heap {baseline} KiB → {after} KiB after the event was read"
+    );
+}
+
+/// Declares this test binary's global allocator, a `cap::Cap` that counts the live heap, and
+/// `live_kib()` reading it (a `#[global_allocator]` belongs to one binary, so each memory
+/// test declares its own with this).
+macro_rules! count_the_heap {
+    () => {
+        #[global_allocator]
+        static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+        fn live_kib() -> usize {
+            flood_kit::live_kib(&HEAP)
+        }
+    };
+}
+pub(crate) use count_the_heap;

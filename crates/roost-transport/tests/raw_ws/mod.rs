@@ -92,3 +92,43 @@ pub async fn peak_over(window: Duration, read: impl Fn() -> usize) -> usize {
     }
     peak
 }
+
+/// [`read_message`], skipping Engine.IO pings (each answered with a pong): the next
+/// Socket.IO packet.
+pub async fn read_engineio(stream: &mut TcpStream, buf: &mut [u8], keep: usize) -> Seen {
+    loop {
+        let seen = read_message(stream, buf, keep).await;
+        if seen.head == b"2" && seen.len == 1 {
+            send_text(stream, "3").await;
+            continue;
+        }
+        return seen;
+    }
+}
+
+/// Reads one message on every stream at once ([`read_engineio`] when `engineio`, else
+/// [`read_message`]), each into a 64 KiB buffer of its own; the streams come back with what
+/// each saw, in order.
+pub async fn read_each(
+    streams: Vec<TcpStream>,
+    keep: usize,
+    engineio: bool,
+) -> Vec<(TcpStream, Seen)> {
+    let mut readers = Vec::new();
+    for mut s in streams {
+        readers.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let seen = if engineio {
+                read_engineio(&mut s, &mut buf, keep).await
+            } else {
+                read_message(&mut s, &mut buf, keep).await
+            };
+            (s, seen)
+        }));
+    }
+    let mut seen = Vec::new();
+    for r in readers {
+        seen.push(r.await.unwrap());
+    }
+    seen
+}

@@ -60,6 +60,16 @@ pub async fn start_with(
     config: SocketIoConfig,
     auth: Option<HandshakeAuth>,
 ) -> (SocketAddr, Primus, SocketIo) {
+    start_with_cors(app, config, auth, &CorsConfig::default()).await
+}
+
+/// [`start_with`] with the CORS settings `cors` (REST's and Socket.IO's).
+pub async fn start_with_cors(
+    app: App,
+    config: SocketIoConfig,
+    auth: Option<HandshakeAuth>,
+    cors: &CorsConfig,
+) -> (SocketAddr, Primus, SocketIo) {
     if auth.is_some() && app.service("authentication").is_err() {
         app.use_service(
             "authentication",
@@ -70,13 +80,9 @@ pub async fn start_with(
     }
     let primus = Primus::new(app.clone(), PrimusConfig::default());
     let socketio = SocketIo::new(app.clone(), config, auth);
-    let router = roost_transport::router_with_primus(
-        app,
-        RestConfig::default(),
-        &CorsConfig::default(),
-        Some(&primus),
-    );
-    let router = socketio.wrap(router);
+    let router =
+        roost_transport::router_with_primus(app, RestConfig::default(), cors, Some(&primus));
+    let router = socketio.wrap(router, cors);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -85,9 +91,16 @@ pub async fn start_with(
     (addr, primus, socketio)
 }
 
-/// [`start_with`] the test app of `common`.
+/// [`start_with`] `app`, without handshake authentication.
 pub async fn start(app: App, config: SocketIoConfig) -> (SocketAddr, Primus, SocketIo) {
     start_with(app, config, None).await
+}
+
+/// [`start`] the test app of `common` with the default settings as `set` changes them.
+pub async fn start_app(set: impl FnOnce(&mut SocketIoConfig)) -> (SocketAddr, Primus, SocketIo) {
+    let mut config = SocketIoConfig::default();
+    set(&mut config);
+    start(crate::common::app(), config).await
 }
 
 /// Polls `cond` until it holds (panics after 10 s).
@@ -225,6 +238,13 @@ impl Polling {
             self.post("3").await;
         }
         packets.into_iter().filter(|p| p != "2").collect()
+    }
+
+    /// The handshake (which must succeed), then [`Polling::connect`].
+    pub async fn joined(addr: SocketAddr) -> Polling {
+        let polling = Polling::open(addr).await.unwrap();
+        polling.connect().await;
+        polling
     }
 
     /// Joins the namespace: `POST 40`, then the `40{"sid":…}` answer.

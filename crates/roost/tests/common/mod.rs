@@ -36,27 +36,10 @@ impl Roost {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if let Some(addr) = v["fields"]["addr"].as_str() {
-                        let _ = tx.send(addr.to_owned());
-                    }
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => Roost {
-                child,
-                addr: addr.parse().unwrap(),
-                log,
-            },
-            Err(_) => {
+        let (addr, log) = read_log(&mut child, Duration::from_secs(20));
+        match addr {
+            Some(addr) => Roost { child, addr, log },
+            None => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("roost did not start: {:#?}", log.lock().unwrap());
@@ -81,6 +64,37 @@ impl Drop for Roost {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads `child`'s stderr, roost's JSON log, on a thread: every line is kept in the log that
+/// comes back (a line that is not JSON, such as a panic, is also printed), and the listening
+/// address as soon as it is logged, `None` when it is not within `wait`.
+pub(crate) fn read_log(
+    child: &mut Child,
+    wait: Duration,
+) -> (Option<SocketAddr>, Arc<Mutex<Vec<String>>>) {
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let addr = match serde_json::from_str::<Value>(&line) {
+                Ok(v) => v["fields"]["addr"].as_str().map(str::to_owned),
+                Err(_) => {
+                    eprintln!("{line}");
+                    None
+                }
+            };
+            // Kept before the address is told, so the log holds the listening line.
+            lines.lock().unwrap().push(line);
+            if let Some(addr) = addr {
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx.recv_timeout(wait).ok().and_then(|a| a.parse().ok());
+    (addr, log)
 }
 
 /// One HTTP call with a JSON body (or none); the status and the JSON answer.

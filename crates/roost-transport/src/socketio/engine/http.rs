@@ -31,6 +31,8 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use tower::{Layer, ServiceExt};
+use tower_http::cors::CorsLayer;
 
 /// Whether the transport serves `path` (a prefix test on a path segment).
 fn is_socketio_path(path: &str) -> bool {
@@ -101,15 +103,41 @@ fn parse_query(query: &str) -> Result<Query<'_>, Response> {
     })
 }
 
-/// The middleware in front of the app's router: every request under `/socket.io` is ours.
-pub(crate) async fn serve(
-    State(inner): State<Arc<Inner>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The middleware's state: the transport, and the CORS layer of its answers (`None`: off).
+#[derive(Clone)]
+pub(crate) struct Engine {
+    inner: Arc<Inner>,
+    cors: Option<CorsLayer>,
+}
+
+impl Engine {
+    pub(crate) fn new(inner: Arc<Inner>, cors: Option<CorsLayer>) -> Self {
+        Engine { inner, cors }
+    }
+}
+
+/// The middleware in front of the app's router: every request under `/socket.io` is ours,
+/// answered with the CORS headers REST sends (a preflight is answered by the CORS layer).
+pub(crate) async fn serve(State(engine): State<Engine>, request: Request, next: Next) -> Response {
     if !is_socketio_path(request.uri().path()) {
         return next.run(request).await;
     }
+    let Engine { inner, cors } = engine;
+    let Some(cors) = cors else {
+        return answer(inner, request).await;
+    };
+    let service = cors.layer(tower::service_fn(move |request| {
+        let inner = Arc::clone(&inner);
+        async move { Ok::<_, Infallible>(answer(inner, request).await) }
+    }));
+    match service.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// A request under `/socket.io`.
+async fn answer(inner: Arc<Inner>, request: Request) -> Response {
     let query = request.uri().query().unwrap_or("").to_owned();
     let query = match parse_query(&query) {
         Ok(query) => query,
