@@ -525,6 +525,47 @@ mod tests {
     }
 
     #[test]
+    fn equal_logins_share_their_values_and_each_connection_changes_its_own() {
+        // A user no other test interns, so the global table's other entries do not matter.
+        let user = json!({"id": "shared-login-test", "email": "a@example.com"});
+        let auth = json!({"strategy": "jwt", "accessToken": "shared-login-test-token"});
+        let a = ConnectionInfo::new(ConnectionId(1), "primus", Map::new());
+        let b = ConnectionInfo::new(ConnectionId(2), "primus", Map::new());
+        a.set_auth(user.clone(), auth.clone());
+        b.set(USER_FIELD, user.clone());
+        b.set(AUTHENTICATION_FIELD, auth.clone());
+        let shared = a.shared_user().unwrap();
+        assert!(Arc::ptr_eq(&shared, &b.shared_user().unwrap()));
+        assert!(Arc::ptr_eq(
+            &a.shared_authentication().unwrap(),
+            &b.shared_authentication().unwrap()
+        ));
+        assert_eq!(Arc::strong_count(&shared), 3);
+        assert!(a.has(USER_FIELD) && !a.has("roomId"));
+
+        // A new user on one connection: the other keeps the old one.
+        a.set(USER_FIELD, json!({"id": "shared-login-test", "email": "new@example.com"}));
+        assert_eq!(a.user().unwrap()["email"], "new@example.com");
+        assert_eq!(b.user(), Some(user.clone()));
+        assert_eq!(b.params().user, Some(user.clone()));
+        // Removing a shared value gives a copy; the last holder's removal gives the value.
+        assert_eq!(b.remove(USER_FIELD), Some(user.clone()));
+        assert_eq!(Arc::strong_count(&shared), 1);
+        drop(shared);
+        assert_eq!(
+            a.remove(USER_FIELD),
+            Some(json!({"id": "shared-login-test", "email": "new@example.com"}))
+        );
+        // A logout clears that connection only.
+        a.set_auth(user.clone(), auth.clone());
+        b.set_auth(user.clone(), auth.clone());
+        a.clear_auth();
+        assert!(!a.has(USER_FIELD) && !a.has(AUTHENTICATION_FIELD));
+        assert_eq!(b.authentication(), Some(auth));
+        assert_eq!(Arc::strong_count(&b.shared_user().unwrap()), 2);
+    }
+
+    #[test]
     fn handshake_headers_read_as_the_same_map() {
         let pairs = [
             ("Host", "example.com"),
