@@ -544,7 +544,10 @@ mod tests {
         assert!(a.has(USER_FIELD) && !a.has("roomId"));
 
         // A new user on one connection: the other keeps the old one.
-        a.set(USER_FIELD, json!({"id": "shared-login-test", "email": "new@example.com"}));
+        a.set(
+            USER_FIELD,
+            json!({"id": "shared-login-test", "email": "new@example.com"}),
+        );
         assert_eq!(a.user().unwrap()["email"], "new@example.com");
         assert_eq!(b.user(), Some(user.clone()));
         assert_eq!(b.params().user, Some(user.clone()));
@@ -558,7 +561,7 @@ mod tests {
         );
         // A logout clears that connection only.
         a.set_auth(user.clone(), auth.clone());
-        b.set_auth(user.clone(), auth.clone());
+        b.set_auth(user, auth.clone());
         a.clear_auth();
         assert!(!a.has(USER_FIELD) && !a.has(AUTHENTICATION_FIELD));
         assert_eq!(b.authentication(), Some(auth));
