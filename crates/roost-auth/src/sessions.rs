@@ -140,9 +140,10 @@ impl Inner {
         match kind {
             AuthEventKind::Login => self.login(&info, result),
             AuthEventKind::Logout => {
-                let current = info.authentication();
+                // The connection's shared copy, not a new one.
+                let current = info.shared_authentication();
                 let token = current
-                    .as_ref()
+                    .as_deref()
                     .and_then(|a| a.get("accessToken"))
                     .and_then(Value::as_str);
                 if is_valid_logout(token, result) {

@@ -10,6 +10,7 @@
 use crate::app::App;
 pub use crate::headers::HandshakeHeaders;
 pub use crate::ids::ConnectionId;
+use crate::intern::connection_values;
 use crate::lock::{read, write};
 use crate::params::Params;
 use serde_json::{Map, Value};
@@ -40,6 +41,12 @@ enum Headers {
 /// Provider and headers are fixed at the handshake; the other fields change (a login sets
 /// `user` and `authentication`, a logout removes them) behind a lock that is never held
 /// while user code runs.
+///
+/// `user` and `authentication` are kept as shared immutable values, interned
+/// ([`crate::intern::connection_values`]): connections logged in as one user with one token
+/// hold one copy of each between them. Reading them ([`ConnectionInfo::user`],
+/// [`ConnectionInfo::get`], [`ConnectionInfo::params`]) gives a plain [`Value`] as before;
+/// setting them on one connection never changes another's.
 pub struct ConnectionInfo {
     id: ConnectionId,
     provider: Cow<'static, str>,
@@ -50,19 +57,20 @@ pub struct ConnectionInfo {
 /// A connection's changing fields. The three every socket connection has (or gains at
 /// login) live in their own slots, so a connection without custom fields keeps no map (an
 /// `IndexMap` with its hash table cost about 360 bytes per connection for these three keys).
+/// `user` and `authentication` are interned (shared with every connection holding an equal
+/// value).
 #[derive(Default)]
 struct Fields {
     socket_query: Option<Value>,
-    user: Option<Value>,
-    authentication: Option<Value>,
+    user: Option<Arc<Value>>,
+    authentication: Option<Arc<Value>>,
     /// Every other field, in the order they were first set.
     other: Map<String, Value>,
 }
 
 impl Fields {
-    fn slot(&mut self, key: &str) -> Option<&mut Option<Value>> {
+    fn shared_slot(&mut self, key: &str) -> Option<&mut Option<Arc<Value>>> {
         match key {
-            SOCKET_QUERY_FIELD => Some(&mut self.socket_query),
             USER_FIELD => Some(&mut self.user),
             AUTHENTICATION_FIELD => Some(&mut self.authentication),
             _ => None,
@@ -72,25 +80,31 @@ impl Fields {
     fn get(&self, key: &str) -> Option<&Value> {
         match key {
             SOCKET_QUERY_FIELD => self.socket_query.as_ref(),
-            USER_FIELD => self.user.as_ref(),
-            AUTHENTICATION_FIELD => self.authentication.as_ref(),
+            USER_FIELD => self.user.as_deref(),
+            AUTHENTICATION_FIELD => self.authentication.as_deref(),
             _ => self.other.get(key),
         }
     }
 
-    fn insert(&mut self, key: &str, value: Value) {
-        match self.slot(key) {
-            Some(slot) => *slot = Some(value),
-            None => {
-                self.other.insert(key.to_owned(), value);
-            }
+    /// Sets `key`; for `user` and `authentication`, to an already interned value.
+    fn insert(&mut self, key: &str, value: Field) {
+        if key == SOCKET_QUERY_FIELD {
+            self.socket_query = Some(value.into_value());
+        } else if let Some(slot) = self.shared_slot(key) {
+            *slot = Some(value.into_shared());
+        } else {
+            self.other.insert(key.to_owned(), value.into_value());
         }
     }
 
     fn remove(&mut self, key: &str) -> Option<Value> {
-        match self.slot(key) {
-            Some(slot) => slot.take(),
-            None => self.other.shift_remove(key),
+        if key == SOCKET_QUERY_FIELD {
+            self.socket_query.take()
+        } else if let Some(slot) = self.shared_slot(key) {
+            // The value itself when no other connection shares it, a copy otherwise.
+            slot.take().map(Arc::unwrap_or_clone)
+        } else {
+            self.other.shift_remove(key)
         }
     }
 
@@ -99,14 +113,44 @@ impl Fields {
     fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         fn slot<'a>(
             key: &'static str,
-            value: &'a Option<Value>,
+            value: Option<&'a Value>,
         ) -> impl Iterator<Item = (&'a str, &'a Value)> {
-            value.as_ref().map(|v| (key, v)).into_iter()
+            value.map(|v| (key, v)).into_iter()
         }
-        slot(SOCKET_QUERY_FIELD, &self.socket_query)
+        slot(SOCKET_QUERY_FIELD, self.socket_query.as_ref())
             .chain(self.other.iter().map(|(k, v)| (k.as_str(), v)))
-            .chain(slot(USER_FIELD, &self.user))
-            .chain(slot(AUTHENTICATION_FIELD, &self.authentication))
+            .chain(slot(USER_FIELD, self.user.as_deref()))
+            .chain(slot(AUTHENTICATION_FIELD, self.authentication.as_deref()))
+    }
+}
+
+/// A value on its way into [`Fields`]: interned before the lock is taken when its key is
+/// `user` or `authentication`, so the fields' lock is never held while hashing.
+enum Field {
+    Plain(Value),
+    Shared(Arc<Value>),
+}
+
+impl Field {
+    fn new(key: &str, value: Value) -> Self {
+        match key {
+            USER_FIELD | AUTHENTICATION_FIELD => Field::Shared(connection_values().intern(value)),
+            _ => Field::Plain(value),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Field::Plain(value) => value,
+            Field::Shared(shared) => Arc::unwrap_or_clone(shared),
+        }
+    }
+
+    fn into_shared(self) -> Arc<Value> {
+        match self {
+            Field::Plain(value) => connection_values().intern(value),
+            Field::Shared(shared) => shared,
+        }
     }
 }
 
@@ -169,9 +213,16 @@ impl ConnectionInfo {
         read(&self.fields).get(key).cloned()
     }
 
-    /// Sets a field; later calls on this connection see it in their params.
+    /// Sets a field; later calls on this connection see it in their params. `user` and
+    /// `authentication` are interned (see the type's docs).
     pub fn set(&self, key: &str, value: Value) {
-        write(&self.fields).insert(key, value);
+        let field = Field::new(key, value);
+        write(&self.fields).insert(key, field);
+    }
+
+    /// Whether the field `key` is set, without copying it.
+    pub fn has(&self, key: &str) -> bool {
+        read(&self.fields).get(key).is_some()
     }
 
     /// Removes a field.
@@ -189,8 +240,24 @@ impl ConnectionInfo {
         self.get(AUTHENTICATION_FIELD)
     }
 
+    /// `connection.user` as the shared copy this connection holds (no copy made; equal
+    /// users of other connections are the same allocation).
+    pub fn shared_user(&self) -> Option<Arc<Value>> {
+        read(&self.fields).user.clone()
+    }
+
+    /// `connection.authentication` as the shared copy this connection holds.
+    pub fn shared_authentication(&self) -> Option<Arc<Value>> {
+        read(&self.fields).authentication.clone()
+    }
+
     /// Stores a socket login: later calls carry `params.user` and `params.authentication`.
+    /// Both values are interned: connections logged in as one user with one token share
+    /// them.
     pub fn set_auth(&self, user: Value, authentication: Value) {
+        let values = connection_values();
+        let user = values.intern(user);
+        let authentication = values.intern(authentication);
         let mut fields = write(&self.fields);
         fields.user = Some(user);
         fields.authentication = Some(authentication);
@@ -211,8 +278,8 @@ impl ConnectionInfo {
         params.headers = self.headers().into_owned();
         params.connection = Some(self.id);
         let fields = read(&self.fields);
-        params.user.clone_from(&fields.user);
-        params.authentication.clone_from(&fields.authentication);
+        params.user = fields.user.as_deref().cloned();
+        params.authentication = fields.authentication.as_deref().cloned();
         if let Some(query) = &fields.socket_query {
             params
                 .extra
@@ -455,6 +522,50 @@ mod tests {
             info.to_json(),
             json!({"provider": "primus", "headers": {}, "late": true, "authentication": {"strategy": "jwt"}})
         );
+    }
+
+    #[test]
+    fn equal_logins_share_their_values_and_each_connection_changes_its_own() {
+        // A user no other test interns, so the global table's other entries do not matter.
+        let user = json!({"id": "shared-login-test", "email": "a@example.com"});
+        let auth = json!({"strategy": "jwt", "accessToken": "shared-login-test-token"});
+        let a = ConnectionInfo::new(ConnectionId(1), "primus", Map::new());
+        let b = ConnectionInfo::new(ConnectionId(2), "primus", Map::new());
+        a.set_auth(user.clone(), auth.clone());
+        b.set(USER_FIELD, user.clone());
+        b.set(AUTHENTICATION_FIELD, auth.clone());
+        let shared = a.shared_user().unwrap();
+        assert!(Arc::ptr_eq(&shared, &b.shared_user().unwrap()));
+        assert!(Arc::ptr_eq(
+            &a.shared_authentication().unwrap(),
+            &b.shared_authentication().unwrap()
+        ));
+        assert_eq!(Arc::strong_count(&shared), 3);
+        assert!(a.has(USER_FIELD) && !a.has("roomId"));
+
+        // A new user on one connection: the other keeps the old one.
+        a.set(
+            USER_FIELD,
+            json!({"id": "shared-login-test", "email": "new@example.com"}),
+        );
+        assert_eq!(a.user().unwrap()["email"], "new@example.com");
+        assert_eq!(b.user(), Some(user.clone()));
+        assert_eq!(b.params().user, Some(user.clone()));
+        // Removing a shared value gives a copy; the last holder's removal gives the value.
+        assert_eq!(b.remove(USER_FIELD), Some(user.clone()));
+        assert_eq!(Arc::strong_count(&shared), 1);
+        drop(shared);
+        assert_eq!(
+            a.remove(USER_FIELD),
+            Some(json!({"id": "shared-login-test", "email": "new@example.com"}))
+        );
+        // A logout clears that connection only.
+        a.set_auth(user.clone(), auth.clone());
+        b.set_auth(user, auth.clone());
+        a.clear_auth();
+        assert!(!a.has(USER_FIELD) && !a.has(AUTHENTICATION_FIELD));
+        assert_eq!(b.authentication(), Some(auth));
+        assert_eq!(Arc::strong_count(&b.shared_user().unwrap()), 2);
     }
 
     #[test]

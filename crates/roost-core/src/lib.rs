@@ -15,7 +15,8 @@
 //! - [`schema`]: field types and REST query coercion.
 //! - [`error`]: Feathers errors; [`routing`]: paths and route placeholders.
 //! - At the bottom, depending on nothing else here: [`ids`] ([`ConnectionId`]), [`headers`]
-//!   ([`HandshakeHeaders`]) and the lock helpers; then [`transaction`], [`params`] and
+//!   ([`HandshakeHeaders`]), [`intern`] (shared immutable JSON values, which connections
+//!   use for `user` and `authentication`) and the lock helpers; then [`transaction`], [`params`] and
 //!   [`service`], each using only what is below it.
 //!
 //! # Example: a small app
@@ -90,6 +91,7 @@ pub mod external;
 pub mod headers;
 pub mod hooks;
 pub mod ids;
+pub mod intern;
 pub mod js;
 mod lock;
 pub mod memory;

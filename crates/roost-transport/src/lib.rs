@@ -154,7 +154,7 @@ pub(crate) fn anonymous_too_large_error(limit: u64) -> Error {
 /// Whether connection `id` of `app` has logged in.
 pub(crate) fn is_authenticated(app: &App, id: roost_core::ConnectionId) -> bool {
     app.connection(id)
-        .is_some_and(|info| info.authentication().is_some())
+        .is_some_and(|info| info.has(roost_core::connection::AUTHENTICATION_FIELD))
 }
 
 /// The answer to a socket call whose message holds more JSON values than the transport
