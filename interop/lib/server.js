@@ -57,8 +57,43 @@ const removeDir = (dir) => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true })
 }
 
-/** A port that was free a moment ago: bind 127.0.0.1:0, read the port, close. */
-function freePort() {
+/**
+ * The kernel's ephemeral port range (where outgoing connections get their local port), from
+ * /proc; Linux's default when it cannot be read.
+ */
+function ephemeralRange() {
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (low > 0 && high >= low) return [low, high]
+  } catch {}
+  return [32768, 60999]
+}
+
+/** Resolves `port` if 127.0.0.1:`port` can be bound right now, else `null`. */
+function tryPort(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.once('error', () => resolve(null))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(port)))
+  })
+}
+
+/**
+ * A port that was free a moment ago, chosen below the ephemeral range: a port the kernel
+ * hands out (listen on 0) is also what it gives outgoing connections, so between choosing it
+ * and the server binding it, a client connecting somewhere (an app process to Redis) could
+ * take it ("Address already in use", seen in CI). Below the range only listeners compete.
+ */
+async function freePort() {
+  const [low] = ephemeralRange()
+  const floor = 10000
+  if (low - floor > 1000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = floor + Math.floor(Math.random() * (low - floor))
+      if ((await tryPort(port)) !== null) return port
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer()
     srv.unref()
