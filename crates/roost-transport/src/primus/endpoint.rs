@@ -8,6 +8,7 @@ use super::Primus;
 use crate::headers::handshake_headers;
 use crate::response::{error_response, json_response};
 use crate::socket::admission::SlotGuard;
+use crate::socket::ws_read::WsReader;
 use crate::socket::TransportMetrics;
 use axum::body::Body;
 use axum::extract::Request;
@@ -17,7 +18,6 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use roost_core::{json, Error, ErrorKind, Map, Value};
 use roost_wire::qs::{self, QsOptions};
-use crate::socket::ws_read::WsReader;
 use roost_wire::websocket::Limits;
 
 /// The path prefix Primus claims.
