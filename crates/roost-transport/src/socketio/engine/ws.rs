@@ -662,11 +662,12 @@ mod tests {
             // A slice of the shared bytes, not a copy.
             let offset = out.payload.as_ptr() as usize - shared.as_ptr() as usize;
             assert_eq!(offset, i * FRAGMENT_SIZE);
-            let len = if i == 2 { 10 } else { FRAGMENT_SIZE };
-            assert_eq!(
-                &out.head[..4],
-                &[out.head[0], 126, (len >> 8) as u8, len as u8]
-            );
+            if i == 2 {
+                assert_eq!(&out.head[..2], &[FIN | OP_CONTINUATION, 10]);
+            } else {
+                let len = FRAGMENT_SIZE as u16;
+                assert_eq!(&out.head[1..4], &[126, (len >> 8) as u8, len as u8]);
+            }
             joined.extend_from_slice(&out.payload);
         }
         assert_eq!(joined, text.as_bytes());
