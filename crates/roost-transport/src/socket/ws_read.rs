@@ -12,6 +12,7 @@
 
 use roost_wire::websocket::{Decoder, Error as FrameError, Limits, Message};
 use std::io;
+use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -96,8 +97,9 @@ impl WsReader {
             }
             return Poll::Ready(Ok(None));
         }
-        let mut scratch = [0u8; MAX_READ];
-        let mut buf = ReadBuf::new(&mut scratch[..usize::from(self.read_size)]);
+        // Uninitialised: nothing to clear at each poll; only what the read filled is used.
+        let mut scratch = [MaybeUninit::<u8>::uninit(); MAX_READ];
+        let mut buf = ReadBuf::uninit(&mut scratch[..usize::from(self.read_size)]);
         let mut io = io;
         loop {
             match io.as_mut().poll_read(cx, &mut buf) {
@@ -107,11 +109,10 @@ impl WsReader {
                 Poll::Ready(Ok(())) => break,
             }
         }
-        let n = buf.filled().len();
-        if n == 0 {
+        let read = buf.filled_mut();
+        if read.is_empty() {
             return Poll::Ready(Err(ReadError::Closed(io::ErrorKind::UnexpectedEof.into())));
         }
-        let read = &mut scratch[..n];
         match feed(&mut self.decoder, read, &mut on_message)? {
             Some((b, at)) => {
                 self.unread = read[at..].to_vec();
