@@ -212,3 +212,52 @@ async fn socketio_closes_a_message_over_max_payload_with_1009() {
     assert_eq!(close_payload(&mut s).await, 1009u16.to_be_bytes());
     sio_client::eventually("closed", || socketio.session_count() == 0).await;
 }
+
+#[tokio::test]
+async fn socketio_writes_many_packets_in_order() {
+    let (addr, _primus, socketio) =
+        sio_client::start(common::app(), SocketIoConfig::default()).await;
+    let mut s = raw_ws::connect(addr, sio_client::WS_PATH).await;
+    next_frame(&mut s).await.unwrap();
+    s.write_all(&frame(0x81, b"40")).await.unwrap();
+    assert!(next_frame(&mut s).await.unwrap().1.starts_with(b"40"));
+    sio_client::eventually("joined", || socketio.connection_count() == 1).await;
+    // 200 calls in one write, short and long answers mixed: the acks come back whole, each
+    // in its own frame (several per vectored write).
+    let mut calls = Vec::new();
+    for id in 0..200u32 {
+        let arg = if id % 50 == 7 {
+            "z".repeat(40_000)
+        } else {
+            id.to_string()
+        };
+        calls.extend(frame(
+            0x81,
+            format!(r#"42{id}["get","echo","{arg}"]"#).as_bytes(),
+        ));
+    }
+    s.write_all(&calls).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 200 {
+        // A long ack may come in fragments: joined here.
+        let (b0, mut text) = next_frame(&mut s).await.unwrap();
+        assert!(b0 == 0x81 || b0 == 0x01, "{b0:#x}");
+        let mut fin = b0 & 0x80 != 0;
+        while !fin {
+            let (b0, more) = next_frame(&mut s).await.unwrap();
+            assert_eq!(b0 & 0x0f, 0, "a continuation");
+            fin = b0 & 0x80 != 0;
+            text.extend(more);
+        }
+        let text = String::from_utf8(text).unwrap();
+        let id: u32 = text[2..text.find('[').unwrap()].parse().unwrap();
+        if id % 50 == 7 {
+            assert_eq!(text.len(), 2 + id.to_string().len() + 40_000 + 9, "{id}");
+        } else {
+            assert_eq!(text, format!(r#"43{id}[null,"{id}"]"#));
+        }
+        seen.push(id);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+}

@@ -51,6 +51,8 @@ struct Socket {
 
 /// Text packets longer than this go out as fragments of this many bytes.
 pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
+/// Most packets one vectored write gathers.
+const GATHER: usize = 32;
 /// `close_timeout_ms` when the transport is gone already.
 const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 1000;
 
@@ -529,6 +531,14 @@ impl Writer {
                 self.out = Some(out);
                 continue;
             }
+            if self.batch.len() > 1 && io.is_write_vectored() {
+                // Several short packets: as many as one vectored write takes.
+                if let Err(e) = ready!(self.poll_gather(cx, io)) {
+                    return Poll::Ready(e);
+                }
+                self.unflushed = true;
+                continue;
+            }
             if let Some(frame) = self.batch.pop_front() {
                 let (out, rest) = start(frame);
                 self.out = Some(out);
@@ -546,6 +556,73 @@ impl Writer {
             }
             return Poll::Pending;
         }
+    }
+
+    /// One vectored write of the short packets at the head of the batch (up to
+    /// [`GATHER`]): the packets it took whole leave the batch; one it took in part becomes
+    /// `self.out` with what was written.
+    fn poll_gather(&mut self, cx: &mut Context<'_>, io: &mut Io) -> Poll<io::Result<()>> {
+        let mut heads = [[0u8; 4]; GATHER];
+        let mut head_lens = [0u8; GATHER];
+        let mut count = 0;
+        for (i, frame) in self.batch.iter().take(GATHER).enumerate() {
+            if frame.len() > FRAGMENT_SIZE {
+                break;
+            }
+            let len = frame.len();
+            heads[i][0] = FIN | OP_TEXT;
+            head_lens[i] = if len < 126 {
+                heads[i][1] = len as u8;
+                2
+            } else {
+                heads[i][1] = 126;
+                heads[i][2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
+            };
+            count = i + 1;
+        }
+        if count == 0 {
+            // The first packet is long: it goes out in fragments.
+            if let Some(frame) = self.batch.pop_front() {
+                let (out, rest) = start(frame);
+                self.out = Some(out);
+                self.fragmenting = rest;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let written = {
+            let mut slices = [IoSlice::new(&[]); 2 * GATHER];
+            for (i, frame) in self.batch.iter().take(count).enumerate() {
+                slices[2 * i] = IoSlice::new(&heads[i][..usize::from(head_lens[i])]);
+                slices[2 * i + 1] = IoSlice::new(frame.as_bytes());
+            }
+            match ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..2 * count])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        };
+        let mut left = written;
+        for head_len in head_lens.iter().take(count) {
+            if left == 0 {
+                break;
+            }
+            let Some(frame) = self.batch.pop_front() else {
+                break;
+            };
+            let total = usize::from(*head_len) + frame.len();
+            if left >= total {
+                left -= total;
+                continue;
+            }
+            // Taken in part: the rest goes out before anything else.
+            let mut out = Out::whole(Bytes::from(frame));
+            out.written = left;
+            self.out = Some(out);
+            break;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// The last words after the session ended for `reason`, within `close_timeout`: the
