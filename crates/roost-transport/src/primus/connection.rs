@@ -2,8 +2,9 @@
 //! task) and the calls it starts.
 //!
 //! Task shape: one task per connection, the upgrade task, reads the socket (our websocket
-//! reader, [`WsReader`], over [`SharedIo`]: no read buffer while idle). Writes do not need it: a frame is written by whoever sends it when the
-//! connection's queue is empty (`writer`); the task writes only what the kernel could not
+//! reader, [`WsReader`], over [`SharedIo`]: no read buffer while idle). Writes do not need
+//! it: a frame is written by whoever sends it when the connection's queue is empty
+//! (`writer`); the task writes only what the kernel could not
 //! take at once ([`Outbox::poll_drain`]), woken for that. It reads until the socket ends or
 //! the connection is closed, then writes its last words. A second task per connection for the write half cost about 0.6 KiB per
 //! idle connection (its future, the task, the split lock). A call runs in a task of its own
