@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 pub type Harness = fn(&[u8]);
 
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
-pub const TARGETS: [(&str, Harness); 9] = [
+pub const TARGETS: [(&str, Harness); 10] = [
     ("primus_frame", primus_frame),
+    ("websocket_frames", websocket_frames),
     ("engineio_payload", engineio_payload),
     ("socketio_packet", socketio_packet),
     ("qs", qs_string),
@@ -115,6 +116,87 @@ pub fn engineio_payload(data: &[u8]) {
             assert!(record.ends_with(data) && record.len() == data.len() + 1);
         }
     }
+}
+
+/// A client's websocket stream (the first byte picks how reads cut the rest): the same
+/// messages, then the same error if any, whether the bytes come in one read or in small
+/// pieces; text is UTF-8; what the decoder holds stays within the limits; and once the last
+/// message is delivered it holds nothing.
+pub fn websocket_frames(data: &[u8]) {
+    let Some((&cut, stream)) = data.split_first() else {
+        return;
+    };
+    let whole = websocket_run(stream, stream.len().max(1));
+    let pieces = websocket_run(stream, usize::from(cut % 32) + 1);
+    assert_eq!(whole, pieces, "the same however the reads cut the stream");
+}
+
+/// What decoding `stream` in reads of `read` bytes yields: messages (kind and bytes), then
+/// the error that stopped it.
+fn websocket_run(
+    stream: &[u8],
+    read: usize,
+) -> (Vec<(u8, Vec<u8>)>, Option<roost_wire::websocket::Error>) {
+    use roost_wire::websocket::{Decoder, Limits, Message};
+    const MAX_FRAME: usize = 1024;
+    const MAX_MESSAGE: usize = 4096;
+    let mut decoder = Decoder::new(Limits {
+        max_frame_size: Some(MAX_FRAME),
+        max_message_size: Some(MAX_MESSAGE),
+    });
+    let mut out = Vec::new();
+    for piece in stream.chunks(read) {
+        let mut piece = piece.to_vec();
+        let len = piece.len();
+        let mut at = 0;
+        loop {
+            let (used, message) = match decoder.decode(&mut piece[at..]) {
+                Ok(step) => step,
+                Err(e) => return (out, Some(e)),
+            };
+            at += used;
+            let Some(message) = message else {
+                assert_eq!(at, len, "no message only when the read is used up");
+                break;
+            };
+            out.push(match message {
+                Message::Text(text) => (1, text.as_bytes().to_vec()),
+                Message::Binary(bytes) => (2, bytes.to_vec()),
+                Message::Close(close) => {
+                    let mut body = Vec::new();
+                    if let Some((code, reason)) = close {
+                        assert!(roost_wire::websocket::close_code_allowed(code));
+                        body.extend_from_slice(&code.to_be_bytes());
+                        body.extend_from_slice(reason.as_bytes());
+                    }
+                    (8, body)
+                }
+                Message::Ping(bytes) => {
+                    assert!(bytes.len() <= 125);
+                    (9, bytes.to_vec())
+                }
+                Message::Pong(bytes) => {
+                    assert!(bytes.len() <= 125);
+                    (10, bytes.to_vec())
+                }
+            });
+            if let Some((kind, bytes)) = out.last() {
+                if *kind <= 2 {
+                    assert!(bytes.len() <= MAX_MESSAGE, "message over the limit");
+                }
+            }
+        }
+        // A frame's bytes (header included) and a message's, grown by doubling.
+        assert!(
+            decoder.held() <= MAX_FRAME + 14 + 2 * MAX_MESSAGE,
+            "{}",
+            decoder.held()
+        );
+    }
+    if let Err(e) = decoder.decode(&mut []) {
+        return (out, Some(e));
+    }
+    (out, None)
 }
 
 /// A Socket.IO v5 packet (the text of one Engine.IO message): an event with an ack id

@@ -14,6 +14,9 @@
 //!   frame, encode events, acks, heartbeats and the server close.
 //! - [`socketio`]: Socket.IO v5 packets (the text inside one Engine.IO message): parse one
 //!   packet, encode connect, connect errors, events and acks.
+//! - [`websocket`]: websocket frames from a client (RFC 6455, server role): a sans-io
+//!   decoder that checks every framing rule and the size limits, unmasks, reassembles
+//!   fragments and holds no memory between messages.
 //! - [`qs`]: query strings parsed exactly as Feathers 5's Koa transport parses them (Node's `qs`
 //!   through koa-qs), checked against vectors produced by the real `qs`.
 //!
@@ -29,3 +32,4 @@ pub mod json_cost;
 pub mod primus;
 pub mod qs;
 pub mod socketio;
+pub mod websocket;

@@ -37,16 +37,15 @@ pub struct PrimusConfig {
     /// Most bytes waiting in one connection's writer queue (default 4 MiB). A single frame
     /// larger than this is still accepted when the queue is empty.
     pub writer_queue_bytes: usize,
-    /// Websocket read buffer per connection, in bytes (default 1024). tungstenite's default of
-    /// 128 KiB is what makes idle connections expensive; each KiB here is a KiB per idle
-    /// connection. It is not a limit: a frame larger than the buffer grows it to the frame's
-    /// size while it is read (`max_frame_size` is the limit), and each socket read takes at
-    /// most this many bytes.
+    /// Most bytes one socket read takes (default 8192, also the most it can take: larger
+    /// values read 8192). They are read into a buffer on the reading thread's stack and
+    /// decoded before the read returns, so this costs nothing per idle connection; only the
+    /// start of a frame cut by the end of a read (or a fragmented message) is kept, until the
+    /// message is whole. Not a limit (`max_frame_size` is).
     pub read_buffer_size: usize,
-    /// Write buffer of the websocket reader, in bytes (default 4096): only for the control
-    /// frames it answers on its own (pongs to websocket pings, the answer to a client's
-    /// close), which then join the connection's ordered queue. Frames Roost sends (events,
-    /// acks, heartbeats) are encoded once and written straight to the socket, unbuffered.
+    /// No longer used (default 4096; still accepted so existing configurations load): it
+    /// sized tungstenite's buffer for the control frames it answered. Pongs and close answers
+    /// now join the connection's ordered queue directly, like every frame Roost sends.
     pub write_buffer_size: usize,
     /// Milliseconds a closing connection gets to write its last frames (default 1000).
     pub close_timeout_ms: u64,
@@ -68,7 +67,7 @@ impl Default for PrimusConfig {
             max_pending_calls: 64,
             writer_queue_frames: 1024,
             writer_queue_bytes: 4 * 1024 * 1024,
-            read_buffer_size: 1024,
+            read_buffer_size: 8192,
             write_buffer_size: 4096,
             close_timeout_ms: 1000,
             client_library: None,

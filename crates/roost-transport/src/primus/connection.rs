@@ -1,9 +1,10 @@
 //! One connection's life: registration, the loop that reads and writes (in the upgrade
 //! task) and the calls it starts.
 //!
-//! Task shape: one task per connection, the upgrade task, reads the socket (tungstenite over
-//! [`SharedIo`]). Writes do not need it: a frame is written by whoever sends it when the
-//! connection's queue is empty (`writer`); the task writes only what the kernel could not
+//! Task shape: one task per connection, the upgrade task, reads the socket (our websocket
+//! reader, [`WsReader`], over [`SharedIo`]: no read buffer while idle). Writes do not need
+//! it: a frame is written by whoever sends it when the connection's queue is empty
+//! (`writer`); the task writes only what the kernel could not
 //! take at once ([`Outbox::poll_drain`]), woken for that. It reads until the socket ends or
 //! the connection is closed, then writes its last words. A second task per connection for the write half cost about 0.6 KiB per
 //! idle connection (its future, the task, the split lock). A call runs in a task of its own
@@ -14,24 +15,20 @@ use super::registry::{to_frame, Handle};
 use super::writer::{EnqueueError, Io, Outbox, SharedIo};
 use super::{Inner, Primus, PROVIDER};
 use crate::socket::admission::{self, SlotGuard};
+use crate::socket::ws_read::{self, ReadError, WsReader};
 use crate::socket::{CloseReason, TransportMetrics};
-use futures_util::Stream;
 use roost_core::connection::SOCKET_QUERY_FIELD;
 use roost_core::external::call_external;
 use roost_core::{ConnectionId, ConnectionInfo, Error, HandshakeHeaders, Value};
 use roost_wire::primus::{self as wire, AckId, Decoded};
+use roost_wire::websocket::Message;
 use std::future::{poll_fn, Future};
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{ready, Poll};
 use std::time::Duration;
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::Message;
-
-/// What tungstenite reads frames from: the connection's socket through its handle.
-type Socket = WebSocketStream<SharedIo<Handle>>;
 
 /// What the handshake told us about the connection.
 pub(crate) struct Handshake {
@@ -93,6 +90,8 @@ enum End {
     Closed,
     /// The read side ended for this reason.
     Read(CloseReason),
+    /// The client sent a close frame (with this code): answered with one.
+    ClientClose(Option<u16>),
     /// The socket refused a write.
     WriteFailed,
 }
@@ -105,14 +104,14 @@ enum End {
 pub(crate) fn run(
     primus: Primus,
     io: Io,
-    config: WebSocketConfig,
+    reader: WsReader,
     handshake: Handshake,
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
     let handle = open(&primus, io, handshake);
     // One span per connection (debug level: free when disabled) joining its log lines.
     let span = tracing::debug_span!("primus", conn = %handle.id, spark = %handle.spark_id);
-    tracing::Instrument::instrument(serve(primus, config, handle, slot), span)
+    tracing::Instrument::instrument(serve(primus, reader, handle, slot), span)
 }
 
 /// Registers the connection and runs the `connection` listeners (joining `anonymous`,
@@ -152,16 +151,14 @@ fn open(primus: &Primus, io: Io, handshake: Handshake) -> Arc<Handle> {
 #[allow(clippy::manual_async_fn)] // on purpose, see above
 fn serve(
     primus: Primus,
-    config: WebSocketConfig,
+    mut reader: WsReader,
     handle: Arc<Handle>,
     slot: SlotGuard,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
-        let shared = SharedIo {
+        let mut socket = SharedIo {
             owner: Arc::clone(&handle),
         };
-        let mut socket: Socket =
-            WebSocketStream::from_raw_socket(shared, Role::Server, Some(config)).await;
         let inner = &primus.inner;
         let id = handle.id;
         let outbox = &handle.outbox;
@@ -177,33 +174,26 @@ fn serve(
                     tracing::debug!(%id, error = %e, "primus write failed");
                     return Poll::Ready(End::WriteFailed);
                 }
-                let next = match Pin::new(&mut socket).poll_next(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(next) => next,
-                };
-                match next {
-                    None => return Poll::Ready(End::Read(CloseReason::ClientClosed)),
-                    Some(Err(e)) => return Poll::Ready(End::Read(classify(&e))),
-                    Some(Ok(Message::Text(text))) => on_text(&primus, &handle, text.as_bytes()),
-                    Some(Ok(Message::Binary(_))) => {
-                        TransportMetrics::inc(&inner.metrics.ignored_frames);
-                    }
-                    // The websockets transformer counts a websocket ping as a pong.
-                    Some(Ok(Message::Ping(_))) => handle.alive.store(true, Ordering::Release),
-                    Some(Ok(Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) => {
-                        return Poll::Ready(End::Read(CloseReason::ClientClosed))
-                    }
-                    // Reading never yields raw frames.
-                    Some(Ok(Message::Frame(_))) => {}
+                let read = reader.poll_read(cx, Pin::new(&mut socket), |message| {
+                    on_message(&primus, &handle, message)
+                });
+                match ready!(read) {
+                    Ok(None) => {}
+                    Ok(Some(end)) => return Poll::Ready(end),
+                    Err(e) => return Poll::Ready(End::Read(classify(&e))),
                 }
             }
         })
         .await;
+        let mut client_close = None;
         match end {
             End::Closed => {}
             End::Read(reason) => {
                 inner.close(id, reason);
+            }
+            End::ClientClose(code) => {
+                inner.close(id, CloseReason::ClientClosed);
+                client_close = Some(ws_read::close_reply(code));
             }
             End::WriteFailed => {
                 inner.close(id, CloseReason::WriteError);
@@ -217,7 +207,8 @@ fn serve(
         let close_timeout = Duration::from_millis(inner.config.close_timeout_ms);
         // Boxed: the close's futures (a timer) would otherwise widen every idle
         // connection's task.
-        Box::pin(finish(&mut socket, outbox, reason, close_timeout)).await;
+        drop((reader, socket));
+        Box::pin(finish(outbox, reason, client_close, close_timeout)).await;
         drop(slot);
     }
 }
@@ -225,19 +216,18 @@ fn serve(
 /// The last words after the connection was closed with `reason`, within `close_timeout`
 /// (a peer that stopped reading cannot hold us): the backlog when the reason flushes it
 /// (always the rest of a partly written frame), `"primus::server::close"` when it says so,
-/// and a close frame; or, when the client closed, what it had queued and tungstenite's
-/// answer to its close frame. Refuses new frames, then lets the socket go.
+/// and a close frame; or, when the client closed, what it had queued and the answer to its
+/// close frame (`client_close`, when it sent one). Refuses new frames, then lets the socket
+/// go.
 async fn finish(
-    socket: &mut Socket,
     outbox: &Outbox,
     reason: CloseReason,
+    client_close: Option<bytes::Bytes>,
     close_timeout: Duration,
 ) {
     let _ = tokio::time::timeout(close_timeout, async {
         if reason == CloseReason::ClientClosed {
-            outbox.close_queue(true, []);
-            // tungstenite answered the client's close frame: into the queue, in order.
-            let _ = futures_util::SinkExt::flush(socket).await;
+            outbox.close_queue(true, client_close);
         } else {
             outbox.close_queue(reason.flushes_backlog(), Outbox::last_words(reason));
         }
@@ -249,14 +239,34 @@ async fn finish(
 }
 
 /// Which close reason a read error means.
-fn classify(error: &tungstenite::Error) -> CloseReason {
-    match error {
-        tungstenite::Error::Capacity(_) => CloseReason::FrameTooLarge,
-        tungstenite::Error::ConnectionClosed
-        | tungstenite::Error::AlreadyClosed
-        | tungstenite::Error::Io(_) => CloseReason::ClientClosed,
-        _ => CloseReason::ProtocolError,
+fn classify(error: &ReadError) -> CloseReason {
+    if error.is_too_large() {
+        CloseReason::FrameTooLarge
+    } else if error.is_closed() {
+        CloseReason::ClientClosed
+    } else {
+        tracing::debug!(%error, "primus websocket protocol error");
+        CloseReason::ProtocolError
     }
+}
+
+/// Acts on one websocket message; stops reading when the connection ends.
+fn on_message(primus: &Primus, handle: &Arc<Handle>, message: Message<'_>) -> ControlFlow<End> {
+    match message {
+        Message::Text(text) => on_text(primus, handle, text.as_bytes()),
+        Message::Binary(_) => TransportMetrics::inc(&primus.inner.metrics.ignored_frames),
+        Message::Ping(payload) => {
+            // The websockets transformer counts a websocket ping as a pong.
+            handle.alive.store(true, Ordering::Release);
+            handle.outbox.send_control(ws_read::pong(payload));
+        }
+        Message::Pong(_) => {}
+        Message::Close(close) => return ControlFlow::Break(End::ClientClose(close.map(|c| c.0))),
+    }
+    if handle.outbox.close_reason().is_some() {
+        return ControlFlow::Break(End::Closed);
+    }
+    ControlFlow::Continue(())
 }
 
 /// Acts on one text frame. Malformed and ignored frames are counted, never answered.

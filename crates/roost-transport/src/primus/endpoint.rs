@@ -8,6 +8,7 @@ use super::Primus;
 use crate::headers::handshake_headers;
 use crate::response::{error_response, json_response};
 use crate::socket::admission::SlotGuard;
+use crate::socket::ws_read::WsReader;
 use crate::socket::TransportMetrics;
 use axum::body::Body;
 use axum::extract::Request;
@@ -17,7 +18,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use roost_core::{json, Error, ErrorKind, Map, Value};
 use roost_wire::qs::{self, QsOptions};
-use tungstenite::protocol::WebSocketConfig;
+use roost_wire::websocket::Limits;
 
 /// The path prefix Primus claims.
 pub(crate) const PATHNAME: &str = "/primus";
@@ -176,17 +177,13 @@ async fn upgrade(primus: Primus, mut request: Request) -> Response {
     };
     drop(request);
     let config = &inner.config;
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(config.write_buffer_size)
-        .max_write_buffer_size(
-            config
-                .write_buffer_size
-                .saturating_add(config.max_frame_size)
-                .saturating_add(1),
-        )
-        .max_message_size(Some(config.max_frame_size))
-        .max_frame_size(Some(config.max_frame_size));
+    let reader = WsReader::new(
+        Limits {
+            max_message_size: Some(config.max_frame_size),
+            max_frame_size: Some(config.max_frame_size),
+        },
+        config.read_buffer_size,
+    );
     let primus = primus.clone();
     // Tracked, so shutdown waits for the connection's last words.
     let tasks = primus.inner.lifecycle.tasks().clone();
@@ -198,7 +195,7 @@ async fn upgrade(primus: Primus, mut request: Request) -> Response {
                 return;
             }
         };
-        connection::run(primus, TokioIo::new(upgraded), ws_config, handshake, slot).await;
+        connection::run(primus, TokioIo::new(upgraded), reader, handshake, slot).await;
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

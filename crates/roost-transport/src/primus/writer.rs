@@ -14,9 +14,8 @@
 //! connection is the order of the sends, and the queue's lock is held across each write so
 //! two writers never interleave bytes of two frames.
 //!
-//! Heartbeats (`"primus::ping::"`), acks, events, websocket control frames tungstenite
-//! answers on its own (pongs, the answer to a client's close, through [`SharedIo`]) and the
-//! last words (`"primus::server::close"`, the close frame) all take this one path.
+//! Heartbeats (`"primus::ping::"`), acks, events, websocket control frames answering the
+//! client's (pongs, the answer to a client's close) and the last words (`"primus::server::close"`, the close frame) all take this one path.
 //!
 //! # Budgets
 //! The queue is bounded in frames and in bytes not yet handed to the socket. A frame alone
@@ -29,8 +28,8 @@
 //! frame that has to wait and released when the task has written the last one. A large frame
 //! is never copied per connection: a connection that could not take it at once keeps a
 //! clone of the shared bytes and how far it got. (tungstenite copied every message into a
-//! per-connection write buffer that kept its largest size for the connection's life; it now
-//! only reads, and writes the rare control frame it answers on its own.)
+//! per-connection write buffer that kept its largest size for the connection's life; its
+//! read buffer went too, see `socket::ws_read`.)
 
 use crate::socket::CloseReason;
 use bytes::Bytes;
@@ -296,7 +295,7 @@ impl Outbox {
         }
     }
 
-    /// Reads from the socket (for tungstenite, through [`SharedIo`]).
+    /// Reads from the socket (for the websocket reader, through [`SharedIo`]).
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let mut state = self.lock();
         match state.io.as_mut() {
@@ -305,15 +304,13 @@ impl Outbox {
         }
     }
 
-    /// Bytes tungstenite wrote on its own (a pong, the answer to a client's close): queued
-    /// in order like any frame, past the budgets (they are small and rare), even while
-    /// closing.
-    fn send_control(&self, bytes: &[u8]) {
+    /// A control frame answering the client's (a pong): queued in order like any frame,
+    /// past the budgets (they are small, at most one per client frame), even while closing.
+    pub(crate) fn send_control(&self, frame: Frame) {
         let mut state = self.lock();
         if state.failed {
             return;
         }
-        let frame = Frame::copy_from_slice(bytes);
         if state.frames.is_empty() {
             let _ = self.send_locked(&mut state, frame);
         } else {
@@ -397,8 +394,8 @@ fn write_now(io: &mut Io, frame: &[u8]) -> io::Result<usize> {
     Ok(written)
 }
 
-/// What tungstenite reads from and writes to: reads go to the socket, writes (the control
-/// frames tungstenite answers on its own) into the connection's ordered queue.
+/// What the websocket reader reads from: the socket, behind the connection's lock (writes
+/// go through the [`Outbox`]).
 pub(crate) struct SharedIo<H> {
     pub(crate) owner: Arc<H>,
 }
@@ -415,25 +412,6 @@ impl<H: HasOutbox> AsyncRead for SharedIo<H> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         self.owner.outbox().poll_read(cx, buf)
-    }
-}
-
-impl<H: HasOutbox> AsyncWrite for SharedIo<H> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.owner.outbox().send_control(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
     }
 }
 

@@ -10,6 +10,8 @@
 //!   connection lives) and which calls may run (the method exists, fewer than
 //!   `max_pending_calls` in flight, a guard that frees the slot however the call ends),
 //!   running a call (in place when it never waits) and the value its ack carries.
+//! - `ws_read`: reading a client's websocket (frames decoded by `roost_wire::websocket`):
+//!   no read buffer while idle, pongs and close answers handed to the transport's writer.
 //! - `lifecycle`: shutdown, the same steps for both: refuse new connections, close every
 //!   connection as `server_shutdown`, wait for connection tasks and calls in flight.
 //!
@@ -20,6 +22,7 @@ pub(crate) mod admission;
 pub(crate) mod close;
 pub(crate) mod lifecycle;
 pub(crate) mod metrics;
+pub(crate) mod ws_read;
 
 pub use close::CloseReason;
 pub use metrics::TransportMetrics;

@@ -37,11 +37,10 @@ pub struct SocketIoConfig {
     /// packet larger than this is still queued when nothing else waits (a large event is
     /// bounded by what the app sends, not here).
     pub max_buffer_bytes: usize,
-    /// Websocket read buffer per session, in bytes (default 512), as
-    /// `primus.read_buffer_size`: each socket read takes at most this many bytes, and an idle
-    /// session keeps the buffer, so each byte here is a byte per idle session. Not a limit: a
-    /// longer message grows the buffer to its size (`max_payload` is the limit). 512 bytes
-    /// hold a call, or a login with its token, in one read.
+    /// Most bytes one websocket read takes (default 8192, also the most it can take), as
+    /// `primus.read_buffer_size`: read into a buffer on the reading thread's stack, so it
+    /// costs nothing per idle session; only an incomplete frame or message is kept until it
+    /// is whole. Not a limit (`max_payload` is).
     pub read_buffer_size: usize,
     /// Milliseconds a websocket upgrade of a polling session may take from the websocket's
     /// open to the client's `5` (default 10000, Engine.IO's `upgradeTimeout`). A probe not
@@ -75,7 +74,7 @@ impl Default for SocketIoConfig {
             max_payload_values: 20_000,
             max_buffer_size: 1024,
             max_buffer_bytes: 4 * 1024 * 1024,
-            read_buffer_size: 512,
+            read_buffer_size: 8192,
             upgrade_timeout_ms: 10_000,
             close_timeout_ms: 1000,
             max_connections: 100_000,

@@ -2,58 +2,76 @@
 //! upgrade of a polling session (`2probe` → `3probe`, then `5`); then one task reads and
 //! writes until the session ends, and writes its last words.
 //!
-//! # Memory
-//! tungstenite copies each message it sends into the connection's write buffer, which
-//! keeps its largest size for the connection's life: a 9 MB event to 300 sessions would hold
-//! 2.7 GB. So a text packet longer than [`FRAGMENT_SIZE`] goes out as websocket fragments
-//! (RFC 6455 §5.4), each a slice of the packet's shared bytes: one payload costs one copy
-//! however many sessions receive it, and a write buffer never holds more than one fragment
-//! beyond `WRITE_BUFFER_SIZE`. (The same scheme as Primus' writer.)
+//! # Reading
+//! With our own reader ([`WsReader`]): no read buffer while the session is idle, pings
+//! answered with pongs through the writer, a client's close answered with a close frame.
+//!
+//! # Writing
+//! Packets are written straight to the socket, each websocket frame a header on the stack
+//! and a slice of the packet's shared bytes (short packets gathered, up to [`GATHER`] per
+//! vectored write): nothing is copied per session and no write buffer is kept. A text packet longer than [`FRAGMENT_SIZE`] goes out
+//! as websocket fragments (RFC 6455 §5.4), so a pong can go between them. (tungstenite
+//! copied each message into a write buffer that kept its largest size for the connection's
+//! life: a 9 MB event to 300 sessions held 2.7 GB.)
 
 use super::http::{open_packet, switching_protocols, websocket_handshake};
 use super::{EndReason, Frame, Session, Transport, CLOSE};
 use crate::headers::handshake_headers;
 use crate::socket::admission::SlotGuard;
+use crate::socket::ws_read::{self, ReadError, WsReader};
 use crate::socket::TransportMetrics;
 use crate::socketio::{handler, Inner};
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::{ready, Either, Ready};
-use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures_util::FutureExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use roost_wire::engineio::{self, Packet};
+use roost_wire::websocket::{Limits, Message};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
+use std::io::{self, IoSlice};
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tungstenite::protocol::frame::Frame as WireFrame;
-use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tungstenite::{Message, Utf8Bytes};
+use tokio::io::AsyncWrite;
 
-/// A session's websocket, straight on the upgraded connection.
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// The upgraded connection.
+type Io = TokioIo<Upgraded>;
+
+/// A session's websocket: the upgraded connection and what its reader holds.
+struct Socket {
+    io: Io,
+    reader: WsReader,
+}
 
 /// Text packets longer than this go out as fragments of this many bytes.
 pub(crate) const FRAGMENT_SIZE: usize = 16 * 1024;
-/// Bytes tungstenite buffers before writing to the socket (and at every flush).
-const WRITE_BUFFER_SIZE: usize = 4096;
+/// Most packets one vectored write gathers.
+const GATHER: usize = 32;
 /// `close_timeout_ms` when the transport is gone already.
 const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 1000;
 
-fn ws_config(inner: &Inner) -> WebSocketConfig {
+/// Opcodes and FIN of the frames the server writes (RFC 6455 §5.2).
+const FIN: u8 = 0x80;
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_CLOSE: u8 = 0x8;
+
+fn reader(inner: &Inner) -> WsReader {
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
-    WebSocketConfig::default()
-        .read_buffer_size(inner.config.read_buffer_size)
-        .write_buffer_size(WRITE_BUFFER_SIZE)
-        // maxPayload bounds websocket messages too, as in Engine.IO.
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
+    // maxPayload bounds websocket messages too, as in Engine.IO.
+    WsReader::new(
+        Limits {
+            max_message_size: Some(max),
+            max_frame_size: Some(max),
+        },
+        inner.config.read_buffer_size,
+    )
 }
 
 /// A websocket handshake without `sid`: a new websocket-only session, opened once the
@@ -65,7 +83,7 @@ pub(super) fn open(inner: &Arc<Inner>, mut request: Request, slot: SlotGuard) ->
     };
     let headers = handshake_headers(request.headers());
     drop(request);
-    let config = ws_config(inner);
+    let reader = reader(inner);
     let weak = Arc::downgrade(inner);
     let opening = async move {
         let upgraded = match on_upgrade.await {
@@ -75,20 +93,24 @@ pub(super) fn open(inner: &Arc<Inner>, mut request: Request, slot: SlotGuard) ->
                 return None;
             }
         };
-        let mut socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
+        let mut socket = Socket {
+            io: TokioIo::new(upgraded),
+            reader,
+        };
         let inner = weak.upgrade()?;
         let session = Session::open(&inner, Transport::Websocket, headers, slot)?;
         let open = open_packet(&inner, &session, Transport::Websocket);
-        if socket.send(Message::Text(open.into())).await.is_err() {
+        if write_out(&mut socket.io, Out::whole(Bytes::from(open)))
+            .await
+            .is_err()
+        {
             return None;
         }
         session.start(&inner);
         Some((weak, session, socket))
     };
-    // Boxed: the opening's futures (the handshake, the open packet's send) are freed when it
-    // is done instead of sizing the task for its whole life.
+    // Boxed: the opening's futures (the handshake, the open packet's write) are freed when
+    // it is done instead of sizing the task for its whole life.
     inner
         .lifecycle
         .tasks()
@@ -113,18 +135,16 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
         }
     };
     drop(request);
-    let config = ws_config(inner);
+    let reader = reader(inner);
     let upgrade_timeout = Duration::from_millis(inner.config.upgrade_timeout_ms);
     let weak = Arc::downgrade(inner);
     let probing = async move {
         let probed = async {
             let upgraded = on_upgrade.await.ok()?;
-            let mut socket = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
+            let mut socket = Socket {
+                io: TokioIo::new(upgraded),
+                reader,
+            };
             let done = tokio::select! {
                 done = tokio::time::timeout(upgrade_timeout, probe(&session, &mut socket)) => done,
                 () = session.closed() => return None,
@@ -159,20 +179,37 @@ pub(super) fn upgrade(inner: &Arc<Inner>, session: Arc<Session>, mut request: Re
 /// The upgrade's probe: `2probe` → `3probe` (from now on polls end at once with a noop, so
 /// the client can pause polling), then `5`. True when it completed.
 async fn probe(session: &Session, socket: &mut Socket) -> bool {
-    match socket.next().await {
-        Some(Ok(Message::Text(text))) if text.as_str() == "2probe" => {}
-        _ => return false,
+    if !next_text_is(socket, "2probe").await {
+        return false;
     }
     session.lock().upgrading = true;
     session.polls.notify_waiters();
-    if socket
-        .send(Message::Text(Utf8Bytes::from_static("3probe")))
+    if write_out(&mut socket.io, Out::whole(Bytes::from_static(b"3probe")))
         .await
         .is_err()
     {
         return false;
     }
-    matches!(socket.next().await, Some(Ok(Message::Text(text))) if text.as_str() == "5")
+    next_text_is(socket, "5").await
+}
+
+/// Whether the next message (pings and pongs aside) is the text `expected`. What the client
+/// sent after it stays with the reader.
+async fn next_text_is(socket: &mut Socket, expected: &str) -> bool {
+    let Socket { io, reader } = socket;
+    poll_fn(|cx| loop {
+        let read = reader.poll_read(cx, Pin::new(&mut *io), |message| match message {
+            Message::Text(text) => ControlFlow::Break(text == expected),
+            Message::Ping(_) | Message::Pong(_) => ControlFlow::Continue(()),
+            Message::Binary(_) | Message::Close(_) => ControlFlow::Break(false),
+        });
+        match ready!(read) {
+            Ok(None) => {}
+            Ok(Some(matched)) => return Poll::Ready(matched),
+            Err(_) => return Poll::Ready(false),
+        }
+    })
+    .await
 }
 
 /// How the read/write loop ended.
@@ -181,6 +218,8 @@ enum End {
     Closed,
     /// The read side ended for this reason.
     Read(EndReason),
+    /// The client sent a close frame (with this code): answered with one.
+    ClientClose(Option<u16>),
     /// The socket refused a write.
     WriteFailed,
 }
@@ -207,9 +246,10 @@ fn serve_opened(opened: Opened) -> Either<impl Future<Output = ()> + Send, Ready
 fn serve(
     inner: Weak<Inner>,
     session: Arc<Session>,
-    mut socket: Socket,
+    socket: Socket,
 ) -> impl Future<Output = ()> + Send {
     async move {
+        let Socket { mut io, mut reader } = socket;
         let mut writer = Writer::default();
         let end = poll_fn(|cx| {
             session.waker.register(cx.waker());
@@ -218,38 +258,30 @@ fn serve(
                     return Poll::Ready(End::Closed);
                 }
                 // Writes first: what the last reads queued goes out before more is read.
-                if let Poll::Ready(error) = writer.poll_write(cx, &mut socket, &session) {
+                if let Poll::Ready(error) = writer.poll_write(cx, &mut io, &session) {
                     tracing::debug!(sid = %session.id, %error, "socket.io write failed");
                     return Poll::Ready(End::WriteFailed);
                 }
-                let next = match Pin::new(&mut socket).poll_next(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(next) => next,
-                };
-                let Some(inner) = inner.upgrade() else {
-                    return Poll::Ready(End::Read(EndReason::ServerShutdown));
-                };
-                match next {
-                    None => return Poll::Ready(End::Read(EndReason::ClientClosed)),
-                    Some(Err(error)) => return Poll::Ready(End::Read(classify(&error))),
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(reason) = on_text(&inner, &session, text.as_str()) {
-                            return Poll::Ready(End::Read(reason));
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => handler::on_binary(&inner, &session),
-                    Some(Ok(Message::Close(_))) => {
-                        return Poll::Ready(End::Read(EndReason::ClientClosed))
-                    }
-                    // tungstenite answers pings; reading never yields raw frames.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                let read = reader.poll_read(cx, Pin::new(&mut io), |message| {
+                    on_message(&inner, &session, &mut writer, message)
+                });
+                match ready!(read) {
+                    Ok(None) => {}
+                    Ok(Some(end)) => return Poll::Ready(end),
+                    Err(error) => return Poll::Ready(End::Read(classify(&error))),
                 }
             }
         })
         .await;
+        drop(reader);
+        let mut client_close = None;
         match end {
             End::Closed => {}
             End::Read(reason) => session.close(reason),
+            End::ClientClose(code) => {
+                session.close(EndReason::ClientClosed);
+                client_close = Some(ws_read::close_reply(code));
+            }
             End::WriteFailed => {
                 session.close(EndReason::TransportError);
                 return;
@@ -262,8 +294,35 @@ fn serve(
                 inner.config.close_timeout_ms
             }));
         // Boxed: the close's futures would otherwise widen every idle session's task.
-        Box::pin(writer.finish(&mut socket, &session, reason, close_timeout)).await;
+        Box::pin(writer.finish(&mut io, &session, reason, client_close, close_timeout)).await;
     }
+}
+
+/// Acts on one websocket message; stops reading when the session ends.
+fn on_message(
+    inner: &Weak<Inner>,
+    session: &Arc<Session>,
+    writer: &mut Writer,
+    message: Message<'_>,
+) -> ControlFlow<End> {
+    let Some(inner) = inner.upgrade() else {
+        return ControlFlow::Break(End::Read(EndReason::ServerShutdown));
+    };
+    match message {
+        Message::Text(text) => {
+            if let Some(reason) = on_text(&inner, session, text) {
+                return ControlFlow::Break(End::Read(reason));
+            }
+        }
+        Message::Binary(_) => handler::on_binary(&inner, session),
+        Message::Ping(payload) => writer.pong = Some(ws_read::pong(payload)),
+        Message::Pong(_) => {}
+        Message::Close(close) => return ControlFlow::Break(End::ClientClose(close.map(|c| c.0))),
+    }
+    if session.is_closed() {
+        return ControlFlow::Break(End::Closed);
+    }
+    ControlFlow::Continue(())
 }
 
 /// Acts on one Engine.IO packet; the reason to end the session when it must end.
@@ -284,14 +343,105 @@ fn on_text(inner: &Arc<Inner>, session: &Arc<Session>, text: &str) -> Option<End
 }
 
 /// Which end a read error means.
-fn classify(error: &tungstenite::Error) -> EndReason {
-    match error {
-        tungstenite::Error::Capacity(_) => EndReason::TooLarge,
-        tungstenite::Error::ConnectionClosed
-        | tungstenite::Error::AlreadyClosed
-        | tungstenite::Error::Io(_) => EndReason::ClientClosed,
-        _ => EndReason::ProtocolError,
+fn classify(error: &ReadError) -> EndReason {
+    if error.is_too_large() {
+        EndReason::TooLarge
+    } else if error.is_closed() {
+        EndReason::ClientClosed
+    } else {
+        tracing::debug!(%error, "socket.io websocket protocol error");
+        EndReason::ProtocolError
     }
+}
+
+/// One websocket frame going out: its header (on the stack), its payload (shared bytes) and
+/// how much of both the socket took.
+#[derive(Debug)]
+struct Out {
+    head: [u8; 10],
+    head_len: u8,
+    payload: Bytes,
+    written: usize,
+}
+
+impl Out {
+    /// A frame: `first` (FIN and opcode) and `payload`, unmasked (server to client).
+    fn new(first: u8, payload: Bytes) -> Out {
+        let mut head = [0u8; 10];
+        head[0] = first;
+        let len = payload.len();
+        let head_len = if len < 126 {
+            head[1] = len as u8;
+            2
+        } else if let Ok(len) = u16::try_from(len) {
+            head[1] = 126;
+            head[2..4].copy_from_slice(&len.to_be_bytes());
+            4
+        } else {
+            head[1] = 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        };
+        Out {
+            head,
+            head_len,
+            payload,
+            written: 0,
+        }
+    }
+
+    /// A final text frame holding all of `payload`.
+    fn whole(payload: Bytes) -> Out {
+        Out::new(FIN | OP_TEXT, payload)
+    }
+
+    /// Bytes already encoded as a frame (a pong, a close reply).
+    fn encoded(frame: Bytes) -> Out {
+        Out {
+            head: [0; 10],
+            head_len: 0,
+            payload: frame,
+            written: 0,
+        }
+    }
+
+    /// A close frame with `code`, or without a body.
+    fn close(code: Option<u16>) -> Out {
+        let body = code.map_or(Bytes::new(), |code| {
+            Bytes::copy_from_slice(&code.to_be_bytes())
+        });
+        Out::new(FIN | OP_CLOSE, body)
+    }
+
+    /// Writes the rest of the frame: header and payload in one vectored write while the
+    /// header is not all out.
+    fn poll_write(&mut self, cx: &mut Context<'_>, io: &mut Io) -> Poll<io::Result<()>> {
+        let head_len = usize::from(self.head_len);
+        loop {
+            let result = if self.written < head_len {
+                let slices = [
+                    IoSlice::new(&self.head[self.written..head_len]),
+                    IoSlice::new(&self.payload),
+                ];
+                Pin::new(&mut *io).poll_write_vectored(cx, &slices)
+            } else if self.written - head_len < self.payload.len() {
+                Pin::new(&mut *io).poll_write(cx, &self.payload[self.written - head_len..])
+            } else {
+                return Poll::Ready(Ok(()));
+            };
+            match ready!(result) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// Writes all of `out`.
+async fn write_out(io: &mut Io, mut out: Out) -> io::Result<()> {
+    poll_fn(|cx| out.poll_write(cx, io)).await
 }
 
 /// A packet going out in fragments: its bytes and how far it got.
@@ -303,19 +453,20 @@ struct Fragmenting {
 
 impl Fragmenting {
     /// The next fragment; `self.sent` moves past it.
-    fn next(&mut self) -> Message {
+    fn next(&mut self) -> Out {
         let end = self
             .sent
             .saturating_add(FRAGMENT_SIZE)
             .min(self.bytes.len());
         let opcode = if self.sent == 0 {
-            OpCode::Data(Data::Text)
+            OP_TEXT
         } else {
-            OpCode::Data(Data::Continue)
+            OP_CONTINUATION
         };
         let fragment = self.bytes.slice(self.sent..end);
         self.sent = end;
-        Message::Frame(WireFrame::message(fragment, opcode, self.done()))
+        let fin = if self.done() { FIN } else { 0 };
+        Out::new(fin | opcode, fragment)
     }
 
     fn done(&self) -> bool {
@@ -324,9 +475,9 @@ impl Fragmenting {
 }
 
 /// How `frame` goes out: whole, or as fragments when it is longer than [`FRAGMENT_SIZE`].
-fn start(frame: Frame) -> (Message, Option<Box<Fragmenting>>) {
+fn start(frame: Frame) -> (Out, Option<Box<Fragmenting>>) {
     if frame.len() <= FRAGMENT_SIZE {
-        return (Message::Text(frame), None);
+        return (Out::whole(Bytes::from(frame)), None);
     }
     let mut rest = Box::new(Fragmenting {
         bytes: Bytes::from(frame),
@@ -336,56 +487,66 @@ fn start(frame: Frame) -> (Message, Option<Box<Fragmenting>>) {
     (first, Some(rest))
 }
 
-/// The write side of a session's task: the packets taken from its queue and not yet handed
-/// to the socket, the rest of a packet going out in fragments, and whether the socket has
-/// unflushed data.
+/// The write side of a session's task: the packets taken from its queue and not yet
+/// written, the rest of a packet going out in fragments, the frame being written, a pong
+/// to send, and whether the socket has unflushed data.
 #[derive(Debug, Default)]
 struct Writer {
     batch: VecDeque<Frame>,
     fragmenting: Option<Box<Fragmenting>>,
+    out: Option<Out>,
+    /// The answer to the client's last ping (RFC 6455 lets the last one alone be answered).
+    pong: Option<Bytes>,
     unflushed: bool,
 }
 
 impl Writer {
-    /// Writes what is queued (a long packet fragment by fragment), then flushes once, then
-    /// takes the next batch. Pending when all is written (the queue wakes the task) or the
-    /// socket is not ready; ready only with the socket's error.
+    /// Writes what is queued (a long packet fragment by fragment, a pong between frames),
+    /// then flushes once, then takes the next batch. Pending when all is written (the queue
+    /// wakes the task) or the socket is not ready; ready only with the socket's error.
     fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
-        socket: &mut Socket,
+        io: &mut Io,
         session: &Session,
-    ) -> Poll<tungstenite::Error> {
+    ) -> Poll<io::Error> {
         loop {
-            if self.fragmenting.is_some() || !self.batch.is_empty() {
-                if let Err(e) = ready!(Pin::new(&mut *socket).poll_ready(cx)) {
+            if let Some(out) = &mut self.out {
+                if let Err(e) = ready!(out.poll_write(cx, io)) {
                     return Poll::Ready(e);
                 }
-                let message = match &mut self.fragmenting {
-                    Some(rest) => {
-                        let message = rest.next();
-                        if rest.done() {
-                            self.fragmenting = None;
-                        }
-                        message
-                    }
-                    None => {
-                        let Some(frame) = self.batch.pop_front() else {
-                            continue;
-                        };
-                        let (message, rest) = start(frame);
-                        self.fragmenting = rest;
-                        message
-                    }
-                };
-                if let Err(e) = Pin::new(&mut *socket).start_send(message) {
+                self.out = None;
+                self.unflushed = true;
+                continue;
+            }
+            if let Some(pong) = self.pong.take() {
+                self.out = Some(Out::encoded(pong));
+                continue;
+            }
+            if let Some(rest) = &mut self.fragmenting {
+                let out = rest.next();
+                if rest.done() {
+                    self.fragmenting = None;
+                }
+                self.out = Some(out);
+                continue;
+            }
+            if self.batch.len() > 1 && io.is_write_vectored() {
+                // Several short packets: as many as one vectored write takes.
+                if let Err(e) = ready!(self.poll_gather(cx, io)) {
                     return Poll::Ready(e);
                 }
                 self.unflushed = true;
                 continue;
             }
+            if let Some(frame) = self.batch.pop_front() {
+                let (out, rest) = start(frame);
+                self.out = Some(out);
+                self.fragmenting = rest;
+                continue;
+            }
             if self.unflushed {
-                if let Err(e) = ready!(Pin::new(&mut *socket).poll_flush(cx)) {
+                if let Err(e) = ready!(Pin::new(&mut *io).poll_flush(cx)) {
                     return Poll::Ready(e);
                 }
                 self.unflushed = false;
@@ -397,15 +558,85 @@ impl Writer {
         }
     }
 
+    /// One vectored write of the short packets at the head of the batch (up to
+    /// [`GATHER`]): the packets it took whole leave the batch; one it took in part becomes
+    /// `self.out` with what was written.
+    fn poll_gather(&mut self, cx: &mut Context<'_>, io: &mut Io) -> Poll<io::Result<()>> {
+        let mut heads = [[0u8; 4]; GATHER];
+        let mut head_lens = [0u8; GATHER];
+        let mut count = 0;
+        for (i, frame) in self.batch.iter().take(GATHER).enumerate() {
+            if frame.len() > FRAGMENT_SIZE {
+                break;
+            }
+            let len = frame.len();
+            heads[i][0] = FIN | OP_TEXT;
+            head_lens[i] = if len < 126 {
+                heads[i][1] = len as u8;
+                2
+            } else {
+                heads[i][1] = 126;
+                heads[i][2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
+            };
+            count = i + 1;
+        }
+        if count == 0 {
+            // The first packet is long: it goes out in fragments.
+            if let Some(frame) = self.batch.pop_front() {
+                let (out, rest) = start(frame);
+                self.out = Some(out);
+                self.fragmenting = rest;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let written = {
+            let mut slices = [IoSlice::new(&[]); 2 * GATHER];
+            for (i, frame) in self.batch.iter().take(count).enumerate() {
+                slices[2 * i] = IoSlice::new(&heads[i][..usize::from(head_lens[i])]);
+                slices[2 * i + 1] = IoSlice::new(frame.as_bytes());
+            }
+            match ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..2 * count])) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        };
+        let mut left = written;
+        for head_len in head_lens.iter().take(count) {
+            if left == 0 {
+                break;
+            }
+            let Some(frame) = self.batch.pop_front() else {
+                break;
+            };
+            let total = usize::from(*head_len) + frame.len();
+            if left >= total {
+                left -= total;
+                continue;
+            }
+            // Taken in part: the rest goes out before anything else.
+            let mut out = Out::whole(Bytes::from(frame));
+            out.written = left;
+            self.out = Some(out);
+            break;
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// The last words after the session ended for `reason`, within `close_timeout`: the
-    /// rest of a packet cut between fragments and what is still queued (the queue was
-    /// emptied at the close unless the reason flushes it), `1` when the reason says so, and
-    /// a close frame (1009 for a message over `maxPayload`).
+    /// rest of a frame cut by a full socket; when the client closed, the answer to its
+    /// close frame (`client_close`, when it sent one); otherwise the rest of a packet cut
+    /// between fragments and what is still queued (the queue was emptied at the close
+    /// unless the reason flushes it), `1` when the reason says so, and a close frame (1009
+    /// for a message over `maxPayload`).
     async fn finish(
         self,
-        socket: &mut Socket,
+        io: &mut Io,
         session: &Session,
         reason: EndReason,
+        client_close: Option<Bytes>,
         close_timeout: Duration,
     ) {
         let mut backlog = self.batch;
@@ -413,35 +644,43 @@ impl Writer {
         session.take(&mut rest);
         backlog.extend(rest);
         let mut fragmenting = self.fragmenting;
+        let cut = self.out;
+        let pong = self.pong;
         let _ = tokio::time::timeout(close_timeout, async {
+            if let Some(out) = cut {
+                write_out(io, out).await?;
+            }
+            if let Some(pong) = pong {
+                write_out(io, Out::encoded(pong)).await?;
+            }
             if reason == EndReason::ClientClosed {
-                // tungstenite already queued the answer to the client's close frame.
-                return socket.flush().await;
+                if let Some(reply) = client_close {
+                    write_out(io, Out::encoded(reply)).await?;
+                }
+                return tokio::io::AsyncWriteExt::flush(io).await;
             }
             if let Some(rest) = &mut fragmenting {
                 while !rest.done() {
-                    socket.feed(rest.next()).await?;
+                    write_out(io, rest.next()).await?;
                 }
             }
             if reason.flushes() {
                 for frame in backlog {
                     let (first, rest) = start(frame);
-                    socket.feed(first).await?;
+                    write_out(io, first).await?;
                     if let Some(mut rest) = rest {
                         while !rest.done() {
-                            socket.feed(rest.next()).await?;
+                            write_out(io, rest.next()).await?;
                         }
                     }
                 }
             }
             if reason.says_close() {
-                socket.feed(Message::Text(CLOSE)).await?;
+                write_out(io, start(CLOSE).0).await?;
             }
-            let frame = (reason == EndReason::TooLarge).then(|| CloseFrame {
-                code: CloseCode::Size,
-                reason: Utf8Bytes::from_static(""),
-            });
-            socket.send(Message::Close(frame)).await
+            let code = (reason == EndReason::TooLarge).then_some(1009);
+            write_out(io, Out::close(code)).await?;
+            tokio::io::AsyncWriteExt::flush(io).await
         })
         .await;
     }
@@ -466,8 +705,16 @@ impl Session {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The frame `out` puts on the wire.
+    fn wire(out: &Out) -> Vec<u8> {
+        let mut bytes = out.head[..usize::from(out.head_len)].to_vec();
+        bytes.extend_from_slice(&out.payload);
+        bytes
+    }
 
     #[test]
     fn a_long_packet_goes_out_in_fragments_of_its_own_bytes() {
@@ -478,34 +725,49 @@ mod tests {
         let shared = Bytes::from(frame.clone());
         let (first, rest) = start(frame);
         let mut rest = rest.unwrap_or_else(|| panic!("fragmented"));
-        let mut messages = vec![first];
+        let mut outs = vec![first];
         while !rest.done() {
-            messages.push(rest.next());
+            outs.push(rest.next());
         }
-        assert_eq!(messages.len(), 3);
+        assert_eq!(outs.len(), 3);
         let mut joined = Vec::new();
-        for (i, message) in messages.into_iter().enumerate() {
-            let Message::Frame(frame) = message else {
-                panic!("a raw frame");
-            };
-            let opcode = frame.header().opcode;
-            let expected = if i == 0 {
-                OpCode::Data(Data::Text)
-            } else {
-                OpCode::Data(Data::Continue)
-            };
+        for (i, out) in outs.into_iter().enumerate() {
+            let opcode = out.head[0] & 0x0F;
+            let expected = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
             assert_eq!(opcode, expected);
-            assert_eq!(frame.header().is_final, i == 2);
-            let payload = frame.into_payload();
+            assert_eq!(out.head[0] & FIN != 0, i == 2);
             // A slice of the shared bytes, not a copy.
-            let offset = payload.as_ptr() as usize - shared.as_ptr() as usize;
+            let offset = out.payload.as_ptr() as usize - shared.as_ptr() as usize;
             assert_eq!(offset, i * FRAGMENT_SIZE);
-            joined.extend_from_slice(&payload);
+            if i == 2 {
+                assert_eq!(&out.head[..2], &[FIN | OP_CONTINUATION, 10]);
+            } else {
+                let len = FRAGMENT_SIZE as u16;
+                assert_eq!(&out.head[1..4], &[126, (len >> 8) as u8, len as u8]);
+            }
+            joined.extend_from_slice(&out.payload);
         }
         assert_eq!(joined, text.as_bytes());
         // A short packet goes whole.
         let (whole, rest) = start(Frame::from("442[1]"));
         assert!(rest.is_none());
-        assert_eq!(whole, Message::Text(Frame::from("442[1]")));
+        assert_eq!(wire(&whole), b"\x81\x06442[1]");
+    }
+
+    #[test]
+    fn frame_headers_use_the_shortest_length() {
+        assert_eq!(
+            wire(&Out::whole(Bytes::from_static(b"3probe"))),
+            b"\x81\x063probe"
+        );
+        let big = Out::whole(Bytes::from(vec![b'x'; 70_000]));
+        assert_eq!(big.head_len, 10);
+        assert_eq!(&big.head[..2], &[0x81, 127]);
+        assert_eq!(
+            u64::from_be_bytes(big.head[2..10].try_into().unwrap()),
+            70_000
+        );
+        assert_eq!(wire(&Out::close(Some(1009))), [0x88, 2, 0x03, 0xf1]);
+        assert_eq!(wire(&Out::close(None)), [0x88, 0]);
     }
 }
