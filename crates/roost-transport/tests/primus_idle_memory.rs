@@ -14,12 +14,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-#[global_allocator]
-static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-fn live_kib() -> f64 {
-    flood_kit::live_kib(&HEAP) as f64
-}
+flood_kit::count_the_heap!();
 
 const CONNECTIONS: usize = 500;
 
@@ -59,7 +54,7 @@ async fn an_idle_connection_costs_a_few_kib_and_a_large_frame_leaves_nothing() {
     for round in 0..2 {
         let n = if round == 0 { 20 } else { CONNECTIONS };
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let before = live_kib();
+        let before = live_kib() as f64;
         for _ in 0..n {
             let mut s = raw_ws::connect(addr, "/primus").await;
             call(&mut s, &mut buf, 1, "x").await;
@@ -70,17 +65,17 @@ async fn an_idle_connection_costs_a_few_kib_and_a_large_frame_leaves_nothing() {
         })
         .await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        idle = (live_kib() - before) / n as f64;
+        idle = (live_kib() as f64 - before) / n as f64;
     }
     println!("idle Primus connection after a call: {idle:.2} KiB of heap");
     // A 40 KB frame on each connection (several socket reads each), answered: nothing stays.
     let large = "y".repeat(40_000);
-    let before = live_kib();
+    let before = live_kib() as f64;
     for s in sockets.iter_mut().skip(20) {
         call(s, &mut buf, 2, &large).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let kept = (live_kib() - before) / CONNECTIONS as f64;
+    let kept = (live_kib() as f64 - before) / CONNECTIONS as f64;
     println!("kept per connection after a 40 KB frame: {kept:.2} KiB of heap");
     // 2.51 KiB measured (3.92 with tungstenite's reader).
     assert!(idle < 3.0, "{idle:.2} KiB per idle connection");
