@@ -137,7 +137,7 @@ pub(crate) struct HookStore {
 }
 
 /// One level's layers for one method, outermost first.
-type Layers = Arc<[Arc<dyn AroundHook>]>;
+pub(crate) type Layers = Arc<[Arc<dyn AroundHook>]>;
 
 fn list<T: ?Sized>(map: &HashMap<String, Vec<Arc<T>>>, key: &str) -> Vec<Arc<T>> {
     map.get(key).cloned().unwrap_or_default()
@@ -166,16 +166,17 @@ impl HookStore {
         }
     }
 
-    /// This level's layers for `method`, outermost first, appended to `out`.
-    pub(crate) fn layers(&self, method: &str, out: &mut Vec<Arc<dyn AroundHook>>) {
+    /// This level's layers for `method`, outermost first (shared: built at the first call
+    /// of `method` after a registration).
+    pub(crate) fn layers(&self, method: &str) -> Layers {
         if let Some(layers) = read(&self.cache).get(method) {
-            out.extend(layers.iter().cloned());
-            return;
+            return Arc::clone(layers);
         }
         let mut built = Vec::new();
         self.build_layers(method, &mut built);
-        out.extend(built.iter().cloned());
-        write(&self.cache).insert(method.to_owned(), built.into());
+        let built: Layers = built.into();
+        write(&self.cache).insert(method.to_owned(), Arc::clone(&built));
+        built
     }
 
     /// [`HookStore::layers`] built from the registrations.
