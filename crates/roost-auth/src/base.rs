@@ -4,7 +4,7 @@
 
 use crate::config::{AuthConfig, AuthConfigError};
 use crate::events::AuthEvents;
-use crate::jwt::{self, Algorithm, TokenPayload, VerifyOptions};
+use crate::jwt::{self, Algorithm, SigningKey, TokenPayload, VerifyOptions};
 use crate::metrics::AuthMetrics;
 use crate::password::PasswordHasher;
 use crate::strategy::{AuthStrategy, JwtStrategy, LocalStrategy};
@@ -26,9 +26,10 @@ pub struct Authentication {
 struct Inner {
     app: WeakApp,
     config: AuthConfig,
-    algorithm: Algorithm,
     expires_in: Option<f64>,
     verify_options: VerifyOptions,
+    /// The HMAC key, made once from the secret.
+    key: SigningKey,
     strategies: Vec<(String, Arc<dyn AuthStrategy>)>,
     hasher: PasswordHasher,
     events: AuthEvents,
@@ -82,9 +83,9 @@ impl AuthenticationBuilder {
         Ok(Authentication {
             inner: Arc::new(Inner {
                 app: self.app.downgrade(),
-                algorithm,
                 expires_in,
                 verify_options,
+                key: SigningKey::new(algorithm, config.secret.as_bytes()),
                 strategies: self.strategies,
                 hasher,
                 events: AuthEvents::default(),
@@ -232,12 +233,7 @@ impl Authentication {
             claims.insert("sub".into(), sub.into());
         }
         claims.insert("jti".into(), uuid::Uuid::new_v4().to_string().into());
-        jwt::sign(
-            &claims,
-            self.inner.algorithm,
-            options.typ(),
-            self.inner.config.secret.as_bytes(),
-        )
+        jwt::sign_with(&claims, &self.inner.key, options.typ())
     }
 
     /// Verifies an access token now. Failures are 401 `NotAuthenticated` with
@@ -249,13 +245,7 @@ impl Authentication {
 
     /// [`Authentication::verify_access_token`] at a given time (seconds since the epoch).
     pub fn verify_access_token_at(&self, token: &str, now: u64) -> Result<TokenPayload> {
-        jwt::verify(
-            token,
-            self.inner.config.secret.as_bytes(),
-            &self.inner.verify_options,
-            now,
-        )
-        .map_err(|e| {
+        jwt::verify_with(token, &self.inner.key, &self.inner.verify_options, now).map_err(|e| {
             tracing::debug!(reason = %e, "access token refused");
             Error::from(e)
         })

@@ -52,26 +52,70 @@ impl Algorithm {
             Algorithm::HS512 => "HS512",
         }
     }
+}
+
+/// An HMAC key made once from the secret (its inner and outer pads already hashed) and
+/// cloned for each token, so signing or verifying hashes only the token itself.
+#[derive(Clone)]
+pub struct SigningKey {
+    algorithm: Algorithm,
+    /// `None` only if the HMAC refused the key, which it never does (HMAC takes keys of
+    /// any length); such a key signs everything with an empty tag, which never verifies.
+    mac: Option<KeyedMac>,
+}
+
+#[derive(Clone)]
+enum KeyedMac {
+    HS256(Hmac<Sha256>),
+    HS384(Hmac<Sha384>),
+    HS512(Hmac<Sha512>),
+}
+
+impl SigningKey {
+    /// The key for `algorithm` with `secret`.
+    pub fn new(algorithm: Algorithm, secret: &[u8]) -> Self {
+        use hmac::digest::KeyInit;
+        let mac = match algorithm {
+            Algorithm::HS256 => <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+                .ok()
+                .map(KeyedMac::HS256),
+            Algorithm::HS384 => <Hmac<Sha384> as KeyInit>::new_from_slice(secret)
+                .ok()
+                .map(KeyedMac::HS384),
+            Algorithm::HS512 => <Hmac<Sha512> as KeyInit>::new_from_slice(secret)
+                .ok()
+                .map(KeyedMac::HS512),
+        };
+        SigningKey { algorithm, mac }
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
 
     /// The base64url signature of `input`, as jwa computes it.
-    fn sign(self, secret: &[u8], input: &[u8]) -> String {
-        fn mac<M: Mac + hmac::digest::KeyInit>(secret: &[u8], input: &[u8]) -> Vec<u8> {
-            // HMAC takes keys of any length, so this cannot fail; an empty tag would only
-            // make every signature comparison fail.
-            match <M as hmac::digest::KeyInit>::new_from_slice(secret) {
-                Ok(mut m) => {
-                    m.update(input);
-                    m.finalize().into_bytes().to_vec()
-                }
-                Err(_) => Vec::new(),
-            }
+    fn sign(&self, input: &[u8]) -> String {
+        fn tag<M: Mac + Clone>(mac: &M, input: &[u8]) -> String {
+            let mut mac = mac.clone();
+            mac.update(input);
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
         }
-        let tag = match self {
-            Algorithm::HS256 => mac::<Hmac<Sha256>>(secret, input),
-            Algorithm::HS384 => mac::<Hmac<Sha384>>(secret, input),
-            Algorithm::HS512 => mac::<Hmac<Sha512>>(secret, input),
-        };
-        URL_SAFE_NO_PAD.encode(tag)
+        match &self.mac {
+            Some(KeyedMac::HS256(mac)) => tag(mac, input),
+            Some(KeyedMac::HS384(mac)) => tag(mac, input),
+            Some(KeyedMac::HS512(mac)) => tag(mac, input),
+            None => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,8 +248,13 @@ impl TokenPayload {
 /// Signs `claims` (already holding `iat`, `exp`, …) into a compact JWT with the header
 /// `{"alg": …, "typ": typ}`.
 pub fn sign(claims: &Map<String, Value>, algorithm: Algorithm, typ: &str, secret: &[u8]) -> String {
+    sign_with(claims, &SigningKey::new(algorithm, secret), typ)
+}
+
+/// [`sign`] with a key made once ([`SigningKey`]).
+pub fn sign_with(claims: &Map<String, Value>, key: &SigningKey, typ: &str) -> String {
     let mut header = Map::new();
-    header.insert("alg".into(), algorithm.name().into());
+    header.insert("alg".into(), key.algorithm().name().into());
     header.insert("typ".into(), typ.into());
     let header = Value::Object(header).to_string();
     let payload = Value::Object(claims.clone()).to_string();
@@ -214,7 +263,7 @@ pub fn sign(claims: &Map<String, Value>, algorithm: Algorithm, typ: &str, secret
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(payload)
     );
-    let signature = algorithm.sign(secret, input.as_bytes());
+    let signature = key.sign(input.as_bytes());
     format!("{input}.{signature}")
 }
 
@@ -223,6 +272,22 @@ pub fn sign(claims: &Map<String, Value>, algorithm: Algorithm, typ: &str, secret
 pub fn verify(
     token: &str,
     secret: &[u8],
+    options: &VerifyOptions,
+    now: u64,
+) -> Result<TokenPayload, JwtError> {
+    verify_with(
+        token,
+        &SigningKey::new(options.algorithm, secret),
+        options,
+        now,
+    )
+}
+
+/// [`verify`] with a key made once ([`SigningKey`]). A key of another algorithm than
+/// `options.algorithm` verifies nothing (`invalid signature`).
+pub fn verify_with(
+    token: &str,
+    key: &SigningKey,
     options: &VerifyOptions,
     now: u64,
 ) -> Result<TokenPayload, JwtError> {
@@ -273,10 +338,11 @@ pub fn verify(
     if header.get("alg").and_then(Value::as_str) != Some(options.algorithm.name()) {
         return Err(JwtError::InvalidAlgorithm);
     }
+    if key.algorithm() != options.algorithm {
+        return Err(JwtError::InvalidSignature);
+    }
     let signed_len = header_b64.len() + 1 + payload_b64.len();
-    let expected = options
-        .algorithm
-        .sign(secret, &token.as_bytes()[..signed_len]);
+    let expected = key.sign(&token.as_bytes()[..signed_len]);
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
         return Err(JwtError::InvalidSignature);
     }
@@ -516,6 +582,31 @@ mod tests {
         assert!(matches!(err(&t), JwtError::Expired { .. }));
         let wire = Error::from(JwtError::Malformed).to_json();
         assert_eq!(wire["data"], json!({"name": "JsonWebTokenError"}));
+    }
+
+    #[test]
+    fn a_key_made_once_signs_and_verifies_like_the_secret() {
+        let key = SigningKey::new(Algorithm::HS256, SECRET);
+        let claims = claims(json!({"aud": "https://yourdomain.com", "sub": "1"}));
+        let t = sign_with(&claims, &key, "access");
+        assert_eq!(t, sign(&claims, Algorithm::HS256, "access", SECRET));
+        assert_eq!(
+            verify_with(&t, &key, &options(), NOW).unwrap().sub(),
+            Some("1")
+        );
+        // The same key twice: nothing of the first token stays in it.
+        assert!(verify_with(&t, &key, &options(), NOW).is_ok());
+        let other = SigningKey::new(Algorithm::HS256, b"other");
+        assert_eq!(
+            verify_with(&t, &other, &options(), NOW).unwrap_err(),
+            JwtError::InvalidSignature
+        );
+        let wrong_alg = SigningKey::new(Algorithm::HS512, SECRET);
+        assert_eq!(
+            verify_with(&t, &wrong_alg, &options(), NOW).unwrap_err(),
+            JwtError::InvalidSignature
+        );
+        assert!(!format!("{key:?}").contains("roost-test-secret"));
     }
 
     #[test]

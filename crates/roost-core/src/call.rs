@@ -4,14 +4,14 @@
 
 use crate::app::{ServiceEntry, ServiceHandle};
 use crate::error::{Error, Result};
-use crate::hooks::{AroundHook, BoxFuture, HookContext, Http, Next};
+use crate::hooks::store::Layers;
+use crate::hooks::{BoxFuture, HookContext, Http, Next};
 use crate::lock::read;
 use crate::method::MethodCall;
 use crate::params::Params;
 use crate::service::Service;
 use crate::transaction::TransactionHandle;
 use serde_json::Value;
-use std::sync::Arc;
 
 /// The arguments of one call, as the method receives them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,7 +86,7 @@ impl ServiceHandle {
         for (k, v) in &options.route_params {
             ctx.params.route.insert(k.clone(), v.clone());
         }
-        let layers = self.layers(method);
+        let (app_layers, service_layers) = self.layers(method);
         let handle = self.clone();
         let terminal = as_terminal(move |ctx| {
             let handle = handle.clone();
@@ -109,7 +109,9 @@ impl ServiceHandle {
             ctx.params.transaction = Some(tx.clone());
             Some(tx)
         };
-        let outcome = Next::new(&layers, &terminal).run(&mut ctx).await;
+        let outcome = Next::new(&app_layers, &service_layers, &terminal)
+            .run(&mut ctx)
+            .await;
         if let Some(tx) = transaction {
             match &outcome {
                 Ok(()) => tx.commit().await?,
@@ -125,12 +127,12 @@ impl ServiceHandle {
         Ok(ctx)
     }
 
-    /// The app's layers, then the service's, outermost first.
-    fn layers(&self, method: &str) -> Vec<Arc<dyn AroundHook>> {
-        let mut layers = Vec::new();
-        read(&self.app.inner.hooks).layers(method, &mut layers);
-        read(&self.entry.hooks).layers(method, &mut layers);
-        layers
+    /// The app's layers and the service's, each outermost first.
+    fn layers(&self, method: &str) -> (Layers, Layers) {
+        (
+            read(&self.app.inner.hooks).layers(method),
+            read(&self.entry.hooks).layers(method),
+        )
     }
 
     async fn run_result(&self, method: &str, args: CallArgs) -> Result<Value> {

@@ -78,7 +78,8 @@ impl HandshakeHeaders {
     /// The headers as Feathers sees them: lower-case names, string values, repeated names
     /// joined with `", "` in the order received (Node's `IncomingMessage.headers`).
     pub fn to_map(&self) -> Map<String, Value> {
-        let mut map = Map::new();
+        // Sized up front: every call on a connection builds this map (`params.headers`).
+        let mut map = Map::with_capacity(self.len());
         for (name, value) in self.iter() {
             match map.get_mut(name) {
                 Some(Value::String(existing)) => {

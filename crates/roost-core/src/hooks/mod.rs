@@ -50,13 +50,25 @@ pub(crate) type Terminal<'a> =
 
 /// The rest of the hook chain, handed to an around hook.
 pub struct Next<'a> {
+    /// The outer level's layers left (the app's), then the inner level's (the service's):
+    /// two slices, so a call chains the two levels' shared layer lists without copying them.
     layers: &'a [Arc<dyn AroundHook>],
+    inner: &'a [Arc<dyn AroundHook>],
     terminal: Terminal<'a>,
 }
 
 impl<'a> Next<'a> {
-    pub(crate) fn new(layers: &'a [Arc<dyn AroundHook>], terminal: Terminal<'a>) -> Self {
-        Next { layers, terminal }
+    /// The chain `outer` then `inner`, outermost first, ending in `terminal`.
+    pub(crate) fn new(
+        outer: &'a [Arc<dyn AroundHook>],
+        inner: &'a [Arc<dyn AroundHook>],
+        terminal: Terminal<'a>,
+    ) -> Self {
+        Next {
+            layers: outer,
+            inner,
+            terminal,
+        }
     }
 
     /// Runs the rest of the chain, then returns to the caller.
@@ -64,16 +76,26 @@ impl<'a> Next<'a> {
     where
         'a: 'c,
     {
-        match self.layers.split_first() {
-            Some((first, rest)) => {
-                let next = Next {
+        let (first, next) = match (self.layers.split_first(), self.inner.split_first()) {
+            (Some((first, rest)), _) => (
+                first,
+                Next {
                     layers: rest,
+                    inner: self.inner,
                     terminal: self.terminal,
-                };
-                Box::pin(async move { first.call(ctx, next).await })
-            }
-            None => (self.terminal)(ctx),
-        }
+                },
+            ),
+            (None, Some((first, rest))) => (
+                first,
+                Next {
+                    layers: rest,
+                    inner: &[],
+                    terminal: self.terminal,
+                },
+            ),
+            (None, None) => return (self.terminal)(ctx),
+        };
+        Box::pin(async move { first.call(ctx, next).await })
     }
 }
 

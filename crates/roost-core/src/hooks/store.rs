@@ -1,8 +1,9 @@
 //! Where hooks are kept, and how one level's hooks become its layers of the chain.
 
 use super::{AroundHook, Collected, Hook};
+use crate::lock::{read, write};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The key that registers a hook for every method.
 pub const ALL: &str = "all";
@@ -128,7 +129,15 @@ pub(crate) struct HookStore {
     before: HashMap<String, Vec<Arc<dyn Hook>>>,
     after: HashMap<String, Vec<Arc<dyn Hook>>>,
     error: HashMap<String, Vec<Arc<dyn Hook>>>,
+    /// The layers of each method already called, built once: a call looks its method up
+    /// once instead of a dozen times, and does not allocate the `Collected` groups again.
+    /// Emptied by every registration. Keys are method names that reached the chain (the
+    /// methods hooks wrap), so it stays as small as the app's method list.
+    cache: RwLock<HashMap<String, Layers>>,
 }
+
+/// One level's layers for one method, outermost first.
+pub(crate) type Layers = Arc<[Arc<dyn AroundHook>]>;
 
 fn list<T: ?Sized>(map: &HashMap<String, Vec<Arc<T>>>, key: &str) -> Vec<Arc<T>> {
     map.get(key).cloned().unwrap_or_default()
@@ -138,6 +147,10 @@ impl HookStore {
     /// Adds `map`'s registrations. `method_middleware` is where the middleware form goes:
     /// the service keeps its own list, the app treats it as `around`.
     pub(crate) fn register(&mut self, map: HookMap, is_service: bool) {
+        self.cache
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         for entry in map.entries {
             match entry {
                 Registration::Middleware(m, h) if is_service => {
@@ -153,8 +166,21 @@ impl HookStore {
         }
     }
 
-    /// This level's layers for `method`, outermost first.
-    pub(crate) fn layers(&self, method: &str, out: &mut Vec<Arc<dyn AroundHook>>) {
+    /// This level's layers for `method`, outermost first (shared: built at the first call
+    /// of `method` after a registration).
+    pub(crate) fn layers(&self, method: &str) -> Layers {
+        if let Some(layers) = read(&self.cache).get(method) {
+            return Arc::clone(layers);
+        }
+        let mut built = Vec::new();
+        self.build_layers(method, &mut built);
+        let built: Layers = built.into();
+        write(&self.cache).insert(method.to_owned(), Arc::clone(&built));
+        built
+    }
+
+    /// [`HookStore::layers`] built from the registrations.
+    fn build_layers(&self, method: &str, out: &mut Vec<Arc<dyn AroundHook>>) {
         // The middleware form keeps registration order across "all" and the method: both
         // lists are appended to as registered, so "all" first is the documented order.
         out.extend(list(&self.middleware, ALL));
