@@ -11,7 +11,6 @@ mod sio_client;
 
 use roost_transport::PrimusConfig;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 flood_kit::count_the_heap!();
@@ -21,21 +20,7 @@ const CONNECTIONS: usize = 500;
 /// A Primus call `get echo <arg>` in one masked text frame (zero key), of any length.
 async fn call(stream: &mut TcpStream, buf: &mut [u8], id: u64, arg: &str) {
     let text = format!(r#"{{"type":0,"data":["get","echo",["{arg}"]],"id":{id}}}"#);
-    let mut frame = vec![0x81];
-    match text.len() {
-        len @ 0..=125 => frame.push(0x80 | len as u8),
-        len @ 126..=65_535 => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&[0, 0, 0, 0]);
-    frame.extend_from_slice(text.as_bytes());
-    stream.write_all(&frame).await.unwrap();
+    raw_ws::send_text(stream, &text).await;
     let ack = raw_ws::read_message(stream, buf, 64).await;
     assert!(ack.len > arg.len(), "the ack echoes the argument");
 }

@@ -17,22 +17,7 @@ use tokio::net::TcpStream;
 
 /// A masked client frame (key 1,2,3,4) of `first` (FIN and opcode) and `payload`.
 fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut out = vec![first];
-    match payload.len() {
-        len @ 0..=125 => out.push(0x80 | len as u8),
-        len @ 126..=65_535 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-    out
+    raw_ws::client_frame(first, [1, 2, 3, 4], payload)
 }
 
 /// The next frame from the server: first byte and payload; `None` at the end of the stream.

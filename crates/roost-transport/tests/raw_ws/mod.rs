@@ -27,12 +27,29 @@ pub async fn connect(addr: SocketAddr, path: &str) -> TcpStream {
     stream
 }
 
-/// Sends one short text frame, masked (with a zero key) as a client must.
+/// A client frame: `first` (FIN and opcode), then `payload` masked with `mask` as a client
+/// must, with the shortest length encoding.
+pub fn client_frame(first: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    match payload.len() {
+        len @ 0..=125 => out.push(0x80 | len as u8),
+        len @ 126..=65_535 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}
+
+/// Sends one text frame, masked (with a zero key) as a client must.
 pub async fn send_text(stream: &mut TcpStream, text: &str) {
-    let len = u8::try_from(text.len()).unwrap();
-    assert!(len < 126);
-    let mut frame = vec![0x81, 0x80 | len, 0, 0, 0, 0];
-    frame.extend_from_slice(text.as_bytes());
+    let frame = client_frame(0x81, [0; 4], text.as_bytes());
     stream.write_all(&frame).await.unwrap();
 }
 
