@@ -144,13 +144,47 @@ pub enum Message<'a> {
     Close(Option<(u16, &'a str)>),
 }
 
+/// The FIN bit of a frame's first byte: the last frame of a message.
+pub const FIN: u8 = 0x80;
 /// Opcodes (RFC 6455 §5.2).
-const CONTINUATION: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
+pub const CONTINUATION: u8 = 0x0;
+/// A text frame (UTF-8).
+pub const TEXT: u8 = 0x1;
+/// A binary frame.
+pub const BINARY: u8 = 0x2;
+/// A close frame.
+pub const CLOSE: u8 = 0x8;
+/// A ping.
+pub const PING: u8 = 0x9;
+/// A pong.
+pub const PONG: u8 = 0xA;
+
+/// The header of an unmasked (server to client) frame: `first` (FIN and opcode) and the
+/// payload length in its shortest encoding. Returns the bytes and how many of them are used
+/// (2, 4 or 10), so a writer keeps the header on the stack.
+///
+/// ```
+/// use roost_wire::websocket::{server_header, FIN, TEXT};
+/// let (head, len) = server_header(FIN | TEXT, 300);
+/// assert_eq!(&head[..len], &[0x81, 126, 1, 44]);
+/// ```
+pub fn server_header(first: u8, len: usize) -> ([u8; 10], usize) {
+    let mut head = [0u8; 10];
+    head[0] = first;
+    let used = if len < 126 {
+        head[1] = len as u8;
+        2
+    } else if let Ok(len) = u16::try_from(len) {
+        head[1] = 126;
+        head[2..4].copy_from_slice(&len.to_be_bytes());
+        4
+    } else {
+        head[1] = 127;
+        head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (head, used)
+}
 
 /// Largest payload of a control frame.
 const MAX_CONTROL: u64 = 125;

@@ -36,6 +36,7 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use roost_wire::websocket;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -57,16 +58,8 @@ const MAX_SLICES: usize = 64;
 /// The header of an unmasked (server to client) final frame of `opcode` with `len` bytes of
 /// payload, written into `out`.
 fn header(out: &mut Vec<u8>, opcode: u8, len: usize) {
-    out.push(0x80 | opcode);
-    if len < 126 {
-        out.push(len as u8);
-    } else if let Ok(len) = u16::try_from(len) {
-        out.push(126);
-        out.extend_from_slice(&len.to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    let (head, used) = websocket::server_header(websocket::FIN | opcode, len);
+    out.extend_from_slice(&head[..used]);
 }
 
 /// A text frame holding `payload`, encoded once (RFC 6455 §5.2). `None` when `payload` is

@@ -29,7 +29,7 @@ use futures_util::FutureExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use roost_wire::engineio::{self, Packet};
-use roost_wire::websocket::{Limits, Message};
+use roost_wire::websocket::{self, Limits, Message};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
@@ -56,11 +56,8 @@ const GATHER: usize = 32;
 /// `close_timeout_ms` when the transport is gone already.
 const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 1000;
 
-/// Opcodes and FIN of the frames the server writes (RFC 6455 §5.2).
-const FIN: u8 = 0x80;
-const OP_CONTINUATION: u8 = 0x0;
-const OP_TEXT: u8 = 0x1;
-const OP_CLOSE: u8 = 0x8;
+// Opcodes and FIN of the frames the server writes (RFC 6455 §5.2).
+use websocket::{CLOSE as OP_CLOSE, CONTINUATION as OP_CONTINUATION, FIN, TEXT as OP_TEXT};
 
 fn reader(inner: &Inner) -> WsReader {
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
@@ -367,24 +364,10 @@ struct Out {
 impl Out {
     /// A frame: `first` (FIN and opcode) and `payload`, unmasked (server to client).
     fn new(first: u8, payload: Bytes) -> Out {
-        let mut head = [0u8; 10];
-        head[0] = first;
-        let len = payload.len();
-        let head_len = if len < 126 {
-            head[1] = len as u8;
-            2
-        } else if let Ok(len) = u16::try_from(len) {
-            head[1] = 126;
-            head[2..4].copy_from_slice(&len.to_be_bytes());
-            4
-        } else {
-            head[1] = 127;
-            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        };
+        let (head, head_len) = websocket::server_header(first, payload.len());
         Out {
             head,
-            head_len,
+            head_len: head_len as u8,
             payload,
             written: 0,
         }
@@ -569,16 +552,10 @@ impl Writer {
             if frame.len() > FRAGMENT_SIZE {
                 break;
             }
-            let len = frame.len();
-            heads[i][0] = FIN | OP_TEXT;
-            head_lens[i] = if len < 126 {
-                heads[i][1] = len as u8;
-                2
-            } else {
-                heads[i][1] = 126;
-                heads[i][2..4].copy_from_slice(&(len as u16).to_be_bytes());
-                4
-            };
+            // At most FRAGMENT_SIZE bytes: a header of 2 or 4 bytes.
+            let (head, used) = websocket::server_header(FIN | OP_TEXT, frame.len());
+            heads[i].copy_from_slice(&head[..4]);
+            head_lens[i] = used as u8;
             count = i + 1;
         }
         if count == 0 {
