@@ -3,10 +3,10 @@
 //! shared timer without closing anything. Runs on paused tokio time.
 #![allow(clippy::unwrap_used)]
 
-use roost_auth::{protect, AuthConfig, Authentication, ExpiresIn, SocketSessions};
-use roost_core::external::call_external;
-use roost_core::hooks::{HookMap, ALL};
-use roost_core::{json, App, ConnectionId, ConnectionInfo, Error, Map, MemoryService, Value};
+mod common;
+
+use roost_auth::{AuthConfig, Authentication, ExpiresIn, SocketSessions};
+use roost_core::{json, App, ConnectionInfo, Error, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,29 +17,10 @@ struct Setup {
 }
 
 async fn setup(expires_in: &str) -> Setup {
-    let app = App::new();
-    let users = app
-        .use_service("users", MemoryService::default(), Default::default())
-        .unwrap();
     let mut config = AuthConfig::with_secret("sessions-test-secret");
-    config.local.hash_size = 4;
     config.jwt_options.expires_in = Some(ExpiresIn::Span(expires_in.to_owned()));
-    let auth = Authentication::new(&app, config).unwrap();
-    auth.mount("authentication").unwrap();
-    users
-        .hooks(
-            HookMap::new()
-                .before("create", auth.hash_password("password"))
-                .after(ALL, protect(&["password"])),
-        )
-        .unwrap();
-    users
-        .create(
-            json!({"email": "a@example.com", "password": "pw"}),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let user = json!({"email": "a@example.com", "password": "pw"});
+    let (app, auth) = common::auth_app(config, user).await;
     app.on_connection(|app, conn| {
         app.channel("anonymous").join([conn.id()]);
     });
@@ -53,11 +34,7 @@ async fn setup(expires_in: &str) -> Setup {
 
 impl Setup {
     fn connect(&self) -> Arc<ConnectionInfo> {
-        self.app.connect(ConnectionInfo::new(
-            ConnectionId::next(),
-            "primus",
-            Map::new(),
-        ))
+        common::connect(&self.app)
     }
 
     async fn call(
@@ -66,15 +43,7 @@ impl Setup {
         method: &str,
         args: Vec<Value>,
     ) -> Result<Value, Error> {
-        call_external(
-            &self.app,
-            method,
-            &json!("authentication"),
-            args,
-            conn.params(),
-        )
-        .await
-        .map(|ctx| ctx.result.unwrap_or(Value::Null))
+        common::call(&self.app, conn, method, args).await
     }
 
     async fn login(&self, conn: &ConnectionInfo) -> Value {

@@ -4,10 +4,11 @@
 //! this test binary of its own.
 #![allow(clippy::unwrap_used)]
 
-use roost_auth::{protect, AuthConfig, Authentication, SocketSessions};
-use roost_core::external::call_external;
-use roost_core::hooks::{HookMap, ALL};
-use roost_core::{json, App, ConnectionId, ConnectionInfo, Map, MemoryService, Value};
+mod common;
+
+use common::connect;
+use roost_auth::{AuthConfig, SocketSessions};
+use roost_core::{json, App, ConnectionInfo, Value};
 use std::sync::Arc;
 
 #[global_allocator]
@@ -16,53 +17,22 @@ static HEAP: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, us
 const CONNECTIONS: usize = 500;
 
 async fn call(app: &App, conn: &ConnectionInfo, method: &str, args: Vec<Value>) -> Value {
-    call_external(app, method, &json!("authentication"), args, conn.params())
-        .await
-        .unwrap()
-        .result
-        .unwrap_or(Value::Null)
-}
-
-fn connect(app: &App) -> Arc<ConnectionInfo> {
-    app.connect(ConnectionInfo::new(
-        ConnectionId::next(),
-        "primus",
-        Map::new(),
-    ))
+    common::call(app, conn, method, args).await.unwrap()
 }
 
 #[tokio::test]
 async fn connections_of_one_user_hold_its_login_once() {
-    let app = App::new();
-    let users = app
-        .use_service("users", MemoryService::default(), Default::default())
-        .unwrap();
-    let mut config = AuthConfig::with_secret("shared-login-test-secret");
-    config.local.hash_size = 4;
-    let auth = Authentication::new(&app, config).unwrap();
-    auth.mount("authentication").unwrap();
-    users
-        .hooks(
-            HookMap::new()
-                .before("create", auth.hash_password("password"))
-                .after(ALL, protect(&["password"])),
-        )
-        .unwrap();
     // About the size of the chat app's user.
-    users
-        .create(
-            json!({
-                "email": "someone@example.com",
-                "password": "pw",
-                "name": "Someone With A Name",
-                "avatar": "https://s.gravatar.com/avatar/0123456789abcdef0123456789abcdef?s=60",
-                "roles": ["member"],
-                "createdAt": "2026-12-06T06:00:00.000Z"
-            }),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let user = json!({
+        "email": "someone@example.com",
+        "password": "pw",
+        "name": "Someone With A Name",
+        "avatar": "https://s.gravatar.com/avatar/0123456789abcdef0123456789abcdef?s=60",
+        "roles": ["member"],
+        "createdAt": "2026-12-06T06:00:00.000Z"
+    });
+    let config = AuthConfig::with_secret("shared-login-test-secret");
+    let (app, auth) = common::auth_app(config, user).await;
     let _sessions = SocketSessions::install(&auth);
 
     let first = connect(&app);
