@@ -330,17 +330,24 @@ impl Conn {
         Ok(conn)
     }
 
+    /// The next text message; other data messages (binary, websocket pings) are skipped.
+    async fn next_text(&mut self) -> Result<Utf8Bytes, BenchError> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(text),
+                Some(Ok(Message::Close(_))) | None => return Err(BenchError::Closed),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Socket.IO: waits for the Engine.IO open packet, sends the namespace connect `40` and
     /// waits for its answer (as `socket.io-client` does on a websocket-only connection).
     async fn join_namespace(&mut self) -> Result<(), BenchError> {
         let mut opened = false;
         loop {
-            let text = match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(_))) | None => return Err(BenchError::Closed),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-            };
+            let text = self.next_text().await?;
             if let Frame::Ping(data) = classify_socketio(&text) {
                 self.ws.send(self.transport.pong(data)).await?;
                 continue;
@@ -403,12 +410,7 @@ impl Conn {
 
     async fn wait_ack(&mut self, id: u64) -> Result<Value, BenchError> {
         loop {
-            let text = match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(_))) | None => return Err(BenchError::Closed),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-            };
+            let text = self.next_text().await?;
             if let Frame::Ping(n) = self.classify(&text) {
                 self.pong(n).await?;
                 continue;
